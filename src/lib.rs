@@ -1,0 +1,8 @@
+//! meeting-archiver: keeps Huawei Cloud Meeting recordings in a verified local archive.
+//!
+//! Data flows: `schedule` (or one `sync`) → `cloud` (the Huawei REST API: access
+//! token, download URLs with single-use tokens) → `ledger` (SQLite: meetings,
+//! files, tokens, attempts) → `worker` (the download pool, one claimed file at a
+//! time) → `download` (one HTTP transfer into a partial file) → `archive`
+//! (sanitised paths, atomic placement). `config` reads the TOML file, `simulator`
+//! plays the cloud for tests and `demo`.
