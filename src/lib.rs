@@ -6,3 +6,5 @@
 //! time) → `download` (one HTTP transfer into a partial file) → `archive`
 //! (sanitised paths, atomic placement). `config` reads the TOML file, `simulator`
 //! plays the cloud for tests and `demo`.
+
+pub mod ledger;

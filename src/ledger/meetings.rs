@@ -1,0 +1,210 @@
+//! Meetings and the download URLs the cloud lists for them.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::{Ledger, Result};
+
+/// Why the archiver knows a meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeetingOrigin {
+    /// Listed in `poll.meetings`.
+    Config,
+    /// Found by the recording-list API (`poll.discover_days`).
+    Discovered,
+}
+
+impl MeetingOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            MeetingOrigin::Config => "config",
+            MeetingOrigin::Discovered => "discovered",
+        }
+    }
+}
+
+/// One download URL as listed by the cloud, with where its file will lie.
+pub struct UrlEntry {
+    /// `Hd`, `Sd`, `Aux`, ...
+    pub file_type: String,
+    /// The full URL (untrusted).
+    pub url: String,
+    /// The URL's path without query: part of the file's identity.
+    pub url_path: String,
+    /// The sanitised path under the archive folder.
+    pub rel_path: String,
+    /// A second path, used if `rel_path` is taken by another file.
+    pub rel_path_alt: String,
+    /// The single-use download token that came with the URL.
+    pub token: SecretString,
+}
+
+/// A meeting as the ledger knows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MeetingRecord {
+    /// The conference UUID.
+    pub conf_uuid: String,
+    /// The subject, when discovery told us.
+    pub subject: Option<String>,
+    /// `config` or `discovered`.
+    pub origin: String,
+    /// Last time its URLs were listed (Unix ms).
+    pub last_polled_at: Option<i64>,
+    /// The last listing error, if the last listing failed.
+    pub last_poll_error: Option<String>,
+    /// Files of this meeting per state.
+    pub files_total: i64,
+    /// Files archived.
+    pub files_done: i64,
+    /// Files failed for good.
+    pub files_failed: i64,
+}
+
+impl Ledger {
+    /// Records a meeting (idempotent); a subject, when given, is kept.
+    pub fn upsert_meeting(
+        &mut self,
+        conf_uuid: &str,
+        origin: MeetingOrigin,
+        subject: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)",
+            params![conf_uuid, subject, origin.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a fresh listing of a meeting's URLs: new files are queued, the
+    /// tokens of unfinished files replace their older unspent ones, and the
+    /// meeting's URL generation goes up. Returns how many files were new.
+    pub fn store_urls(&mut self, conf_uuid: &str, entries: &[UrlEntry], now: i64) -> Result<usize> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut new_files = 0;
+        for entry in entries {
+            let (file_id, state, inserted) = upsert_file(&tx, conf_uuid, entry, now)?;
+            new_files += usize::from(inserted);
+            if state == "done" || state == "failed" {
+                continue;
+            }
+            tx.execute(
+                "UPDATE tokens SET superseded_at = ?2, token = NULL
+                 WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL",
+                params![file_id, now],
+            )?;
+            let secret = entry.token.expose_secret();
+            tx.execute(
+                "INSERT OR IGNORE INTO tokens (file_id, token_sha256, token, issued_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![file_id, token_digest(secret), secret, now],
+            )?;
+        }
+        tx.execute(
+            "UPDATE meetings SET url_generation = url_generation + 1,
+                 last_polled_at = ?2, last_poll_error = NULL
+             WHERE conf_uuid = ?1",
+            params![conf_uuid, now],
+        )?;
+        tx.commit()?;
+        Ok(new_files)
+    }
+
+    /// Records that listing a meeting failed.
+    pub fn record_poll_error(&mut self, conf_uuid: &str, error: &str, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1",
+            params![conf_uuid, now, error],
+        )?;
+        Ok(())
+    }
+
+    /// How many times fresh URLs were stored for a meeting (0 if unknown).
+    pub fn url_generation(&self, conf_uuid: &str) -> Result<i64> {
+        let generation = self
+            .conn
+            .query_row(
+                "SELECT url_generation FROM meetings WHERE conf_uuid = ?1",
+                [conf_uuid],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    /// Every meeting with its file counts, oldest first.
+    pub fn meetings(&self) -> Result<Vec<MeetingRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.conf_uuid, m.subject, m.origin, m.last_polled_at, m.last_poll_error,
+                    count(f.id),
+                    count(f.id) FILTER (WHERE f.state = 'done'),
+                    count(f.id) FILTER (WHERE f.state = 'failed')
+             FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
+             GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(MeetingRecord {
+                conf_uuid: row.get(0)?,
+                subject: row.get(1)?,
+                origin: row.get(2)?,
+                last_polled_at: row.get(3)?,
+                last_poll_error: row.get(4)?,
+                files_total: row.get(5)?,
+                files_done: row.get(6)?,
+                files_failed: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Finds or creates the file row of `entry`; returns its id, state and
+/// whether it was created.
+fn upsert_file(
+    tx: &rusqlite::Transaction<'_>,
+    conf_uuid: &str,
+    entry: &UrlEntry,
+    now: i64,
+) -> Result<(i64, String, bool)> {
+    let existing: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url_path = ?3",
+            params![conf_uuid, entry.file_type, entry.url_path],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, state)) = existing {
+        tx.execute(
+            "UPDATE files SET url = ?2 WHERE id = ?1 AND url <> ?2",
+            params![id, entry.url],
+        )?;
+        return Ok((id, state, false));
+    }
+    let taken: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)",
+        [&entry.rel_path],
+        |row| row.get(0),
+    )?;
+    let rel_path = if taken {
+        &entry.rel_path_alt
+    } else {
+        &entry.rel_path
+    };
+    let id = tx.query_row(
+        "INSERT INTO files (conf_uuid, file_type, url_path, url, rel_path, first_seen_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        params![conf_uuid, entry.file_type, entry.url_path, entry.url, rel_path, now],
+        |row| row.get(0),
+    )?;
+    Ok((id, "pending".to_owned(), true))
+}
+
+/// The hex SHA-256 of a token: what the ledger keeps after the token is gone.
+pub(super) fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,164 @@
+//! The SQLite ledger: every meeting, file, download token and attempt.
+//!
+//! Design: one [`Ledger`] owns one connection; all SQL of the project lives in
+//! this module. Writes that must not interleave (claiming a file, spending a
+//! token) run in IMMEDIATE transactions, so several processes or tasks can
+//! share the file safely. The schema is a list of plain `.sql` migrations,
+//! append-only, versioned by SQLite's `user_version`. A second backend
+//! (PostgreSQL for several instances) would re-implement this module's
+//! public functions; nothing outside it sees SQL.
+//!
+//! A process that downloads (`sync`, `run`, `demo`, `retry`) also holds an
+//! exclusive advisory lock on the ledger file, so two archivers never share
+//! one queue: `reset_interrupted` would otherwise hand one's in-flight work
+//! to the other.
+
+mod files;
+mod handle;
+mod meetings;
+mod status;
+mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+pub use files::{ClaimedFile, DoneFile, FileRecord, RetryPlan};
+pub use handle::LedgerHandle;
+pub use meetings::{MeetingOrigin, MeetingRecord, UrlEntry};
+pub use status::{ErrorLine, FileCounts, Status};
+pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
+
+/// Errors of the ledger; each names the ledger file or the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open ledger {path}: {source}")]
+    Open {
+        /// The ledger file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// A migration failed.
+    #[error("cannot migrate ledger {path}: {source}")]
+    Migrate {
+        /// The ledger file.
+        path: PathBuf,
+        /// What the migration said.
+        source: rusqlite_migration::Error,
+    },
+    /// Another process holds the ledger's lock.
+    #[error("ledger {0} is in use by another meeting-archiver process")]
+    Locked(PathBuf),
+    /// Locking the ledger failed for another reason.
+    #[error("cannot lock ledger {path}: {source}")]
+    Lock {
+        /// The ledger file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A query failed.
+    #[error("ledger query failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The blocking task running a ledger call died.
+    #[error("ledger task failed: {0}")]
+    Task(String),
+}
+
+/// Result of ledger calls.
+pub type Result<T> = std::result::Result<T, LedgerError>;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_initial.sql"))];
+
+/// The ledger: one SQLite connection and, for writers, the process lock.
+pub struct Ledger {
+    conn: Connection,
+    // Kept open for the lifetime of the connection: the flock is released
+    // when this handle closes.
+    _lock: Option<File>,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger at `path` and applies pending
+    /// migrations. With `exclusive`, fails fast if another process holds it.
+    pub fn open(path: &Path, exclusive: bool) -> Result<Ledger> {
+        let open_err = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        let lock = if exclusive {
+            Some(lock_file(path)?)
+        } else {
+            None
+        };
+        configure(&conn).map_err(open_err)?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|source| LedgerError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Ledger { conn, _lock: lock })
+    }
+
+    /// An in-memory ledger, for tests.
+    pub fn open_in_memory() -> Result<Ledger> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|source| LedgerError::Migrate {
+                path: PathBuf::from(":memory:"),
+                source,
+            })?;
+        Ok(Ledger { conn, _lock: None })
+    }
+}
+
+/// Pragmas every connection needs: WAL for concurrent readers, FULL sync so
+/// that a commit (a file marked done, a token marked spent) survives power
+/// loss, a busy timeout instead of instant "database is locked", and
+/// foreign keys.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn lock_file(path: &Path) -> Result<File> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|source| LedgerError::Lock {
+            path: path.to_owned(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(path.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(LedgerError::Lock {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Milliseconds since the Unix epoch, the ledger's clock.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,100 @@
+//! The ledger's summary, for `status`, metrics and exit codes.
+
+use serde::Serialize;
+
+use super::{Ledger, Result};
+
+/// Files per state, meetings, bytes and the latest errors.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Status {
+    /// Meetings known.
+    pub meetings: i64,
+    /// Files per state.
+    pub files: FileCounts,
+    /// Sum of the sizes of archived files.
+    pub bytes_archived: i64,
+    /// The most recent errors of files not yet archived.
+    pub last_errors: Vec<ErrorLine>,
+}
+
+/// Files per state; the JSON keys are part of the interface.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FileCounts {
+    /// Waiting for (another) attempt.
+    pub pending: i64,
+    /// Being transferred now (or left so by a crash, until the next start).
+    pub downloading: i64,
+    /// Archived and verified.
+    pub done: i64,
+    /// Failed `max_attempts` times; `retry` revives them.
+    pub failed: i64,
+}
+
+/// One file's last error.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorLine {
+    /// The file's meeting.
+    pub conf_uuid: String,
+    /// Where the file goes under the archive folder.
+    pub rel_path: String,
+    /// Its state.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// The error.
+    pub error: String,
+}
+
+impl Ledger {
+    /// The summary shown by `status`, with up to `max_errors` error lines.
+    pub fn status(&self, max_errors: usize) -> Result<Status> {
+        let meetings = self
+            .conn
+            .query_row("SELECT count(*) FROM meetings", [], |row| row.get(0))?;
+        let mut files = FileCounts::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM files GROUP BY state")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let count: i64 = row.get(1)?;
+            let state: String = row.get(0)?;
+            match state.as_str() {
+                "pending" => files.pending = count,
+                "downloading" => files.downloading = count,
+                "done" => files.done = count,
+                "failed" => files.failed = count,
+                _ => {}
+            }
+        }
+        let bytes_archived = self.conn.query_row(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE state = 'done'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(Status {
+            meetings,
+            files,
+            bytes_archived,
+            last_errors: self.last_errors(max_errors)?,
+        })
+    }
+
+    fn last_errors(&self, limit: usize) -> Result<Vec<ErrorLine>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT conf_uuid, rel_path, state, attempts, last_error FROM files
+             WHERE last_error IS NOT NULL AND state <> 'done'
+             ORDER BY (state = 'failed') DESC, updated_at DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |row| {
+            Ok(ErrorLine {
+                conf_uuid: row.get(0)?,
+                rel_path: row.get(1)?,
+                state: row.get(2)?,
+                attempts: row.get(3)?,
+                error: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

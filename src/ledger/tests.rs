@@ -1,0 +1,264 @@
+//! In-memory tests of every ledger query.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::*;
+
+const CONF: &str = "51adf610220411eaaae03f22d33cc26b";
+
+fn entry(file_type: &str, path: &str, token: &str) -> UrlEntry {
+    UrlEntry {
+        file_type: file_type.to_owned(),
+        url: format!("https://192.0.2.1{path}"),
+        url_path: path.to_owned(),
+        rel_path: format!(
+            "{CONF}/{file_type}/{}",
+            path.rsplit('/').next().unwrap_or("x")
+        ),
+        rel_path_alt: format!("{CONF}/{file_type}/alt-{}", path.len()),
+        token: SecretString::from(token.to_owned()),
+    }
+}
+
+fn ledger_with(entries: &[UrlEntry]) -> Ledger {
+    let mut ledger = Ledger::open_in_memory().expect("open");
+    ledger
+        .upsert_meeting(CONF, MeetingOrigin::Config, None, 1)
+        .expect("meeting");
+    ledger.store_urls(CONF, entries, 10).expect("store");
+    ledger
+}
+
+#[test]
+fn store_urls_queues_each_file_once() {
+    let mut ledger = ledger_with(&[
+        entry("Hd", "/d/hd/0_0.mp4", "t1"),
+        entry("Sd", "/d/sd/0_0.mp4", "t2"),
+    ]);
+    let again = ledger
+        .store_urls(CONF, &[entry("Hd", "/d/hd/0_0.mp4", "t3")], 20)
+        .expect("store again");
+    assert_eq!(again, 0, "a known file is not new");
+    assert_eq!(ledger.status(5).expect("status").files.pending, 2);
+    assert_eq!(ledger.url_generation(CONF).expect("generation"), 2);
+}
+
+#[test]
+fn clashing_paths_get_the_alternative() {
+    let ledger = ledger_with(&[
+        entry("Hd", "/a/0_0.mp4", "t1"),
+        entry("Hd", "/b/0_0.mp4", "t2"),
+    ]);
+    let files = ledger.meeting_files(CONF).expect("files");
+    let paths: Vec<_> = files.iter().map(|f| f.rel_path.as_str()).collect();
+    assert_eq!(paths.len(), 2);
+    assert_ne!(paths[0], paths[1]);
+}
+
+#[test]
+fn claim_hands_out_each_file_once() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let first = ledger.claim_next(100).expect("claim").expect("a file");
+    assert_eq!(first.file_type, "Hd");
+    assert!(ledger.claim_next(100).expect("claim").is_none());
+    assert_eq!(ledger.status(5).expect("status").files.downloading, 1);
+}
+
+#[test]
+fn claim_respects_next_attempt_at() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    let plan = RetryPlan {
+        error: "boom",
+        counts: true,
+        next_attempt_at: 500,
+        max_attempts: 3,
+    };
+    assert!(!ledger.schedule_retry(file.id, &plan, 100).expect("retry"));
+    assert!(ledger.claim_next(499).expect("claim").is_none());
+    assert_eq!(ledger.next_due().expect("due"), Some(500));
+    let again = ledger.claim_next(500).expect("claim").expect("due now");
+    assert_eq!(again.attempts, 1);
+}
+
+#[test]
+fn a_token_is_spent_before_it_is_handed_out_and_never_twice() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "secret-token")]);
+    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    let spent = ledger
+        .take_token(file.id, 0, 0, 100)
+        .expect("take")
+        .expect("token");
+    assert_eq!(spent.token.expose_secret(), "secret-token");
+    assert!(
+        ledger
+            .take_token(file.id, 0, 0, 100)
+            .expect("take")
+            .is_none()
+    );
+    // The same token listed again is recognised and not stored anew.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "secret-token")], 200)
+        .expect("store");
+    assert!(
+        ledger
+            .take_token(file.id, 0, 0, 200)
+            .expect("take")
+            .is_none()
+    );
+    assert!(ledger.token_known("secret-token").expect("known"));
+    let stored: Option<String> = ledger
+        .conn
+        .query_row(
+            "SELECT token FROM tokens WHERE id = ?1",
+            [spent.token_id],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(stored, None, "a spent token is erased");
+}
+
+#[test]
+fn old_and_superseded_tokens_are_not_used() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "old")]);
+    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    assert!(
+        ledger
+            .take_token(file.id, 11, 0, 100)
+            .expect("take")
+            .is_none(),
+        "too old"
+    );
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "new")], 50)
+        .expect("store");
+    let spent = ledger
+        .take_token(file.id, 0, 0, 100)
+        .expect("take")
+        .expect("token");
+    assert_eq!(spent.token.expose_secret(), "new");
+    assert!(
+        ledger
+            .take_token(file.id, 0, 0, 100)
+            .expect("take")
+            .is_none(),
+        "old one superseded"
+    );
+}
+
+#[test]
+fn retries_end_in_failed_and_retry_revives() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
+    for round in 0..2 {
+        let file = ledger.claim_next(1000).expect("claim").expect("a file");
+        let plan = RetryPlan {
+            error: "server said 500",
+            counts: true,
+            next_attempt_at: 0,
+            max_attempts: 2,
+        };
+        let failed = ledger.schedule_retry(file.id, &plan, 1000).expect("retry");
+        assert_eq!(failed, round == 1);
+    }
+    let status = ledger.status(5).expect("status");
+    assert_eq!(status.files.failed, 1);
+    assert_eq!(status.last_errors[0].error, "server said 500");
+    assert!(ledger.claim_next(2000).expect("claim").is_none());
+    assert_eq!(ledger.retry_failed(2000).expect("retry"), 1);
+    let file = ledger.claim_next(2000).expect("claim").expect("revived");
+    assert_eq!(file.attempts, 0);
+}
+
+#[test]
+fn uncounted_failures_do_not_exhaust_attempts() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
+    for _ in 0..5 {
+        let file = ledger.claim_next(0).expect("claim").expect("a file");
+        let plan = RetryPlan {
+            error: "token refused",
+            counts: false,
+            next_attempt_at: 0,
+            max_attempts: 1,
+        };
+        assert!(!ledger.schedule_retry(file.id, &plan, 0).expect("retry"));
+    }
+}
+
+#[test]
+fn crash_recovery_requeues_downloading_and_closes_attempts() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
+    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    ledger.take_token(file.id, 0, 0, 100).expect("take");
+    ledger.set_partial(file.id, 4096).expect("partial");
+    assert_eq!(ledger.reset_interrupted(200).expect("reset"), 1);
+    let again = ledger.claim_next(300).expect("claim").expect("requeued");
+    assert_eq!(again.partial_bytes, 4096);
+    let open: i64 = ledger
+        .conn
+        .query_row(
+            "SELECT count(*) FROM attempts WHERE outcome IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(open, 0);
+}
+
+#[test]
+fn done_files_get_no_new_tokens_and_count_bytes() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    let spent = ledger
+        .take_token(file.id, 0, 0, 100)
+        .expect("take")
+        .expect("token");
+    let end = AttemptEnd {
+        outcome: AttemptOutcome::Done,
+        bytes: 1234,
+        http_status: Some(200),
+        error: None,
+    };
+    ledger
+        .finish_attempt(spent.attempt_id, &end, 150)
+        .expect("finish");
+    ledger.mark_done(file.id, 1234, "abcd", 150).expect("done");
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t2")], 200)
+        .expect("store");
+    assert!(!ledger.token_known("t2").expect("known"));
+    let status = ledger.status(5).expect("status");
+    assert_eq!((status.files.done, status.bytes_archived), (1, 1234));
+    let done = ledger.done_files().expect("done files");
+    assert_eq!(done[0].sha256, "abcd");
+    ledger
+        .requeue_done(file.id, "missing", 300)
+        .expect("requeue");
+    assert_eq!(ledger.status(5).expect("status").files.pending, 1);
+}
+
+#[test]
+fn meetings_list_counts_files() {
+    let mut ledger = ledger_with(&[
+        entry("Hd", "/d/0_0.mp4", "t1"),
+        entry("Sd", "/d/1.mp4", "t2"),
+    ]);
+    ledger
+        .record_poll_error(CONF, "HTTP 500", 50)
+        .expect("poll error");
+    let meetings = ledger.meetings().expect("meetings");
+    assert_eq!(meetings.len(), 1);
+    assert_eq!(meetings[0].files_total, 2);
+    assert_eq!(meetings[0].last_poll_error.as_deref(), Some("HTTP 500"));
+}
+
+#[test]
+fn file_ledger_is_locked_against_a_second_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite3");
+    let _first = Ledger::open(&path, true).expect("first");
+    assert!(matches!(
+        Ledger::open(&path, true),
+        Err(LedgerError::Locked(_))
+    ));
+    Ledger::open(&path, false).expect("a reader may open it");
+}

@@ -1,0 +1,135 @@
+//! Download tokens: single-use secrets. A token is marked spent, and erased,
+//! in the same committed transaction that opens its attempt, before the
+//! request that uses it goes out: a crash can lose a token, never reuse one.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use secrecy::SecretString;
+
+use super::{Ledger, Result};
+
+/// A token taken for one request, with the attempt it opened.
+pub struct SpentToken {
+    /// The token's row.
+    pub token_id: i64,
+    /// The attempt row opened for the request.
+    pub attempt_id: i64,
+    /// The token, now spent in the ledger; present it exactly once.
+    pub token: SecretString,
+    /// When the cloud issued it (Unix ms).
+    pub issued_at: i64,
+}
+
+/// How an attempt ended, as recorded in `attempts.outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The file was archived.
+    Done,
+    /// The server refused the token (spent, expired or unknown).
+    TokenRejected,
+    /// Any other failure.
+    Failed,
+    /// Shutdown stopped the transfer; partial data kept.
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Done => "done",
+            AttemptOutcome::TokenRejected => "token_rejected",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The end of one attempt.
+pub struct AttemptEnd<'a> {
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Bytes received in this attempt.
+    pub bytes: u64,
+    /// The HTTP status, if a response came.
+    pub http_status: Option<u16>,
+    /// The error, if any (never containing a secret).
+    pub error: Option<&'a str>,
+}
+
+impl Ledger {
+    /// Takes the newest unspent token of a file issued at or after
+    /// `issued_after`, marks it spent and opens an attempt starting at byte
+    /// `resume_from`. `None` when no usable token is stored.
+    pub fn take_token(
+        &mut self,
+        file_id: i64,
+        issued_after: i64,
+        resume_from: u64,
+        now: i64,
+    ) -> Result<Option<SpentToken>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: Option<(i64, String, i64)> = tx
+            .query_row(
+                "SELECT id, token, issued_at FROM tokens
+                 WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
+                   AND token IS NOT NULL AND issued_at >= ?2
+                 ORDER BY issued_at DESC, id DESC LIMIT 1",
+                params![file_id, issued_after],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let Some((token_id, token, issued_at)) = found else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE tokens SET spent_at = ?2, token = NULL WHERE id = ?1",
+            params![token_id, now],
+        )?;
+        let attempt_id = tx.query_row(
+            "INSERT INTO attempts (file_id, token_id, started_at, resume_from)
+             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![file_id, token_id, now, resume_from as i64],
+            |row| row.get(0),
+        )?;
+        tx.commit()?;
+        Ok(Some(SpentToken {
+            token_id,
+            attempt_id,
+            token: SecretString::from(token),
+            issued_at,
+        }))
+    }
+
+    /// Closes an attempt opened by [`Ledger::take_token`].
+    pub fn finish_attempt(
+        &mut self,
+        attempt_id: i64,
+        end: &AttemptEnd<'_>,
+        now: i64,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE attempts SET finished_at = ?2, outcome = ?3, bytes = ?4, http_status = ?5, error = ?6
+             WHERE id = ?1",
+            params![
+                attempt_id,
+                now,
+                end.outcome.as_str(),
+                end.bytes as i64,
+                end.http_status,
+                end.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a token with this digest was ever stored (used by tests and
+    /// diagnostics; the token itself is not kept once spent).
+    pub fn token_known(&self, token: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ?1)",
+            [super::meetings::token_digest(token)],
+            |row| row.get(0),
+        )?)
+    }
+}
