@@ -8,3 +8,4 @@
 //! plays the cloud for tests and `demo`.
 
 pub mod ledger;
+pub mod archive;

@@ -1,0 +1,135 @@
+//! Turning untrusted URL paths into safe archive paths. Every component is
+//! percent-decoded and then stripped of separators, `..`, control characters
+//! and leading dots, and bounded in length, so nothing a server sends can
+//! place a file outside the archive folder or into its hidden areas.
+
+use percent_encoding::percent_decode_str;
+use sha2::{Digest, Sha256};
+
+/// Longest component we write, in bytes (most filesystems allow 255).
+const MAX_COMPONENT: usize = 120;
+
+/// A sanitised single path component: never empty, never `.` or `..`, no
+/// separator, no control character, no leading dot.
+pub fn sanitize_component(raw: &str) -> String {
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let mut clean: String = decoded
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    // A leading dot would hide the file or, as "..", climb out.
+    while clean.starts_with('.') {
+        clean.replace_range(..1, "_");
+    }
+    let clean = clean.trim().to_owned();
+    if clean.is_empty() {
+        return "_".to_owned();
+    }
+    truncate_keeping_extension(&clean, MAX_COMPONENT)
+}
+
+fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    let mut cut = max.saturating_sub(ext.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{}", &stem[..cut], ext)
+}
+
+/// The path of a URL without scheme, host or query: a file's identity.
+pub fn url_path(url: &url::Url) -> String {
+    url.path().to_owned()
+}
+
+/// The file name a URL names: its last non-empty path segment, sanitised.
+pub fn file_name(url: &url::Url) -> String {
+    let last = url
+        .path()
+        .rsplit('/')
+        .find(|segment| !segment.is_empty())
+        .unwrap_or("recording");
+    sanitize_component(last)
+}
+
+/// Where a file lies under the archive: `<conference>/<type>/<name>`, and an
+/// alternative with a short hash of the URL path for when two URLs of one
+/// meeting and type share a file name.
+pub fn rel_paths(conf_uuid: &str, file_type: &str, url: &url::Url) -> (String, String) {
+    let conf = sanitize_component(conf_uuid);
+    let kind = sanitize_component(file_type);
+    let name = file_name(url);
+    let primary = format!("{conf}/{kind}/{name}");
+    let digest = hex::encode(Sha256::digest(url.path().as_bytes()));
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name.as_str(), ""),
+    };
+    let stem = truncate_keeping_extension(stem, MAX_COMPONENT - 10 - ext.len());
+    let alternative = format!("{conf}/{kind}/{stem}-{}{ext}", &digest[..8]);
+    (primary, alternative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).expect("test URL")
+    }
+
+    #[test]
+    fn hostile_components_cannot_climb_or_hide() {
+        for raw in ["..", ".", "..%2F..%2Fetc", "%2E%2E", "a/b", "a\\b", ".hidden", "", "%00x", "\u{7}"] {
+            let clean = sanitize_component(raw);
+            assert!(!clean.is_empty());
+            assert!(!clean.contains('/') && !clean.contains('\\'), "{raw} -> {clean}");
+            assert!(!clean.starts_with('.'), "{raw} -> {clean}");
+            assert!(!clean.chars().any(char::is_control), "{raw} -> {clean}");
+        }
+    }
+
+    #[test]
+    fn long_names_are_bounded_and_keep_their_extension() {
+        let long = format!("{}.mp4", "é".repeat(200));
+        let clean = sanitize_component(&long);
+        assert!(clean.len() <= MAX_COMPONENT);
+        assert!(clean.ends_with(".mp4"));
+    }
+
+    #[test]
+    fn rel_paths_use_meeting_type_and_name() {
+        let u = url("https://192.0.2.7/download/abc/videoHD/0_1.mp4?x=1");
+        let (primary, alt) = rel_paths("51adf610", "Hd", &u);
+        assert_eq!(primary, "51adf610/Hd/0_1.mp4");
+        assert!(alt.starts_with("51adf610/Hd/0_1-") && alt.ends_with(".mp4"));
+        assert_eq!(url_path(&u), "/download/abc/videoHD/0_1.mp4");
+    }
+
+    #[test]
+    fn hostile_urls_stay_three_levels_deep() {
+        for raw in [
+            "http://h/download/x/..%2F..%2F..%2Fetc%2Fpasswd",
+            "http://h/download/x/%2E%2E/%2E%2E/evil.mp4",
+            "http://h/download/x/..%5C..%5Cwin.mp4",
+            "http://h/",
+        ] {
+            let (primary, alt) = rel_paths("../..", "%2E%2E", &url(raw));
+            for path in [primary, alt] {
+                let parts: Vec<_> = path.split('/').collect();
+                assert_eq!(parts.len(), 3, "{raw} -> {path}");
+                assert!(parts.iter().all(|p| !p.starts_with('.') && !p.is_empty()), "{raw} -> {path}");
+            }
+        }
+    }
+}
