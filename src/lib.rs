@@ -7,5 +7,6 @@
 //! (sanitised paths, atomic placement). `config` reads the TOML file, `simulator`
 //! plays the cloud for tests and `demo`.
 
-pub mod ledger;
 pub mod archive;
+pub mod cloud;
+pub mod ledger;

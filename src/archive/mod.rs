@@ -166,18 +166,26 @@ mod tests {
         let archive = Archive::open(dir.path()).expect("open");
         let partial = archive.partial_path(7);
         std::fs::write(&partial, b"hello").expect("write");
-        let placed = archive.place(&partial, "conf/Hd/0_0.mp4").await.expect("place");
+        let placed = archive
+            .place(&partial, "conf/Hd/0_0.mp4")
+            .await
+            .expect("place");
         assert_eq!(placed, dir.path().join("conf/Hd/0_0.mp4"));
         assert!(!partial.exists());
         assert!(archive.exists("conf/Hd/0_0.mp4").await);
         let (size, sha) = archive.digest("conf/Hd/0_0.mp4").await.expect("digest");
         assert_eq!(size, 5);
-        assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            sha,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
     }
 
     #[test]
     fn final_path_refuses_escapes() {
-        let archive = Archive { root: PathBuf::from("/srv/a") };
+        let archive = Archive {
+            root: PathBuf::from("/srv/a"),
+        };
         for bad in ["../x", "/etc/passwd", "a/../../x", ".partial/1.part", ""] {
             assert!(archive.final_path(bad).is_err(), "{bad}");
         }
@@ -192,8 +200,13 @@ mod tests {
             .write_metadata("conf/meeting.json", b"{}".to_vec())
             .await
             .expect("write");
-        assert_eq!(std::fs::read(dir.path().join("conf/meeting.json")).expect("read"), b"{}");
-        let leftovers = std::fs::read_dir(dir.path().join(PARTIAL_DIR)).expect("dir").count();
+        assert_eq!(
+            std::fs::read(dir.path().join("conf/meeting.json")).expect("read"),
+            b"{}"
+        );
+        let leftovers = std::fs::read_dir(dir.path().join(PARTIAL_DIR))
+            .expect("dir")
+            .count();
         assert_eq!(leftovers, 0);
     }
 }

@@ -90,10 +90,24 @@ mod tests {
 
     #[test]
     fn hostile_components_cannot_climb_or_hide() {
-        for raw in ["..", ".", "..%2F..%2Fetc", "%2E%2E", "a/b", "a\\b", ".hidden", "", "%00x", "\u{7}"] {
+        for raw in [
+            "..",
+            ".",
+            "..%2F..%2Fetc",
+            "%2E%2E",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "",
+            "%00x",
+            "\u{7}",
+        ] {
             let clean = sanitize_component(raw);
             assert!(!clean.is_empty());
-            assert!(!clean.contains('/') && !clean.contains('\\'), "{raw} -> {clean}");
+            assert!(
+                !clean.contains('/') && !clean.contains('\\'),
+                "{raw} -> {clean}"
+            );
             assert!(!clean.starts_with('.'), "{raw} -> {clean}");
             assert!(!clean.chars().any(char::is_control), "{raw} -> {clean}");
         }
@@ -128,7 +142,10 @@ mod tests {
             for path in [primary, alt] {
                 let parts: Vec<_> = path.split('/').collect();
                 assert_eq!(parts.len(), 3, "{raw} -> {path}");
-                assert!(parts.iter().all(|p| !p.starts_with('.') && !p.is_empty()), "{raw} -> {path}");
+                assert!(
+                    parts.iter().all(|p| !p.starts_with('.') && !p.is_empty()),
+                    "{raw} -> {path}"
+                );
             }
         }
     }

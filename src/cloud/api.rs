@@ -1,0 +1,194 @@
+//! The two business calls the archiver makes: a meeting's download URLs and
+//! the recording list (discovery), with their paging rules.
+
+use std::collections::HashSet;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{CloudClient, CloudError};
+
+/// `limit` for every listing: the documented maximum.
+pub const PAGE_LIMIT: usize = 500;
+/// A runaway guard: no listing pages more than this.
+const MAX_PAGES: usize = 200;
+
+/// One downloadable file of a meeting, with its single-use token.
+pub struct DownloadUrl {
+    /// `Hd`, `Sd`, `Aux`, or another type the API adds.
+    pub file_type: String,
+    /// The URL (untrusted).
+    pub url: String,
+    /// Valid one hour, dies on first use.
+    pub token: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DownloadUrlsPage {
+    #[serde(default)]
+    record_urls: Vec<RecordUrls>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordUrls {
+    #[serde(default)]
+    conf_uuid: Option<String>,
+    #[serde(default)]
+    urls: Vec<UrlItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UrlItem {
+    token: String,
+    #[serde(default)]
+    file_type: Option<String>,
+    url: String,
+}
+
+/// One recording found by the recording-list API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// The conference UUID (the key for downloadurls).
+    #[serde(rename = "confUUID")]
+    pub conf_uuid: String,
+    /// The subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Start time as the API prints it (apparently UTC).
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// Transcoding done: only then are the files ready.
+    #[serde(default = "yes")]
+    pub is_decode_finish: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct RecordPage {
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    data: Vec<Recording>,
+}
+
+impl CloudClient {
+    /// Every download URL of a meeting, paged with `limit=500` (there is no
+    /// total count: a full page means ask again) and de-duplicated by URL.
+    /// Each call issues fresh tokens for all listed files.
+    pub async fn download_urls(&self, conf_uuid: &str) -> Result<Vec<DownloadUrl>, CloudError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for page in 0..MAX_PAGES {
+            let offset = (page * PAGE_LIMIT).to_string();
+            let limit = PAGE_LIMIT.to_string();
+            let query = [
+                ("confUUID", conf_uuid),
+                ("offset", &offset),
+                ("limit", &limit),
+            ];
+            let answer: DownloadUrlsPage = self
+                .get_json(
+                    "downloadurls",
+                    "/v1/mmc/management/record/downloadurls",
+                    &query,
+                )
+                .await?;
+            let mut listed = 0;
+            let mut fresh = 0;
+            for group in answer.record_urls {
+                if group.conf_uuid.as_deref().is_some_and(|c| c != conf_uuid) {
+                    tracing::warn!(asked = conf_uuid, got = ?group.conf_uuid, "downloadurls answered for another meeting; ignored");
+                    continue;
+                }
+                for item in group.urls {
+                    listed += 1;
+                    if seen.insert(item.url.clone()) {
+                        fresh += 1;
+                        out.push(DownloadUrl {
+                            file_type: item.file_type.unwrap_or_else(|| "Unknown".to_owned()),
+                            url: item.url,
+                            token: SecretString::from(item.token),
+                        });
+                    }
+                }
+            }
+            if listed < PAGE_LIMIT || fresh == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every recording that started between `start_ms` and `end_ms` (Unix
+    /// ms), de-duplicated by conference UUID. Whether `offset` counts
+    /// records or pages is unconfirmed: records are tried first, pages if
+    /// records stop short of `count`.
+    pub async fn recordings(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Recording>, CloudError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut offset_in_pages = false;
+        let mut page = 0usize;
+        while page < MAX_PAGES {
+            let offset = if offset_in_pages {
+                page
+            } else {
+                page * PAGE_LIMIT
+            };
+            let answer = self.record_page(start_ms, end_ms, offset).await?;
+            let got = answer.data.len();
+            let total = answer.count.unwrap_or(0);
+            let mut fresh = 0;
+            for rec in answer.data {
+                if seen.insert(rec.conf_uuid.clone()) {
+                    fresh += 1;
+                    out.push(rec);
+                }
+            }
+            let complete = (out.len() as u64) >= total;
+            if complete || got < PAGE_LIMIT && page == 0 {
+                break;
+            }
+            if (got == 0 || fresh == 0) && !offset_in_pages && page == 1 {
+                // offset=500 gave nothing new although `count` says more:
+                // this server counts offset in pages.
+                offset_in_pages = true;
+                continue;
+            }
+            if got < PAGE_LIMIT || fresh == 0 {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
+    async fn record_page(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        offset: usize,
+    ) -> Result<RecordPage, CloudError> {
+        let (start, end) = (start_ms.to_string(), end_ms.to_string());
+        let (offset, limit) = (offset.to_string(), PAGE_LIMIT.to_string());
+        let query = [
+            ("startDate", start.as_str()),
+            ("endDate", end.as_str()),
+            ("offset", offset.as_str()),
+            ("limit", limit.as_str()),
+            ("sortType", "ASC_StartTIME"),
+        ];
+        self.get_json("record/files", "/v1/mmc/management/record/files", &query)
+            .await
+    }
+}

@@ -1,0 +1,415 @@
+//! The Huawei Cloud Meeting API client: App ID authentication with a cached
+//! access token, the recording-list and download-URL calls, and the error
+//! model of the API notes (one re-auth on 401, capped exponential backoff
+//! with jitter on 429, 5xx, transport errors and non-JSON answers). Every
+//! error log line carries the `X-Request-Id`.
+
+mod api;
+mod auth;
+mod error;
+mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+pub use api::{DownloadUrl, PAGE_LIMIT, Recording};
+pub use auth::{AppCredentials, hmac_hex};
+pub use error::CloudError;
+pub use retry::Backoff;
+
+use auth::{AppAuthAnswer, CachedToken};
+
+/// How the client authenticates.
+pub enum Credentials {
+    /// App ID + app key: tokens are fetched and refreshed as needed.
+    App(AppCredentials),
+    /// A ready access token: cannot be refreshed; a 401 is fatal.
+    Static(SecretString),
+}
+
+/// Counters of what the client did, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct CloudStats {
+    /// Successful `appauth` calls (access tokens fetched).
+    pub token_refreshes: AtomicU64,
+    /// Business calls sent (each retry counts).
+    pub api_requests: AtomicU64,
+    /// Business calls that failed (each failed try counts).
+    pub api_failures: AtomicU64,
+}
+
+/// Settings of the client, from `[cloud]`.
+pub struct CloudSettings {
+    /// `https://api.meeting.huaweicloud.com` or a test server.
+    pub api_base: url::Url,
+    /// How to authenticate.
+    pub credentials: Credentials,
+    /// Retries of one call after the first try.
+    pub max_retries: u32,
+    /// Backoff between tries.
+    pub backoff: Backoff,
+}
+
+/// A client of the API, cheap to share behind an `Arc`.
+pub struct CloudClient {
+    http: reqwest::Client,
+    settings: CloudSettings,
+    token: Mutex<Option<CachedToken>>,
+    generation: AtomicU64,
+    stats: Arc<CloudStats>,
+}
+
+impl CloudClient {
+    /// A client over `http` (which carries timeouts and TLS settings).
+    pub fn new(http: reqwest::Client, settings: CloudSettings) -> CloudClient {
+        CloudClient {
+            http,
+            settings,
+            token: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            stats: Arc::new(CloudStats::default()),
+        }
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> Arc<CloudStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.settings.api_base.as_str().trim_end_matches('/'),
+            path
+        )
+    }
+
+    /// The current access token and its generation, fetching a new one if
+    /// none is cached or the cached one is about to expire.
+    async fn access_token(&self) -> Result<(SecretString, u64), CloudError> {
+        let creds = match &self.settings.credentials {
+            Credentials::Static(token) => return Ok((token.clone(), 0)),
+            Credentials::App(creds) => creds,
+        };
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| SystemTime::now() < t.use_until) {
+            return Ok((token.value.clone(), token.generation));
+        }
+        let answer = self.authenticate(creds).await?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let token = CachedToken {
+            use_until: answer.use_until(SystemTime::now()),
+            value: SecretString::from(answer.access_token),
+            generation,
+        };
+        let out = (token.value.clone(), generation);
+        *cached = Some(token);
+        Ok(out)
+    }
+
+    /// Forgets the cached token if it is still the one of `generation`.
+    async fn invalidate(&self, generation: u64) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.generation == generation) {
+            *cached = None;
+        }
+    }
+
+    /// `appauth`, retried like any call on transient errors.
+    async fn authenticate(&self, creds: &AppCredentials) -> Result<AppAuthAnswer, CloudError> {
+        const ENDPOINT: &str = "appauth";
+        let mut tries = 0;
+        loop {
+            let (body, authorization) = creds.sign(SystemTime::now());
+            let mut headers = HeaderMap::new();
+            headers.insert("Authorization", sensitive(&authorization)?);
+            headers.insert("X-Token-Type", HeaderValue::from_static("LongTicket"));
+            headers.insert(
+                "Content-Type",
+                HeaderValue::from_static("application/json; charset=UTF-8"),
+            );
+            let sent = self
+                .http
+                .post(self.url("/v2/usg/acs/auth/appauth"))
+                .headers(headers)
+                .body(serde_json::to_vec(&body).unwrap_or_default())
+                .send()
+                .await;
+            let result = read_json::<AppAuthAnswer>(ENDPOINT, sent).await;
+            match result {
+                Ok(answer) => {
+                    self.stats.token_refreshes.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("fetched a new access token");
+                    return Ok(answer);
+                }
+                Err(e) if e.is_retryable() && tries < self.settings.max_retries => {
+                    let delay = self.retry_delay(&e, tries);
+                    tracing::warn!(error = %e, retry_in = ?delay, "authentication failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A GET of a business API with the access token, retries and one
+    /// re-authentication on 401.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, CloudError> {
+        let mut tries = 0;
+        let mut reauthenticated = false;
+        loop {
+            let (token, generation) = self.access_token().await?;
+            self.stats.api_requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .http
+                .get(self.url(path))
+                .query(query)
+                .header("X-Access-Token", sensitive(&token)?)
+                .send()
+                .await;
+            let err = match read_json::<T>(endpoint, sent).await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            self.stats.api_failures.fetch_add(1, Ordering::Relaxed);
+            match &err {
+                CloudError::Unauthorized { .. } if !reauthenticated => {
+                    if matches!(self.settings.credentials, Credentials::Static(_)) {
+                        return Err(static_token_refused(err));
+                    }
+                    tracing::info!(error = %err, "access token refused; re-authenticating once");
+                    self.invalidate(generation).await;
+                    reauthenticated = true;
+                }
+                e if e.is_retryable() && tries < self.settings.max_retries => {
+                    let delay = self.retry_delay(e, tries);
+                    tracing::warn!(error = %e, retry_in = ?delay, "API call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    tries += 1;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    fn retry_delay(&self, err: &CloudError, tries: u32) -> Duration {
+        let backoff = self.settings.backoff.delay(tries);
+        match err {
+            CloudError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => backoff.max(*after),
+            _ => backoff,
+        }
+    }
+}
+
+fn static_token_refused(err: CloudError) -> CloudError {
+    match err {
+        CloudError::Unauthorized {
+            endpoint,
+            detail,
+            request_id,
+        } => CloudError::Unauthorized {
+            endpoint,
+            detail: format!(
+                "{detail}; the configured access_token cannot be refreshed: replace it or use app_id/app_key"
+            ),
+            request_id,
+        },
+        other => other,
+    }
+}
+
+/// A header value marked sensitive, so that no debug output shows it.
+fn sensitive(secret: &SecretString) -> Result<HeaderValue, CloudError> {
+    let mut value =
+        HeaderValue::from_str(secret.expose_secret()).map_err(|_| CloudError::Rejected {
+            endpoint: "client",
+            status: 0,
+            detail: "a credential contains characters not allowed in an HTTP header".to_owned(),
+            request_id: None,
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The `{"error_code", "error_msg", "request_id"}` body of API errors.
+#[derive(serde::Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error_msg: Option<String>,
+    #[serde(default)]
+    request_id: Option<String>,
+}
+
+/// Reads an answer: JSON of type `T` on 2xx, else a classified error.
+async fn read_json<T: DeserializeOwned>(
+    endpoint: &'static str,
+    sent: reqwest::Result<reqwest::Response>,
+) -> Result<T, CloudError> {
+    let response = sent.map_err(|e| CloudError::Transient {
+        endpoint,
+        detail: format!("request failed: {}", error_chain(&e)),
+        request_id: None,
+    })?;
+    let status = response.status();
+    let mut request_id = response
+        .headers()
+        .get("X-Request-Id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let content_type = response
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = response.bytes().await.map_err(|e| CloudError::Transient {
+        endpoint,
+        detail: format!("reading the answer failed: {}", error_chain(&e)),
+        request_id: request_id.clone(),
+    })?;
+    if status.is_success() {
+        return serde_json::from_slice::<T>(&body).map_err(|e| {
+            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            classify(
+                endpoint,
+                status.as_u16(),
+                error,
+                &content_type,
+                request_id.clone(),
+                retry_after,
+            )
+            .unwrap_or_else(|| CloudError::Transient {
+                endpoint,
+                detail: format!("unexpected answer ({}): {e}", describe_type(&content_type)),
+                request_id: request_id.clone(),
+            })
+        });
+    }
+    let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+    if request_id.is_none() {
+        request_id = error.as_ref().and_then(|e| e.request_id.clone());
+    }
+    Err(classify(
+        endpoint,
+        status.as_u16(),
+        error,
+        &content_type,
+        request_id.clone(),
+        retry_after,
+    )
+    .unwrap_or_else(|| CloudError::Transient {
+        endpoint,
+        detail: format!("HTTP {status} ({})", describe_type(&content_type)),
+        request_id,
+    }))
+}
+
+/// Maps a status and error body to an error; `None` when a 200 carries no
+/// error code (the caller then reports the parse failure).
+fn classify(
+    endpoint: &'static str,
+    status: u16,
+    error: Option<ErrorBody>,
+    content_type: &str,
+    request_id: Option<String>,
+    retry_after: Option<Duration>,
+) -> Option<CloudError> {
+    let code = error.as_ref().and_then(|e| e.error_code.clone());
+    let detail = match &error {
+        Some(e) => format!(
+            "{}: {}",
+            e.error_code.as_deref().unwrap_or("no error code"),
+            e.error_msg.as_deref().unwrap_or("no message")
+        ),
+        None => format!("HTTP {status}, {}", describe_type(content_type)),
+    };
+    let throttled = code.as_deref() == Some("APIG.0308");
+    let invalid_token = code.as_deref() == Some("USG.000000004");
+    Some(match status {
+        429 => CloudError::RateLimited {
+            endpoint,
+            retry_after,
+            request_id,
+        },
+        _ if throttled => CloudError::RateLimited {
+            endpoint,
+            retry_after,
+            request_id,
+        },
+        401 => CloudError::Unauthorized {
+            endpoint,
+            detail,
+            request_id,
+        },
+        _ if invalid_token => CloudError::Unauthorized {
+            endpoint,
+            detail,
+            request_id,
+        },
+        403 => CloudError::Forbidden {
+            endpoint,
+            detail,
+            request_id,
+        },
+        s if s >= 500 || s == 408 => CloudError::Transient {
+            endpoint,
+            detail,
+            request_id,
+        },
+        s if s >= 400 => CloudError::Rejected {
+            endpoint,
+            status: s,
+            detail,
+            request_id,
+        },
+        _ if code.is_some() => CloudError::Transient {
+            endpoint,
+            detail,
+            request_id,
+        },
+        _ => return None,
+    })
+}
+
+fn describe_type(content_type: &str) -> String {
+    if content_type.is_empty() {
+        "no content type".to_owned()
+    } else {
+        format!("content type {content_type}")
+    }
+}
+
+/// An error and its causes on one line (reqwest hides the cause otherwise).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
