@@ -9,4 +9,5 @@
 
 pub mod archive;
 pub mod cloud;
+pub mod download;
 pub mod ledger;

@@ -1,0 +1,117 @@
+//! HTTP clients with our trust settings. Downloads get no overall timeout
+//! (it would cut a multi-GB transfer), only a connect and a read timeout.
+//! Hosts listed in `tls.insecure_download_hosts` get a separate client that
+//! skips certificate checks; every other host is verified, with the extra
+//! CA of `tls.ca_file` when given.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Trust and timeout settings.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// An extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Download hosts whose certificates are not checked.
+    pub insecure_download_hosts: Vec<String>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a body.
+    pub read_timeout: Duration,
+}
+
+/// Errors building clients; they name the file or setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file could not be read.
+    #[error("cannot read tls.ca_file {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CA file is not PEM.
+    #[error("tls.ca_file {path} holds no usable PEM certificate: {source}")]
+    ParseCa {
+        /// The file.
+        path: PathBuf,
+        /// What reqwest said.
+        source: reqwest::Error,
+    },
+    /// reqwest refused the settings.
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+fn user_agent() -> String {
+    format!("meeting-archiver/{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn extra_roots(options: &TlsOptions) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let Some(path) = &options.ca_file else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+        path: path.clone(),
+        source,
+    })?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::ParseCa {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// The client for API calls: the whole request is bounded by `timeout`.
+pub fn api_client(options: &TlsOptions, timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    Ok(reqwest::Client::builder()
+        .user_agent(user_agent())
+        .connect_timeout(options.connect_timeout)
+        .timeout(timeout)
+        .tls_certs_merge(extra_roots(options)?)
+        .build()?)
+}
+
+/// The download clients and the rule choosing between them.
+#[derive(Clone)]
+pub struct DownloadClients {
+    verified: reqwest::Client,
+    insecure: Option<reqwest::Client>,
+    insecure_hosts: Vec<String>,
+}
+
+impl DownloadClients {
+    /// Builds the clients for `options`.
+    pub fn new(options: &TlsOptions) -> Result<DownloadClients, ClientError> {
+        let base = || {
+            reqwest::Client::builder()
+                .user_agent(user_agent())
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+        };
+        let verified = base().tls_certs_merge(extra_roots(options)?).build()?;
+        let insecure = if options.insecure_download_hosts.is_empty() {
+            None
+        } else {
+            Some(base().tls_danger_accept_invalid_certs(true).build()?)
+        };
+        Ok(DownloadClients {
+            verified,
+            insecure,
+            insecure_hosts: options
+                .insecure_download_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// The client to fetch `url` with.
+    pub fn for_url(&self, url: &url::Url) -> &reqwest::Client {
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        match &self.insecure {
+            Some(client) if self.insecure_hosts.iter().any(|h| *h == host) => client,
+            _ => &self.verified,
+        }
+    }
+}
