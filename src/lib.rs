@@ -9,5 +9,10 @@
 
 pub mod archive;
 pub mod cloud;
+pub mod config;
 pub mod download;
+pub mod engine;
 pub mod ledger;
+pub mod manifest;
+pub mod poll;
+pub mod worker;

@@ -133,3 +133,15 @@ impl Ledger {
         )?)
     }
 }
+
+impl Ledger {
+    /// Supersedes a file's unspent tokens issued before `before`: after the
+    /// server refused one of a batch, the rest of that batch is suspect.
+    pub fn supersede_tokens(&mut self, file_id: i64, before: i64, now: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE tokens SET superseded_at = ?3, token = NULL
+             WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL AND issued_at < ?2",
+            params![file_id, before, now],
+        )?)
+    }
+}

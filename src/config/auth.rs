@@ -1,0 +1,149 @@
+//! `[cloud.auth]`: picks the one authentication method and fetches its secret
+//! from the file, a `*_file` key or the environment, remembering which.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::raw::{RawAuth, RawSecret};
+use super::{Auth, ConfigError, ENV_ACCESS_TOKEN, ENV_APP_KEY, SecretSource};
+
+/// One secret's possible places, by key name.
+struct SecretSpec<'a> {
+    key: &'static str,
+    file_key: &'static str,
+    env_var: &'static str,
+    inline: Option<&'a RawSecret>,
+    file: Option<PathBuf>,
+}
+
+/// Resolves the auth method and where its secret came from.
+pub(super) fn resolve(
+    raw: &RawAuth,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Auth, SecretSource), ConfigError> {
+    let app_id = non_empty(raw.app_id.as_deref());
+    let app_key = SecretSpec {
+        key: "cloud.auth.app_key",
+        file_key: "cloud.auth.app_key_file",
+        env_var: ENV_APP_KEY,
+        inline: raw.app_key.as_ref(),
+        file: non_empty(raw.app_key_file.as_deref()).map(PathBuf::from),
+    };
+    let token = SecretSpec {
+        key: "cloud.auth.access_token",
+        file_key: "cloud.auth.access_token_file",
+        env_var: ENV_ACCESS_TOKEN,
+        inline: raw.access_token.as_ref(),
+        file: non_empty(raw.access_token_file.as_deref()).map(PathBuf::from),
+    };
+    let token_in_file = token.inline.is_some() || token.file.is_some();
+    match app_id {
+        Some(app_id) => {
+            if token_in_file {
+                return Err(ConfigError::Auth(
+                    "cloud.auth: exactly one auth method: set app_id + app_key, or access_token \
+                     (or access_token_file), not both"
+                        .to_string(),
+                ));
+            }
+            let Some((app_key, source)) = lookup(&app_key, env)? else {
+                return Err(ConfigError::Auth(format!(
+                    "cloud.auth.app_key missing (or app_key_file, or {ENV_APP_KEY})"
+                )));
+            };
+            let user_id = non_empty(raw.user_id.as_deref());
+            let corp_id = non_empty(raw.corp_id.as_deref());
+            Ok((
+                Auth::AppId {
+                    app_id,
+                    app_key,
+                    user_id,
+                    corp_id,
+                },
+                source,
+            ))
+        }
+        None => resolve_token(raw, &app_key, &token, env),
+    }
+}
+
+/// The no-`app_id` branch: an access token, and nothing App-ID-specific.
+fn resolve_token(
+    raw: &RawAuth,
+    app_key: &SecretSpec,
+    token: &SecretSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Auth, SecretSource), ConfigError> {
+    if app_key.inline.is_some() || app_key.file.is_some() {
+        return Err(ConfigError::Auth(
+            "cloud.auth.app_key (or app_key_file) is set but cloud.auth.app_id is not".to_string(),
+        ));
+    }
+    for (key, value) in [("user_id", &raw.user_id), ("corp_id", &raw.corp_id)] {
+        if non_empty(value.as_deref()).is_some() {
+            return Err(ConfigError::Auth(format!(
+                "cloud.auth.{key} only applies with cloud.auth.app_id"
+            )));
+        }
+    }
+    match lookup(token, env)? {
+        Some((secret, source)) => Ok((Auth::AccessToken(secret), source)),
+        None => Err(ConfigError::Auth(
+            "no authentication configured: set cloud.auth.app_id + app_key, or \
+             cloud.auth.access_token"
+                .to_string(),
+        )),
+    }
+}
+
+/// Finds a secret: the inline key, else its `*_file`, else the environment.
+fn lookup(
+    spec: &SecretSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(SecretString, SecretSource)>, ConfigError> {
+    let (secret, source, what) = match (spec.inline, &spec.file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Auth(format!(
+                "{} and {} are both set: give only one",
+                spec.key, spec.file_key
+            )));
+        }
+        (Some(RawSecret(secret)), None) => {
+            (secret.clone(), SecretSource::Inline, spec.key.to_string())
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+                key: spec.file_key.to_string(),
+                path: path.clone(),
+                source,
+            })?;
+            let secret = SecretString::from(text.trim_end());
+            let what = format!("{} ({})", spec.file_key, path.display());
+            (secret, SecretSource::File(path.clone()), what)
+        }
+        (None, None) => match env(spec.env_var) {
+            Some(value) => {
+                let what = format!("environment variable {}", spec.env_var);
+                (
+                    SecretString::from(value),
+                    SecretSource::Env(spec.env_var),
+                    what,
+                )
+            }
+            None => return Ok(None),
+        },
+    };
+    if secret.expose_secret().trim().is_empty() {
+        return Err(ConfigError::Auth(format!("{what} is empty")));
+    }
+    Ok(Some((secret, source)))
+}
+
+/// `Some(trimmed)` unless absent or blank: empty strings in the file mean "not set".
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}

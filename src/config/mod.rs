@@ -1,0 +1,239 @@
+//! The daemon's configuration: one TOML file, read once at start-up.
+//!
+//! The file is parsed into permissive `raw` structs (every key optional, unknown
+//! keys rejected, defaults in `raw::defaults`), then `validate` turns them into the
+//! typed [`Config`] below, resolving secrets from the file, `*_file` keys or the
+//! environment. Secrets are `SecretString`s and never appear in `Debug`, errors
+//! or [`Config::summary`].
+
+mod auth;
+mod dirs;
+mod error;
+mod raw;
+mod summary;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_auth;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use error::ConfigError;
+pub use raw::defaults;
+
+/// Environment variable that supplies the App Key when the file does not.
+pub const ENV_APP_KEY: &str = "MEETING_ARCHIVER_APP_KEY";
+/// Environment variable that supplies the access token when the file does not.
+pub const ENV_ACCESS_TOKEN: &str = "MEETING_ARCHIVER_ACCESS_TOKEN";
+
+/// Everything the archiver was told, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[cloud]`: where the meeting API is and how to authenticate.
+    pub cloud: CloudConfig,
+    /// `[poll]`: which meetings to look at, and when.
+    pub poll: PollConfig,
+    /// `[download]`: the archive folder and the worker pool.
+    pub download: DownloadConfig,
+    /// `[ledger]`: the SQLite database.
+    pub ledger: LedgerConfig,
+    /// `[tls]`: extra trust settings.
+    pub tls: TlsConfig,
+    /// `[server]`: the `/healthz` and `/metrics` listener.
+    pub server: ServerConfig,
+    /// `[log]`: log format and filter.
+    pub log: LogConfig,
+}
+
+/// `[cloud]`: the Huawei Cloud Meeting API.
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Base URL of the API (http or https).
+    pub api_base: url::Url,
+    /// How to obtain an access token.
+    pub auth: Auth,
+    /// Where the auth secret came from (for `check-config`; never the value).
+    pub auth_source: SecretSource,
+    /// Deadline for one whole API request.
+    pub request_timeout: Duration,
+    /// Retries of one API call on 429, 5xx, transport errors or non-JSON replies.
+    pub max_retries: u32,
+    /// First backoff between API retries; doubles, with jitter.
+    pub retry_base: Duration,
+    /// Cap on the API retry backoff.
+    pub retry_max: Duration,
+}
+
+impl CloudConfig {
+    /// A cloud section with default timeouts and retries (handy for tests and `demo`).
+    pub fn new(api_base: url::Url, auth: Auth) -> Self {
+        CloudConfig {
+            api_base,
+            auth,
+            auth_source: SecretSource::Inline,
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            max_retries: defaults::MAX_RETRIES,
+            retry_base: defaults::API_RETRY_BASE,
+            retry_max: defaults::API_RETRY_MAX,
+        }
+    }
+}
+
+/// The authentication method; exactly one is configured.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// App ID + App Key: the archiver signs its own token requests.
+    AppId {
+        /// The App ID (not secret).
+        app_id: String,
+        /// The App Key.
+        app_key: SecretString,
+        /// The user the App ID acts for, if any.
+        user_id: Option<String>,
+        /// The enterprise, if any.
+        corp_id: Option<String>,
+    },
+    /// A ready access token.
+    AccessToken(SecretString),
+}
+
+/// Where a secret was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Written in the config file itself.
+    Inline,
+    /// Read from the file named by a `*_file` key.
+    File(PathBuf),
+    /// Read from this environment variable.
+    Env(&'static str),
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Inline => write!(f, "(inline)"),
+            SecretSource::File(path) => write!(f, "(from file {})", path.display()),
+            SecretSource::Env(var) => write!(f, "(from environment {var})"),
+        }
+    }
+}
+
+/// `[poll]`: what to look for, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollConfig {
+    /// Cron expression with seconds first (6 fields, or a `@nickname`).
+    pub schedule: String,
+    /// Conference UUIDs to archive, without duplicates, in file order.
+    pub meetings: Vec<String>,
+    /// When > 0, also archive every recording of the last N days.
+    pub discover_days: u32,
+    /// How long after a meeting is first seen it is still re-checked for new files.
+    pub recheck_for: Duration,
+}
+
+/// `[download]`: the archive folder and how files are fetched into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadConfig {
+    /// The archive folder.
+    pub dir: PathBuf,
+    /// Number of parallel download workers (1..=64).
+    pub workers: usize,
+    /// File types to archive (`Hd`, `Sd`, `Aux`, ...); empty means all.
+    pub file_types: Vec<String>,
+    /// Attempts per file before it is marked failed.
+    pub max_attempts: u32,
+    /// A stored download token older than this is not used (must be < 1h).
+    pub token_max_age: Duration,
+    /// TCP + TLS connect timeout for downloads.
+    pub connect_timeout: Duration,
+    /// Longest silence tolerated while reading a body.
+    pub read_timeout: Duration,
+    /// Backoff before retrying a failed download; doubles per attempt.
+    pub retry_base: Duration,
+    /// Cap on the download retry backoff.
+    pub retry_max: Duration,
+}
+
+/// `[ledger]`: the SQLite database that remembers every file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// Path of the database file.
+    pub path: PathBuf,
+}
+
+/// `[tls]`: extra trust settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// An extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Hosts whose certificate is not checked for downloads.
+    pub insecure_download_hosts: Vec<String>,
+}
+
+/// `[server]`: the health and metrics listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on; `None` turns the server off.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Human-readable text or JSON lines.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive string such as `info` or `meeting_archiver=debug`.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (journald, Docker).
+    Json,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`, taking secrets from the
+    /// process environment when the file does not give them.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let origin = format!("config file {}", path.display());
+        validate::parse(&text, &|name| std::env::var(name).ok(), &origin)
+    }
+
+    /// Parses and validates config text with an injected environment.
+    pub fn from_toml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        validate::parse(text, env, "config")
+    }
+
+    /// Things that are valid but probably not what the user meant.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.poll.meetings.is_empty() && self.poll.discover_days == 0 {
+            warnings
+                .push("no meetings configured and discovery off: nothing to archive".to_string());
+        }
+        if !self.tls.insecure_download_hosts.is_empty() {
+            warnings.push(format!(
+                "certificates are not checked for downloads from: {}",
+                self.tls.insecure_download_hosts.join(", ")
+            ));
+        }
+        warnings
+    }
+}

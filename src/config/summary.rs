@@ -1,0 +1,131 @@
+//! `check-config` output: what the archiver understood, one key per line,
+//! with secrets replaced by where they came from.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{Auth, Config, LogFormat};
+
+impl Config {
+    /// A human-readable, multi-line description of this config; secrets are
+    /// shown as `******` and their source, never their value.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        self.write_cloud(&mut out);
+        self.write_rest(&mut out);
+        let warnings = self.warnings();
+        if !warnings.is_empty() {
+            out.push_str("\nwarnings:\n");
+            for warning in warnings {
+                let _ = writeln!(out, "  - {warning}");
+            }
+        }
+        out
+    }
+
+    fn write_cloud(&self, out: &mut String) {
+        let c = &self.cloud;
+        let source = &c.auth_source;
+        let _ = writeln!(out, "[cloud]");
+        line(out, "api_base", c.api_base.as_str());
+        match &c.auth {
+            Auth::AppId {
+                app_id,
+                user_id,
+                corp_id,
+                ..
+            } => {
+                line(out, "auth", "App ID + App Key");
+                line(out, "auth.app_id", app_id);
+                line(out, "auth.app_key", &format!("****** {source}"));
+                line(out, "auth.user_id", user_id.as_deref().unwrap_or("(none)"));
+                line(out, "auth.corp_id", corp_id.as_deref().unwrap_or("(none)"));
+            }
+            Auth::AccessToken(_) => {
+                line(out, "auth", "access token");
+                line(out, "auth.access_token", &format!("****** {source}"));
+            }
+        }
+        line(out, "request_timeout", &dur(c.request_timeout));
+        line(out, "max_retries", &c.max_retries.to_string());
+        line(out, "retry_base", &dur(c.retry_base));
+        line(out, "retry_max", &dur(c.retry_max));
+    }
+
+    fn write_rest(&self, out: &mut String) {
+        let p = &self.poll;
+        let _ = writeln!(out, "\n[poll]");
+        line(out, "schedule", &p.schedule);
+        line(out, "meetings", &list(&p.meetings));
+        let discover = match p.discover_days {
+            0 => "off".to_string(),
+            n => format!("recordings of the last {n} day(s)"),
+        };
+        line(out, "discover_days", &discover);
+        line(out, "recheck_for", &dur(p.recheck_for));
+        self.write_download(out);
+        self.write_other(out);
+    }
+
+    fn write_download(&self, out: &mut String) {
+        let d = &self.download;
+        let _ = writeln!(out, "\n[download]");
+        line(out, "dir", &d.dir.display().to_string());
+        line(out, "workers", &d.workers.to_string());
+        let types = if d.file_types.is_empty() {
+            "all".to_string()
+        } else {
+            list(&d.file_types)
+        };
+        line(out, "file_types", &types);
+        line(out, "max_attempts", &d.max_attempts.to_string());
+        line(out, "token_max_age", &dur(d.token_max_age));
+        line(out, "connect_timeout", &dur(d.connect_timeout));
+        line(out, "read_timeout", &dur(d.read_timeout));
+        line(out, "retry_base", &dur(d.retry_base));
+        line(out, "retry_max", &dur(d.retry_max));
+    }
+
+    fn write_other(&self, out: &mut String) {
+        let _ = writeln!(out, "\n[ledger]");
+        line(out, "path", &self.ledger.path.display().to_string());
+        let _ = writeln!(out, "\n[tls]");
+        let ca = self.tls.ca_file.as_ref().map(|p| p.display().to_string());
+        line(
+            out,
+            "ca_file",
+            ca.as_deref().unwrap_or("(none: system roots only)"),
+        );
+        line(
+            out,
+            "insecure_download_hosts",
+            &list(&self.tls.insecure_download_hosts),
+        );
+        let _ = writeln!(out, "\n[server]");
+        let listen = self.server.listen.map(|a| a.to_string());
+        line(out, "listen", listen.as_deref().unwrap_or("(off)"));
+        let _ = writeln!(out, "\n[log]");
+        let format = match self.log.format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        line(out, "format", format);
+        line(out, "level", &self.log.level);
+    }
+}
+
+fn line(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "  {key:<24} {value}");
+}
+
+fn dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".to_string()
+    } else {
+        items.join(", ")
+    }
+}

@@ -1,0 +1,123 @@
+//! The archiver's shared state: ledger, cloud client, archive, download
+//! clients and settings, built once from the config and shared by the
+//! poller and every worker.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::archive::Archive;
+use crate::cloud::{Backoff, CloudClient, CloudError};
+use crate::download::DownloadClients;
+use crate::ledger::{LedgerError, LedgerHandle};
+
+/// Errors of the pipeline; each says which part failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The cloud refused or failed a call.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The archive folder failed (full disk, permissions).
+    #[error("archive: {0}")]
+    Archive(#[from] std::io::Error),
+}
+
+/// Settings of the pipeline, from `[download]` and `[poll]`.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Only these file types (case-insensitive); empty = all.
+    pub file_types: Vec<String>,
+    /// Counted failures before a file is marked failed.
+    pub max_attempts: u32,
+    /// Stored download tokens older than this are not used.
+    pub token_max_age: Duration,
+    /// Backoff between failed downloads of one file.
+    pub download_backoff: Backoff,
+}
+
+/// Live counters of this process's work, for progress and metrics.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files archived.
+    pub files_done: AtomicU64,
+    /// Files that failed for good.
+    pub files_failed: AtomicU64,
+    /// Bytes received (resumed bytes included once).
+    pub bytes: AtomicU64,
+    /// Download attempts by outcome: done, token_rejected, failed, interrupted.
+    pub attempts_done: AtomicU64,
+    /// Attempts whose token the server refused.
+    pub attempts_token_rejected: AtomicU64,
+    /// Attempts that failed otherwise.
+    pub attempts_failed: AtomicU64,
+}
+
+impl Progress {
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The pipeline's shared state.
+pub struct Engine {
+    /// The ledger.
+    pub ledger: LedgerHandle,
+    /// The API client.
+    pub cloud: Arc<CloudClient>,
+    /// The archive folder.
+    pub archive: Archive,
+    /// HTTP clients for download hosts.
+    pub downloads: DownloadClients,
+    /// Settings.
+    pub settings: EngineSettings,
+    /// Counters.
+    pub progress: Progress,
+    /// Woken whenever work may have appeared or changed state.
+    pub wake: Notify,
+    meeting_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Engine {
+    /// Assembles an engine.
+    pub fn new(
+        ledger: LedgerHandle,
+        cloud: Arc<CloudClient>,
+        archive: Archive,
+        downloads: DownloadClients,
+        settings: EngineSettings,
+    ) -> Engine {
+        Engine {
+            ledger,
+            cloud,
+            archive,
+            downloads,
+            settings,
+            progress: Progress::default(),
+            wake: Notify::new(),
+            meeting_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lock serialising URL refreshes and manifest writes of one meeting.
+    pub(crate) fn meeting_lock(&self, conf_uuid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.meeting_locks.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(conf_uuid.to_owned()).or_default())
+    }
+
+    /// Whether a file type passes `download.file_types`.
+    pub fn wants_type(&self, file_type: &str) -> bool {
+        self.settings.file_types.is_empty()
+            || self
+                .settings
+                .file_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(file_type))
+    }
+}

@@ -1,0 +1,86 @@
+//! The per-meeting manifest, `<dir>/<conference>/meeting.json`: what is
+//! archived for a meeting, with sizes and SHA-256 sums, so that the archive
+//! explains itself without the ledger (and can be checked with `sha256sum`).
+
+use serde::Serialize;
+
+use crate::engine::{Engine, EngineError};
+use crate::ledger::{FileRecord, now_ms};
+
+/// The manifest's name inside a meeting's folder.
+pub const MANIFEST_NAME: &str = "meeting.json";
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    conf_uuid: &'a str,
+    subject: Option<String>,
+    generated_at_ms: i64,
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Serialize)]
+struct ManifestFile {
+    file_type: String,
+    path: String,
+    size: Option<u64>,
+    sha256: Option<String>,
+    archived_at_ms: Option<i64>,
+}
+
+impl ManifestFile {
+    fn from_record(conf_dir: &str, record: FileRecord) -> ManifestFile {
+        let path = record
+            .rel_path
+            .strip_prefix(conf_dir)
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(&record.rel_path)
+            .to_owned();
+        ManifestFile {
+            file_type: record.file_type,
+            path,
+            size: record.size,
+            sha256: record.sha256,
+            archived_at_ms: record.done_at,
+        }
+    }
+}
+
+impl Engine {
+    /// Rewrites a meeting's manifest from the ledger (archived files only).
+    pub async fn write_manifest(&self, conf_uuid: &str) -> Result<(), EngineError> {
+        let lock = self.meeting_lock(conf_uuid);
+        let _guard = lock.lock().await;
+        let conf = conf_uuid.to_owned();
+        let (files, subject) = self
+            .ledger
+            .call(move |l| {
+                let files = l.meeting_files(&conf)?;
+                let subject = l
+                    .meetings()?
+                    .into_iter()
+                    .find(|m| m.conf_uuid == conf)
+                    .and_then(|m| m.subject);
+                Ok((files, subject))
+            })
+            .await?;
+        let Some(first) = files.first() else {
+            return Ok(());
+        };
+        let conf_dir = first.rel_path.split('/').next().unwrap_or("").to_owned();
+        let manifest = Manifest {
+            conf_uuid,
+            subject,
+            generated_at_ms: now_ms(),
+            files: files
+                .into_iter()
+                .filter(|f| f.state == "done")
+                .map(|f| ManifestFile::from_record(&conf_dir, f))
+                .collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+        self.archive
+            .write_metadata(&format!("{conf_dir}/{MANIFEST_NAME}"), bytes)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Polling: list the download URLs of every configured (and discovered)
+//! meeting and store them in the ledger, which queues new files and keeps
+//! fresh tokens for the unfinished ones.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use crate::archive;
+use crate::engine::{Engine, EngineError};
+use crate::ledger::{MeetingOrigin, UrlEntry, now_ms};
+
+/// How many meetings are listed at once.
+const POLL_CONCURRENCY: usize = 4;
+/// Discovery walks its window in slices of this length.
+const DISCOVERY_SLICE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What one poll did.
+#[derive(Debug, Default)]
+pub struct PollReport {
+    /// Meetings listed.
+    pub meetings: usize,
+    /// Files seen for the first time.
+    pub new_files: usize,
+    /// Meetings that listed no URLs yet (still recording or transcoding).
+    pub not_ready: Vec<String>,
+    /// Meetings whose listing failed, with the error.
+    pub errors: Vec<(String, String)>,
+}
+
+impl Engine {
+    /// One poll: discovery (when `discover_days > 0`), then every meeting's
+    /// URLs. A failing meeting is reported, not fatal to the others.
+    pub async fn poll(&self, meetings: &[String], discover_days: u32) -> PollReport {
+        let mut report = PollReport::default();
+        let mut targets: Vec<(String, MeetingOrigin, Option<String>)> = meetings
+            .iter()
+            .map(|m| (m.clone(), MeetingOrigin::Config, None))
+            .collect();
+        if discover_days > 0 {
+            match self.discover(discover_days).await {
+                Ok(found) => {
+                    for (conf, subject) in found {
+                        if !targets.iter().any(|(c, _, _)| *c == conf) {
+                            targets.push((conf, MeetingOrigin::Discovered, subject));
+                        }
+                    }
+                }
+                Err(e) => report
+                    .errors
+                    .push(("(discovery)".to_owned(), e.to_string())),
+            }
+        }
+        let results: Vec<_> = futures_util::stream::iter(targets)
+            .map(|(conf, origin, subject)| async move {
+                let span = tracing::info_span!("poll", meeting = %conf);
+                let result = self
+                    .list_meeting(&conf, origin, subject.as_deref())
+                    .instrument(span)
+                    .await;
+                (conf, result)
+            })
+            .buffer_unordered(POLL_CONCURRENCY)
+            .collect()
+            .await;
+        for (conf, result) in results {
+            report.meetings += 1;
+            match result {
+                Ok(None) => report.not_ready.push(conf),
+                Ok(Some(new)) => report.new_files += new,
+                Err(e) => {
+                    tracing::error!(meeting = %conf, error = %e, "listing the meeting's recordings failed");
+                    let (c, message) = (conf.clone(), e.to_string());
+                    let _ = self
+                        .ledger
+                        .call(move |l| l.record_poll_error(&c, &message, now_ms()))
+                        .await;
+                    report.errors.push((conf, e.to_string()));
+                }
+            }
+        }
+        if report.new_files > 0 {
+            self.wake.notify_waiters();
+        }
+        report
+    }
+
+    /// Records a meeting and lists its URLs. `None` when it has none yet.
+    async fn list_meeting(
+        &self,
+        conf: &str,
+        origin: MeetingOrigin,
+        subject: Option<&str>,
+    ) -> Result<Option<usize>, EngineError> {
+        let (c, s) = (conf.to_owned(), subject.map(str::to_owned));
+        self.ledger
+            .call(move |l| l.upsert_meeting(&c, origin, s.as_deref(), now_ms()))
+            .await?;
+        let lock = self.meeting_lock(conf);
+        let _guard = lock.lock().await;
+        self.refresh_urls(conf).await
+    }
+
+    /// Lists a meeting's URLs and stores them with their fresh tokens.
+    /// Returns the number of new files, or `None` if the cloud lists none.
+    /// Callers hold the meeting's lock.
+    pub(crate) async fn refresh_urls(&self, conf: &str) -> Result<Option<usize>, EngineError> {
+        let urls = self.cloud.download_urls(conf).await?;
+        if urls.is_empty() {
+            tracing::info!("no recording files listed yet (still recording or transcoding?)");
+            return Ok(None);
+        }
+        let listed = urls.len();
+        let mut entries = Vec::with_capacity(listed);
+        for item in urls {
+            if !self.wants_type(&item.file_type) {
+                continue;
+            }
+            let parsed = match url::Url::parse(&item.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+                _ => {
+                    tracing::warn!(file_type = %item.file_type, "ignoring a download URL that is not http(s)");
+                    continue;
+                }
+            };
+            let (rel_path, rel_path_alt) = archive::rel_paths(conf, &item.file_type, &parsed);
+            entries.push(UrlEntry {
+                url_path: archive::url_path(&parsed),
+                file_type: item.file_type,
+                url: item.url,
+                rel_path,
+                rel_path_alt,
+                token: item.token,
+            });
+        }
+        let c = conf.to_owned();
+        let new = self
+            .ledger
+            .call(move |l| l.store_urls(&c, &entries, now_ms()))
+            .await?;
+        tracing::info!(listed, new, "listed the meeting's recording files");
+        Ok(Some(new))
+    }
+
+    /// Refreshes a meeting's tokens unless someone else did since the
+    /// caller saw `seen_generation` (single flight for concurrent workers).
+    pub(crate) async fn refresh_if_stale(
+        &self,
+        conf: &str,
+        seen_generation: i64,
+    ) -> Result<(), EngineError> {
+        let lock = self.meeting_lock(conf);
+        let _guard = lock.lock().await;
+        let c = conf.to_owned();
+        let current = self.ledger.call(move |l| l.url_generation(&c)).await?;
+        if current == seen_generation {
+            self.refresh_urls(conf).await?;
+        }
+        Ok(())
+    }
+
+    /// Recordings of the last `days` days whose transcoding is finished.
+    async fn discover(&self, days: u32) -> Result<Vec<(String, Option<String>)>, EngineError> {
+        let end = now_ms();
+        let start = end - i64::from(days) * 24 * 3600 * 1000;
+        let slice = DISCOVERY_SLICE.as_millis() as i64;
+        let mut found: Vec<(String, Option<String>)> = Vec::new();
+        let mut from = start;
+        while from < end {
+            let to = (from + slice).min(end);
+            for rec in self.cloud.recordings(from, to).await? {
+                if !rec.is_decode_finish {
+                    tracing::info!(meeting = %rec.conf_uuid, "recording still transcoding; later");
+                } else if !found.iter().any(|(c, _)| *c == rec.conf_uuid) {
+                    found.push((rec.conf_uuid, rec.subject));
+                }
+            }
+            from = to + 1;
+        }
+        tracing::info!(found = found.len(), days, "discovery done");
+        Ok(found)
+    }
+}

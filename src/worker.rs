@@ -1,0 +1,358 @@
+//! The download workers: a thin loop around [`Engine::process_next`], the
+//! single step that claims one due file, gets it a fresh token if needed,
+//! transfers it, places it in the archive and records the outcome. Tests
+//! drive the step directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::download::{self, FetchError, Fetched, Transfer};
+use crate::engine::{Engine, EngineError, Progress};
+use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, RetryPlan, SpentToken, now_ms};
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A file was archived.
+    Done,
+    /// No file is due now.
+    Idle,
+    /// A file failed and is queued again after a backoff.
+    Retry,
+    /// A file failed for the last time (`max_attempts`).
+    Failed,
+    /// Shutdown stopped a transfer; it will resume later.
+    Interrupted,
+}
+
+/// A token refusal right after a refresh is a real failure; before that it
+/// only means "stale token". Two refusals in one claim end the claim.
+const MAX_REFUSALS_PER_CLAIM: u32 = 2;
+
+impl Engine {
+    /// Claims and processes one due file.
+    pub async fn process_next(&self, cancel: &CancellationToken) -> Result<Outcome, EngineError> {
+        if cancel.is_cancelled() {
+            return Ok(Outcome::Interrupted);
+        }
+        let Some(file) = self.ledger.call(|l| l.claim_next(now_ms())).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let span = tracing::info_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
+        let outcome = self.process_claimed(&file, cancel).instrument(span).await;
+        self.wake.notify_waiters();
+        outcome
+    }
+
+    async fn process_claimed(
+        &self,
+        file: &ClaimedFile,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, EngineError> {
+        let mut refusals = 0;
+        let resume_from = file.partial_bytes;
+        loop {
+            let Some(spent) = self.take_token(file, resume_from).await? else {
+                let error = "the cloud no longer lists this file";
+                return self.retry_later(file, error, true, resume_from).await;
+            };
+            let url = {
+                let id = file.id;
+                self.ledger.call(move |l| l.file_url(id)).await?
+            };
+            let result = self.transfer(file, &url, &spent, resume_from, cancel).await;
+            self.record_attempt(&spent, &result).await?;
+            match result {
+                Ok(fetched) => return self.finish(file, fetched).await,
+                Err(FetchError::Interrupted { partial, .. }) => {
+                    let id = file.id;
+                    self.ledger
+                        .call(move |l| l.release(id, partial, now_ms()))
+                        .await?;
+                    return Ok(Outcome::Interrupted);
+                }
+                Err(FetchError::TokenRejected { detail, .. }) => {
+                    refusals += 1;
+                    tracing::info!(reason = %detail, "download token refused");
+                    if refusals >= MAX_REFUSALS_PER_CLAIM {
+                        let error =
+                            format!("download token refused again after a refresh: {detail}");
+                        return self.retry_later(file, &error, true, resume_from).await;
+                    }
+                    // The next take_token finds no usable token and refreshes.
+                    self.discard_tokens_before(file, spent.issued_at).await?;
+                }
+                Err(FetchError::Failed {
+                    detail, partial, ..
+                }) => {
+                    tracing::warn!(error = %detail, kept = partial, "download failed");
+                    return self.retry_later(file, &detail, true, partial).await;
+                }
+            }
+        }
+    }
+
+    /// A usable token for the file, spent in the ledger: a stored one if
+    /// young enough, else one from a fresh listing of the meeting.
+    async fn take_token(
+        &self,
+        file: &ClaimedFile,
+        resume_from: u64,
+    ) -> Result<Option<SpentToken>, EngineError> {
+        for refreshed in [false, true] {
+            let (id, conf) = (file.id, file.conf_uuid.clone());
+            let max_age =
+                i64::try_from(self.settings.token_max_age.as_millis()).unwrap_or(i64::MAX);
+            let (token, generation) = self
+                .ledger
+                .call(move |l| {
+                    let now = now_ms();
+                    let generation = l.url_generation(&conf)?;
+                    Ok((
+                        l.take_token(id, now - max_age, resume_from, now)?,
+                        generation,
+                    ))
+                })
+                .await?;
+            if token.is_some() || refreshed {
+                return Ok(token);
+            }
+            self.refresh_if_stale(&file.conf_uuid, generation).await?;
+        }
+        Ok(None)
+    }
+
+    /// After a refusal, older unspent tokens of the file are no better.
+    async fn discard_tokens_before(
+        &self,
+        file: &ClaimedFile,
+        issued_at: i64,
+    ) -> Result<(), EngineError> {
+        let id = file.id;
+        self.ledger
+            .call(move |l| l.supersede_tokens(id, issued_at + 1, now_ms()))
+            .await?;
+        Ok(())
+    }
+
+    async fn transfer(
+        &self,
+        file: &ClaimedFile,
+        url: &str,
+        spent: &SpentToken,
+        resume_from: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Fetched, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|e| FetchError::Failed {
+            status: None,
+            detail: format!("invalid download URL: {e}"),
+            partial: resume_from,
+            received: 0,
+        })?;
+        let partial = self.archive.partial_path(file.id);
+        let transfer = Transfer {
+            client: self.downloads.for_url(&parsed),
+            url,
+            token: &spent.token,
+            partial: &partial,
+            resume_from,
+        };
+        tracing::debug!(resume_from, "downloading");
+        let on_bytes = |n| Progress::add(&self.progress.bytes, n);
+        download::fetch(transfer, cancel, &on_bytes).await
+    }
+
+    async fn record_attempt(
+        &self,
+        spent: &SpentToken,
+        result: &Result<Fetched, FetchError>,
+    ) -> Result<(), EngineError> {
+        let (outcome, bytes, status, error) = match result {
+            Ok(f) => (AttemptOutcome::Done, f.received, Some(f.status), None),
+            Err(FetchError::TokenRejected { status, detail }) => (
+                AttemptOutcome::TokenRejected,
+                0,
+                Some(*status),
+                Some(detail.clone()),
+            ),
+            Err(FetchError::Failed {
+                status,
+                detail,
+                received,
+                ..
+            }) => (
+                AttemptOutcome::Failed,
+                *received,
+                *status,
+                Some(detail.clone()),
+            ),
+            Err(FetchError::Interrupted { received, .. }) => {
+                (AttemptOutcome::Interrupted, *received, None, None)
+            }
+        };
+        let counter = match outcome {
+            AttemptOutcome::Done => &self.progress.attempts_done,
+            AttemptOutcome::TokenRejected => &self.progress.attempts_token_rejected,
+            _ => &self.progress.attempts_failed,
+        };
+        Progress::add(counter, 1);
+        let attempt_id = spent.attempt_id;
+        self.ledger
+            .call(move |l| {
+                let end = AttemptEnd {
+                    outcome,
+                    bytes,
+                    http_status: status,
+                    error: error.as_deref(),
+                };
+                l.finish_attempt(attempt_id, &end, now_ms())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the verified file into place, then (only then) marks it done.
+    async fn finish(&self, file: &ClaimedFile, fetched: Fetched) -> Result<Outcome, EngineError> {
+        let partial = self.archive.partial_path(file.id);
+        if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
+            let error = format!("placing the file in the archive failed: {e}");
+            tracing::error!(%error);
+            return self.retry_later(file, &error, true, 0).await;
+        }
+        let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
+        self.ledger
+            .call(move |l| l.mark_done(id, size, &sha, now_ms()))
+            .await?;
+        Progress::add(&self.progress.files_done, 1);
+        tracing::info!(size, sha256 = %fetched.sha256, "archived");
+        if let Err(e) = self.write_manifest(&file.conf_uuid).await {
+            tracing::warn!(error = %e, "could not write the meeting manifest");
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Records a failure: back in the queue after a backoff, or failed for
+    /// good at `max_attempts`.
+    async fn retry_later(
+        &self,
+        file: &ClaimedFile,
+        error: &str,
+        counts: bool,
+        partial: u64,
+    ) -> Result<Outcome, EngineError> {
+        let delay = self.settings.download_backoff.delay(file.attempts);
+        let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let (id, error_owned, max) = (file.id, error.to_owned(), self.settings.max_attempts);
+        let failed = self
+            .ledger
+            .call(move |l| {
+                l.set_partial(id, partial)?;
+                let plan = RetryPlan {
+                    error: &error_owned,
+                    counts,
+                    next_attempt_at: next,
+                    max_attempts: max,
+                };
+                l.schedule_retry(id, &plan, now_ms())
+            })
+            .await?;
+        if failed {
+            Progress::add(&self.progress.files_failed, 1);
+            tracing::error!(attempts = max, %error, "giving up on this file; `retry` queues it again");
+            Ok(Outcome::Failed)
+        } else {
+            tracing::info!(retry_in = ?delay, "will retry");
+            Ok(Outcome::Retry)
+        }
+    }
+}
+
+/// When the pool stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWhen {
+    /// When nothing is pending or downloading (`sync`): backoffs are waited out.
+    Drained,
+    /// Only on cancellation (the daemon).
+    Cancelled,
+}
+
+/// Runs `workers` workers until `stop` says so or `cancel` fires. Returns
+/// the first ledger or archive error that stopped a worker, if any.
+pub async fn run_pool(
+    engine: Arc<Engine>,
+    workers: usize,
+    cancel: CancellationToken,
+    stop: StopWhen,
+) -> Result<(), EngineError> {
+    let tracker = TaskTracker::new();
+    let mut handles = Vec::new();
+    for n in 0..workers.max(1) {
+        let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
+        let span = tracing::info_span!("worker", n);
+        handles.push(tracker.spawn(worker_loop(engine, cancel, stop).instrument(span)));
+    }
+    tracker.close();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(EngineError::Archive(std::io::Error::other(e)));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn worker_loop(
+    engine: Arc<Engine>,
+    cancel: CancellationToken,
+    stop: StopWhen,
+) -> Result<(), EngineError> {
+    loop {
+        // Registered before looking, so a wake-up between the look and the
+        // wait is not lost.
+        let woken = engine.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match engine.process_next(&cancel).await {
+            Ok(Outcome::Idle) => {}
+            Ok(Outcome::Interrupted) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) if stop == StopWhen::Drained => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "worker step failed; pausing");
+                tokio::select! {
+                    () = cancel.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                }
+            }
+        }
+        let (next_due, busy) = engine
+            .ledger
+            .call(|l| {
+                let status = l.status(0)?;
+                Ok((l.next_due()?, status.files.downloading))
+            })
+            .await?;
+        if stop == StopWhen::Drained && next_due.is_none() && busy == 0 {
+            engine.wake.notify_waiters();
+            return Ok(());
+        }
+        let wait = next_due.map_or(Duration::from_secs(3600), |due| {
+            Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+        });
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = &mut woken => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
