@@ -9,10 +9,15 @@
 
 pub mod archive;
 pub mod cloud;
+pub mod commands;
 pub mod config;
 pub mod download;
 pub mod engine;
 pub mod ledger;
 pub mod manifest;
 pub mod poll;
+pub mod progress;
+pub mod simulator;
+pub mod startup;
+pub mod telemetry;
 pub mod worker;

@@ -1,0 +1,20 @@
+//! The commands of the binary, as library functions that tests call
+//! in-process: each returns the process exit status it stands for.
+
+mod demo;
+mod inspect;
+mod sync;
+
+pub use demo::{DemoOptions, demo};
+pub use inspect::{check_config, retry, status, verify};
+pub use sync::{SyncOutcome, sync};
+
+/// Exit statuses of interface.md.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Some file failed for good, or verification found a problem.
+    pub const FAILED: u8 = 1;
+    /// A config or usage error.
+    pub const CONFIG: u8 = 2;
+}

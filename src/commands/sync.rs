@@ -1,0 +1,89 @@
+//! `sync`: one poll, then download until every known file is archived or
+//! has failed for good, waiting out backoffs.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::ledger::{Status, now_ms};
+use crate::progress::ProgressDisplay;
+use crate::startup::build_engine;
+use crate::worker::{StopWhen, run_pool};
+
+/// What a `sync` achieved.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    /// The ledger's summary at the end.
+    pub status: Status,
+    /// Meetings whose listing failed.
+    pub poll_errors: Vec<(String, String)>,
+    /// Meetings with no recording files yet.
+    pub not_ready: Vec<String>,
+    /// Whether shutdown was asked for before the queue drained.
+    pub interrupted: bool,
+}
+
+impl SyncOutcome {
+    /// The exit status: 0 when every known file is archived and every
+    /// meeting could be listed, else 1.
+    pub fn exit_code(&self) -> u8 {
+        let clean = self.status.files.failed == 0
+            && self.status.files.pending == 0
+            && self.poll_errors.is_empty()
+            && !self.interrupted;
+        if clean {
+            super::exit::OK
+        } else {
+            super::exit::FAILED
+        }
+    }
+}
+
+/// Runs one sync with the given config; `cancel` stops it at a safe point.
+pub async fn sync(config: &Config, cancel: CancellationToken) -> anyhow::Result<SyncOutcome> {
+    let engine = build_engine(config)?;
+    sync_with(&engine, config, cancel).await
+}
+
+/// Runs one sync on an existing engine.
+pub async fn sync_with(
+    engine: &Arc<Engine>,
+    config: &Config,
+    cancel: CancellationToken,
+) -> anyhow::Result<SyncOutcome> {
+    let requeued = engine
+        .ledger
+        .call(|l| l.reset_interrupted(now_ms()))
+        .await?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            "requeued transfers interrupted by an earlier stop"
+        );
+    }
+    let report = engine
+        .poll(&config.poll.meetings, config.poll.discover_days)
+        .await;
+    for (meeting, error) in &report.errors {
+        tracing::error!(%meeting, %error, "could not list this meeting");
+    }
+    let display = ProgressDisplay::start(Arc::clone(engine)).await?;
+    let pool = run_pool(
+        Arc::clone(engine),
+        config.download.workers,
+        cancel.clone(),
+        StopWhen::Drained,
+    )
+    .await;
+    display.finish();
+    pool?;
+    let status = engine.ledger.call(|l| l.status(10)).await?;
+    Ok(SyncOutcome {
+        status,
+        poll_errors: report.errors,
+        not_ready: report.not_ready,
+        interrupted: cancel.is_cancelled(),
+    })
+}

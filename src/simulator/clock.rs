@@ -1,0 +1,56 @@
+//! Wall-clock helpers: Unix time in seconds and milliseconds, and the
+//! `"YYYY-MM-DD HH:MM"` UTC strings record/files uses, without a date crate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_secs() -> i64 {
+    unix_ms() / 1000
+}
+
+/// Formats Unix milliseconds as `"YYYY-MM-DD HH:MM"` in UTC.
+pub(crate) fn format_utc_minute(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_utc_minute;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_utc_minute(0), "1970-01-01 00:00");
+        assert_eq!(format_utc_minute(1_576_721_220_000), "2019-12-19 02:07");
+        assert_eq!(format_utc_minute(951_782_400_000), "2000-02-29 00:00");
+    }
+}

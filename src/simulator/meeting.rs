@@ -1,0 +1,134 @@
+//! Simulated recordings: a [`SimMeeting`] holds split [`SimFile`]s whose bytes
+//! are generated from a seed on demand, so big files cost no memory and every
+//! request for a file is served exactly the same bytes.
+
+use super::clock;
+
+/// One recorded meeting as the cloud knows it.
+#[derive(Clone, Debug)]
+pub struct SimMeeting {
+    /// Conference UUID (32 hex characters normally).
+    pub conf_uuid: String,
+    /// Conference ID (the number people dial).
+    pub conf_id: String,
+    /// Meeting subject.
+    pub subject: String,
+    /// Recording start, Unix milliseconds.
+    pub start_ms: i64,
+    /// downloadurls answers with no URLs for this many first calls (still transcoding).
+    pub not_ready_calls: u32,
+    /// The recording files, in the order downloadurls lists them.
+    pub files: Vec<SimFile>,
+}
+
+impl SimMeeting {
+    /// A meeting with `parts` split files (`0_0`, `0_1`, …) for each of `types`,
+    /// each `size` bytes, at paths like `/download/<conf>/videoHD/0_0.mp4`.
+    /// It started two hours ago (to the minute), so default date windows find it.
+    pub fn standard(
+        conf_uuid: &str,
+        subject: &str,
+        parts: usize,
+        types: &[&str],
+        size: usize,
+    ) -> SimMeeting {
+        let base_seed = fnv1a(conf_uuid.as_bytes());
+        let mut files = Vec::with_capacity(parts * types.len());
+        for file_type in types {
+            for part in 0..parts {
+                let index = files.len() as u64;
+                files.push(SimFile {
+                    file_type: (*file_type).to_string(),
+                    path: format!(
+                        "/download/{conf_uuid}/video{}/0_{part}.mp4",
+                        file_type.to_ascii_uppercase()
+                    ),
+                    size,
+                    seed: splitmix64(base_seed.wrapping_add(index)),
+                });
+            }
+        }
+        let now = clock::unix_ms();
+        SimMeeting {
+            conf_uuid: conf_uuid.to_string(),
+            conf_id: format!("9{:09}", base_seed % 1_000_000_000),
+            subject: subject.to_string(),
+            start_ms: (now - 2 * 3_600_000) / 60_000 * 60_000,
+            not_ready_calls: 0,
+            files,
+        }
+    }
+
+    /// Total bytes of all files.
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size as u64).sum()
+    }
+}
+
+/// One downloadable file of a meeting.
+#[derive(Clone, Debug)]
+pub struct SimFile {
+    /// `Hd`, `Sd`, `Aux` or anything else.
+    pub file_type: String,
+    /// Raw URL path on the download host (untrusted input for the archiver; may be hostile).
+    pub path: String,
+    /// Length in bytes.
+    pub size: usize,
+    /// Content seed.
+    pub seed: u64,
+}
+
+impl SimFile {
+    /// The whole file: an mp4 `ftyp` box, an `mdat` header, then seeded pseudo-random bytes.
+    pub fn content(&self) -> Vec<u8> {
+        self.content_range(0, self.size)
+    }
+
+    /// Bytes `start..end` of [`SimFile::content`] (clamped to the file).
+    pub fn content_range(&self, start: usize, end: usize) -> Vec<u8> {
+        let end = end.min(self.size);
+        let start = start.min(end);
+        let header = self.header();
+        let mut out = Vec::with_capacity(end - start);
+        let mut i = start;
+        while i < end {
+            if let Some(byte) = header.get(i) {
+                out.push(*byte);
+                i += 1;
+                continue;
+            }
+            let word = splitmix64(self.seed ^ ((i / 8) as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+            let from = i % 8;
+            let to = 8.min(from + (end - i));
+            out.extend_from_slice(&word.to_le_bytes()[from..to]);
+            i += to - from;
+        }
+        out
+    }
+
+    /// The first 40 bytes: a 32-byte `ftyp` box and the header of an `mdat` box
+    /// (size 0 = "to the end of the file" when it does not fit in 32 bits).
+    fn header(&self) -> [u8; 40] {
+        let mut h = [0u8; 40];
+        h[..32].copy_from_slice(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41");
+        let mdat = u32::try_from(self.size.saturating_sub(32)).unwrap_or(0);
+        h[32..36].copy_from_slice(&mdat.to_be_bytes());
+        h[36..40].copy_from_slice(b"mdat");
+        h
+    }
+}
+
+/// SplitMix64 finaliser: a fast, well-mixed 64-bit hash of `x`.
+pub(crate) fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a, to derive stable seeds and IDs from a conference UUID.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,97 @@
+//! Building the pipeline from a validated config: ledger, cloud client,
+//! archive and download clients, wired into one [`Engine`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::archive::Archive;
+use crate::cloud::{AppCredentials, Backoff, CloudClient, CloudSettings, Credentials};
+use crate::config::{Auth, Config};
+use crate::download::{DownloadClients, TlsOptions, api_client};
+use crate::engine::{Engine, EngineSettings};
+use crate::ledger::{Ledger, LedgerHandle};
+
+/// The TLS and timeout options of a config.
+pub fn tls_options(config: &Config) -> TlsOptions {
+    TlsOptions {
+        ca_file: config.tls.ca_file.clone(),
+        insecure_download_hosts: config.tls.insecure_download_hosts.clone(),
+        connect_timeout: config.download.connect_timeout,
+        read_timeout: config.download.read_timeout,
+    }
+}
+
+/// The API client of a config.
+pub fn cloud_client(config: &Config) -> anyhow::Result<CloudClient> {
+    let cloud = &config.cloud;
+    let http = api_client(&tls_options(config), cloud.request_timeout)
+        .context("while building the API client")?;
+    let credentials = match &cloud.auth {
+        Auth::AppId {
+            app_id,
+            app_key,
+            user_id,
+            corp_id,
+        } => Credentials::App(AppCredentials {
+            app_id: app_id.clone(),
+            app_key: app_key.clone(),
+            user_id: user_id.clone(),
+            corp_id: corp_id.clone(),
+        }),
+        Auth::AccessToken(token) => Credentials::Static(token.clone()),
+    };
+    Ok(CloudClient::new(
+        http,
+        CloudSettings {
+            api_base: cloud.api_base.clone(),
+            credentials,
+            max_retries: cloud.max_retries,
+            backoff: Backoff {
+                base: cloud.retry_base,
+                max: cloud.retry_max,
+            },
+        },
+    ))
+}
+
+/// Opens the ledger of a config; `exclusive` for processes that download.
+pub fn open_ledger(config: &Config, exclusive: bool) -> anyhow::Result<LedgerHandle> {
+    let path = &config.ledger.path;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("while creating the ledger folder {}", parent.display()))?;
+    }
+    let ledger = Ledger::open(path, exclusive)?;
+    Ok(LedgerHandle::new(ledger))
+}
+
+/// The whole pipeline of a config, holding the ledger's process lock.
+pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    config.check_dirs()?;
+    let ledger = open_ledger(config, true)?;
+    let archive = Archive::open(&config.download.dir).with_context(|| {
+        format!(
+            "while opening the archive folder {}",
+            config.download.dir.display()
+        )
+    })?;
+    let downloads = DownloadClients::new(&tls_options(config))
+        .context("while building the download clients")?;
+    let settings = EngineSettings {
+        file_types: config.download.file_types.clone(),
+        max_attempts: config.download.max_attempts,
+        token_max_age: config.download.token_max_age,
+        download_backoff: Backoff {
+            base: config.download.retry_base,
+            max: config.download.retry_max,
+        },
+    };
+    Ok(Arc::new(Engine::new(
+        ledger,
+        Arc::new(cloud_client(config)?),
+        archive,
+        downloads,
+        settings,
+    )))
+}
