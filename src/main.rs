@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use meeting_archiver::commands::{self, DemoOptions, exit};
 use meeting_archiver::config::{Config, LogFormat};
-use meeting_archiver::{cloud::error_chain, telemetry};
+use meeting_archiver::telemetry;
 use tokio_util::sync::CancellationToken;
 
 /// Keeps Huawei Cloud Meeting recordings in a verified local archive.
@@ -115,12 +115,13 @@ async fn dispatch(cli: Cli) -> u8 {
                 outcome.exit_code()
             }),
         Command::Status { json } => commands::status(&config, json).await,
-        Command::CheckConfig => commands::check_config(&config)
-            .map_err(|e| {
-                eprintln!("error: {}", error_chain(e.as_ref()));
-                e
-            })
-            .or(Ok(exit::CONFIG)),
+        Command::CheckConfig => match commands::check_config(&config) {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                Ok(exit::CONFIG)
+            }
+        },
         Command::Verify { repair } => commands::verify(&config, repair).await,
         Command::Retry => commands::retry(&config).await,
         Command::Demo { .. } => Ok(exit::OK),

@@ -110,7 +110,7 @@ impl DownloadClients {
     pub fn for_url(&self, url: &url::Url) -> &reqwest::Client {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         match &self.insecure {
-            Some(client) if self.insecure_hosts.iter().any(|h| *h == host) => client,
+            Some(client) if self.insecure_hosts.contains(&host) => client,
             _ => &self.verified,
         }
     }

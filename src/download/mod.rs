@@ -241,25 +241,19 @@ async fn check_response(
         StatusCode::UNAUTHORIZED
         | StatusCode::FORBIDDEN
         | StatusCode::NOT_FOUND
-        | StatusCode::GONE => {
-            return Err(FetchError::TokenRejected {
-                status: status.as_u16(),
-                detail: format!("HTTP {status}"),
-            });
-        }
-        StatusCode::RANGE_NOT_SATISFIABLE => {
-            return Err(FetchError::failed(
-                Some(416),
-                "server refused the resume range; starting over",
-                0,
-            ));
-        }
-        StatusCode::OK if is_message_type(&content_type) => {
-            return Err(FetchError::TokenRejected {
-                status: 200,
-                detail: format!("HTTP 200 carrying {content_type} instead of the file"),
-            });
-        }
+        | StatusCode::GONE => Err(FetchError::TokenRejected {
+            status: status.as_u16(),
+            detail: format!("HTTP {status}"),
+        }),
+        StatusCode::RANGE_NOT_SATISFIABLE => Err(FetchError::failed(
+            Some(416),
+            "server refused the resume range; starting over",
+            0,
+        )),
+        StatusCode::OK if is_message_type(&content_type) => Err(FetchError::TokenRejected {
+            status: 200,
+            detail: format!("HTTP 200 carrying {content_type} instead of the file"),
+        }),
         StatusCode::OK => {
             if offset > 0 {
                 tracing::info!(

@@ -47,7 +47,7 @@ async fn serve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     match planned {
         Ok(transfer) => respond(&shared, transfer),
-        Err(resp) => resp,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -58,50 +58,37 @@ fn plan(
     path: &str,
     token: Option<&str>,
     range: Option<&str>,
-) -> Result<Transfer, Response> {
+) -> Result<Transfer, Refusal> {
     inner.stats.download_requests += 1;
-    let file = inner
-        .file_at(path)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "MMC.111070404", "file not found"))?;
-    match inner.use_download_token(token, path) {
+    let file = inner.file_at(path).ok_or(Refusal::NotFound)?;
+    match inner.use_download_token(token, &file.path) {
         TokenCheck::Valid => {}
         TokenCheck::WrongFile => {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "MMC.111070403",
-                "token is not for this file",
-            ));
+            return Err(Refusal::WrongFile);
         }
         TokenCheck::Spent | TokenCheck::Expired | TokenCheck::Unknown => {
-            return Err(dead_token(dead_answer));
+            return Err(Refusal::DeadToken(dead_answer));
         }
     }
     let faults = inner.faults.clone();
     if inner.draw(faults.download_500) {
         inner.stats.download_faults_injected += 1;
-        return Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "MMC.111000000",
-            "internal server error",
-        ));
+        return Err(Refusal::Internal);
     }
     if inner.draw(faults.download_json_200) {
         inner.stats.download_faults_injected += 1;
-        return Err(error(
-            StatusCode::OK,
-            "MMC.111070010",
-            "download failed, please retry",
-        ));
+        return Err(Refusal::JsonError);
     }
     let size = file.size;
     let start = match parse_range(range).filter(|_| inner.range_support) {
-        Some(n) if n >= size => return Err(unsatisfiable(size)),
+        Some(n) if n >= size => return Err(Refusal::Unsatisfiable(size)),
         Some(n) => Some(n),
         None => None,
     };
+    let first = inner.first_transfer(&file.path);
     let mut t =
         Transfer::whole_or_from(file, start, inner.range_support, faults.slow_bytes_per_sec);
-    if inner.first_transfer(path) && faults.cut_first_transfer {
+    if first && faults.cut_first_transfer {
         inner.stats.download_faults_injected += 1;
         t.cut_half_way();
     } else if inner.draw(faults.download_wrong_length) {
@@ -145,6 +132,41 @@ fn respond(shared: &Arc<Shared>, t: Transfer) -> Response {
         }
     }
     resp
+}
+
+/// Why a download gets no file.
+enum Refusal {
+    NotFound,
+    WrongFile,
+    DeadToken(TokenAnswer),
+    Internal,
+    JsonError,
+    Unsatisfiable(usize),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotFound => error(StatusCode::NOT_FOUND, "MMC.111070404", "file not found"),
+            Refusal::WrongFile => error(
+                StatusCode::FORBIDDEN,
+                "MMC.111070403",
+                "token is not for this file",
+            ),
+            Refusal::DeadToken(answer) => dead_token(answer),
+            Refusal::Internal => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MMC.111000000",
+                "internal server error",
+            ),
+            Refusal::JsonError => error(
+                StatusCode::OK,
+                "MMC.111070010",
+                "download failed, please retry",
+            ),
+            Refusal::Unsatisfiable(size) => unsatisfiable(size),
+        }
+    }
 }
 
 /// A small JSON error body with the given status.

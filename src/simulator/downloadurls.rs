@@ -22,8 +22,8 @@ pub(crate) async fn urls(
     headers: HeaderMap,
 ) -> Response {
     shared.lock().stats.downloadurls_calls += 1;
-    if let Err(resp) = authorize(&shared, &headers, &rid) {
-        return resp;
+    if let Err(refused) = authorize(&shared, &headers, &rid) {
+        return refused.into_response();
     }
     let params = Params::parse(query.as_deref());
     let Some(conf_uuid) = params.get("confUUID").filter(|c| !c.is_empty()) else {

@@ -96,24 +96,33 @@ fn fault_response(fault: ApiFault, rid: &RequestId) -> Response {
     }
 }
 
-/// Checks `X-Access-Token`; a missing, unknown, expired or evicted one gets 401 `USG.000000004`.
+/// A business call refused for its access token (401 `USG.000000004`).
+pub(crate) struct Unauthorized(RequestId);
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "USG.000000004",
+            "token invalid or expired",
+            &self.0,
+        )
+    }
+}
+
+/// Checks `X-Access-Token`: a missing, unknown, expired or evicted one is refused.
 pub(crate) fn authorize(
     shared: &Shared,
     headers: &HeaderMap,
     rid: &RequestId,
-) -> Result<(), Response> {
+) -> Result<(), Unauthorized> {
     let token = headers.get("x-access-token").and_then(|v| v.to_str().ok());
     let mut inner = shared.lock();
     if token.is_some_and(|t| inner.access_token_live(t)) {
         return Ok(());
     }
     inner.stats.api_unauthorized += 1;
-    Err(api_error(
-        StatusCode::UNAUTHORIZED,
-        "USG.000000004",
-        "token invalid or expired",
-        rid,
-    ))
+    Err(Unauthorized(rid.clone()))
 }
 
 /// Answer for API paths that do not exist.

@@ -87,6 +87,11 @@ impl Simulator {
         self.shared.lock().stats.clone()
     }
 
+    /// Every access and download token issued so far (for leak checks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().issued.clone()
+    }
+
     /// Makes every live access token expire now (the token ran out mid-run).
     pub fn expire_access_tokens(&self) {
         self.shared.lock().expire_access_tokens();

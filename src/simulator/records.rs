@@ -37,8 +37,8 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Response {
     shared.lock().stats.record_files_calls += 1;
-    if let Err(resp) = authorize(&shared, &headers, &rid) {
-        return resp;
+    if let Err(refused) = authorize(&shared, &headers, &rid) {
+        return refused.into_response();
     }
     match parse_query(&Params::parse(query.as_deref())) {
         Ok(q) => Json(listing(&shared, &q)).into_response(),
@@ -147,8 +147,8 @@ pub(crate) async fn delete(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = authorize(&shared, &headers, &rid) {
-        return resp;
+    if let Err(refused) = authorize(&shared, &headers, &rid) {
+        return refused.into_response();
     }
     let params = Params::parse(query.as_deref());
     let Some(list) = params.get("confUUIDs").filter(|l| !l.trim().is_empty()) else {

@@ -99,6 +99,7 @@ impl Shared {
             access: VecDeque::new(),
             download: HashMap::new(),
             transferred: HashSet::new(),
+            issued: Vec::new(),
         };
         let shared = Shared {
             config,
@@ -162,6 +163,8 @@ pub(crate) struct Inner {
     access: VecDeque<AccessToken>,
     download: HashMap<String, DownloadToken>,
     transferred: HashSet<String>,
+    /// Every token handed out, so tests can prove none leaked into logs.
+    pub issued: Vec<String>,
 }
 
 impl Inner {
@@ -172,12 +175,13 @@ impl Inner {
         self.meetings.push(MeetingState { meeting, calls: 0 });
     }
 
-    /// Finds the file served at exactly this raw path.
+    /// Finds the file served at this raw path, or at the path a URL parser
+    /// makes of it (`%2E%2E` segments resolved, as every HTTP client does).
     pub fn file_at(&self, raw_path: &str) -> Option<SimFile> {
-        self.meetings
-            .iter()
-            .flat_map(|m| m.meeting.files.iter())
+        let files = || self.meetings.iter().flat_map(|m| m.meeting.files.iter());
+        files()
             .find(|f| f.path == raw_path)
+            .or_else(|| files().find(|f| normalized(&f.path).as_deref() == Some(raw_path)))
             .cloned()
     }
 
@@ -199,6 +203,7 @@ impl Inner {
             self.access.remove(oldest);
         }
         let token = random_alnum(48);
+        self.issued.push(token.clone());
         self.access.push_back(AccessToken {
             token: token.clone(),
             user: user.to_string(),
@@ -226,6 +231,7 @@ impl Inner {
     /// Issues a single-use download token for the file at `path`.
     pub fn issue_download_token(&mut self, path: &str, ttl: Duration) -> String {
         let token = hex::encode(rand::rng().random::<[u8; 32]>());
+        self.issued.push(token.clone());
         self.download.insert(
             token.clone(),
             DownloadToken {
@@ -273,4 +279,11 @@ pub(crate) fn random_alnum(len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
+}
+
+/// The path a WHATWG URL parser sends for `path` (dot segments resolved).
+fn normalized(path: &str) -> Option<String> {
+    url::Url::parse(&format!("http://sim{path}"))
+        .ok()
+        .map(|u| u.path().to_owned())
 }

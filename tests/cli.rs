@@ -1,0 +1,157 @@
+//! The binary as users and scripts see it: exit statuses, error messages,
+//! `status --json`, secrets kept out of every output, `demo`.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use meeting_archiver::simulator::SimMeeting;
+
+use crate::helpers::*;
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::cargo_bin("meeting-archiver").expect("binary built");
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("MEETING_ARCHIVER_APP_KEY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.timeout(TEST_TIMEOUT).output().expect("binary runs")
+}
+
+async fn run_async(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run(&args, &envs)
+    })
+    .await
+    .expect("join")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn invalid_configs_exit_2_naming_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = "[cloud.auth]\napp_id = \"a\"\napp_key = \"k\"\n";
+    let cases = [
+        (format!("{base}[download]\nwrokers = 2\n"), "wrokers"),
+        (
+            format!("{base}[poll]\nschedule = \"every tuesday\"\n"),
+            "poll.schedule",
+        ),
+        ("[poll]\nmeetings = []\n".to_owned(), "auth"),
+        (
+            format!("{base}[download]\nworkers = 0\n"),
+            "download.workers",
+        ),
+        ("this is [not toml".to_owned(), "TOML"),
+    ];
+    for (i, (body, needle)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&path, body).expect("write");
+        for command in ["check-config", "sync"] {
+            let out = run(&["--config", &path.to_string_lossy(), command], &[]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} on {body:?}: {err}");
+            assert!(
+                err.contains(needle),
+                "{command}: {err:?} should name {needle}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let missing = run(
+        &["--config", "/nonexistent/meeting-archiver.toml", "sync"],
+        &[],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent/meeting-archiver.toml"));
+}
+
+#[test]
+fn check_config_masks_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    let body = format!(
+        "[cloud.auth]\napp_id = \"my-app\"\napp_key = \"TOPSECRET-app-key-42\"\n[download]\ndir = {:?}\n[ledger]\npath = {:?}\n",
+        dir.path().join("a"),
+        dir.path().join("l.sqlite3")
+    );
+    std::fs::write(&path, body).expect("write");
+    let out = run(&["--config", &path.to_string_lossy(), "check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("my-app"));
+    assert!(!all.contains("TOPSECRET"), "{all}");
+}
+
+#[tokio::test]
+async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
+    let env = TestEnv::start(scenario(vec![SimMeeting::standard(
+        "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a",
+        "Secrets",
+        2,
+        &["Hd", "Sd"],
+        2048,
+    )]))
+    .await;
+    let config = env
+        .config_file(&Knobs::default())
+        .to_string_lossy()
+        .into_owned();
+    let args = vec!["--config".to_owned(), config.clone(), "sync".to_owned()];
+    let out = run_async(args, vec![("RUST_LOG".into(), "trace".into())]).await;
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("TRACE") || all.contains("DEBUG"),
+        "the most verbose level was on"
+    );
+    assert!(!all.contains(&env.app_key), "app key leaked");
+    let secrets = env.sim.issued_tokens();
+    assert!(secrets.len() >= 5, "access + download tokens were issued");
+    for secret in secrets {
+        assert!(!all.contains(&secret), "a token leaked into the logs");
+    }
+    let out = run_async(
+        vec!["--config".into(), config, "status".into(), "--json".into()],
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(doc["meetings"], 1);
+    assert_eq!(doc["files"]["done"], 4);
+    assert_eq!(doc["files"]["pending"], 0);
+    assert_eq!(doc["files"]["downloading"], 0);
+    assert_eq!(doc["files"]["failed"], 0);
+    assert_eq!(doc["bytes_archived"], 4 * 2048);
+}
+
+#[test]
+fn demo_runs_end_to_end_without_a_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::cargo_bin("meeting-archiver")
+        .expect("binary")
+        .current_dir(dir.path())
+        .env("MEETING_ARCHIVER_CONFIG", "/nonexistent/config.toml")
+        .arg("demo")
+        .timeout(TEST_TIMEOUT)
+        .output()
+        .expect("demo runs");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("14 good, 0 bad"), "{stdout}");
+    let archive = dir.path().join("meeting-archiver-demo/archive");
+    assert_eq!(archived_media(&archive).len(), 14);
+}

@@ -1,0 +1,199 @@
+//! The pipeline under the faults of the real world: cut transfers, expired
+//! tokens, expired access tokens, flaky APIs and lying download hosts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meeting_archiver::cloud::CloudClient;
+use meeting_archiver::simulator::{Faults, SimMeeting};
+use meeting_archiver::startup::cloud_client;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn every_first_transfer_cut_half_way_still_archives_all_and_never_reuses_a_token() {
+    let mut scn = scenario(three_meetings());
+    scn.faults = Faults {
+        cut_first_transfer: true,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let outcome = env.sync(&Knobs::default()).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert_eq!(
+        stats.spent_token_reuses, 0,
+        "no spent token presented again"
+    );
+    assert!(
+        stats.ranged_requests >= file_count(&env.meetings),
+        "cut transfers resumed with Range: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn cut_transfers_restart_when_the_server_ignores_range() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "abababababababababababababababab",
+        "No range",
+        2,
+        &["Hd"],
+        300_000,
+    )]);
+    scn.range_support = false;
+    scn.faults = Faults {
+        cut_first_transfer: true,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let outcome = env.sync(&Knobs::default()).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    assert_eq!(env.sim.stats().ranged_requests, 0);
+}
+
+#[tokio::test]
+async fn tokens_expiring_in_two_seconds_with_one_slow_worker() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+        "Slow",
+        3,
+        &["Hd"],
+        160 * 1024,
+    )]);
+    scn.download_token_ttl = Duration::from_secs(2);
+    scn.faults = Faults {
+        slow_bytes_per_sec: Some(64 * 1024),
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let knobs = Knobs {
+        workers: 1,
+        ..Knobs::default()
+    };
+    let outcome = env.sync(&knobs).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert!(
+        stats.expired_token_uses >= 1,
+        "the scenario did expire tokens: {stats:?}"
+    );
+    assert_eq!(stats.spent_token_reuses, 0);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_replaced_once_and_the_call_succeeds() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let client: Arc<CloudClient> =
+        Arc::new(cloud_client(&env.config(&Knobs::default())).expect("client"));
+    let conf = &env.meetings[0].conf_uuid;
+    assert_eq!(
+        client.download_urls(conf).await.expect("first call").len(),
+        27
+    );
+    env.sim.expire_access_tokens();
+    assert_eq!(
+        client
+            .download_urls(conf)
+            .await
+            .expect("after expiry")
+            .len(),
+        27
+    );
+    let stats = env.sim.stats();
+    assert_eq!(stats.appauth_ok, 2);
+    assert_eq!(
+        stats.api_unauthorized, 1,
+        "one refused call, then re-authenticated"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_expiring_mid_run_does_not_stop_the_sync() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "efefefefefefefefefefefefefefefef",
+        "Mid-run",
+        4,
+        &["Hd"],
+        96 * 1024,
+    )]);
+    scn.download_token_ttl = Duration::from_millis(800);
+    scn.faults = Faults {
+        slow_bytes_per_sec: Some(128 * 1024),
+        ..Faults::default()
+    };
+    let env = Arc::new(TestEnv::start(scn).await);
+    let knobs = Knobs {
+        workers: 1,
+        ..Knobs::default()
+    };
+    let runner = Arc::clone(&env);
+    let sync = tokio::spawn(async move { runner.sync(&knobs).await });
+    bounded(async {
+        while env.sim.stats().downloads_completed < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    env.sim.expire_access_tokens();
+    let outcome = sync.await.expect("sync task");
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert!(stats.appauth_ok >= 2, "re-authenticated: {stats:?}");
+}
+
+#[tokio::test]
+async fn flaky_api_and_lying_download_host_still_give_a_complete_archive() {
+    let mut scn = scenario(three_meetings());
+    scn.faults = Faults {
+        api_500: 0.25,
+        api_429: 0.10,
+        api_html: 0.10,
+        download_500: 0.20,
+        download_json_200: 0.10,
+        ..Faults::default()
+    };
+    scn.seed = 7;
+    let env = TestEnv::start(scn).await;
+    let knobs = Knobs {
+        max_attempts: 30,
+        ..Knobs::default()
+    };
+    let outcome = env.sync(&knobs).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert!(
+        stats.api_faults_injected > 0 && stats.download_faults_injected > 0,
+        "{stats:?}"
+    );
+    assert_eq!(stats.spent_token_reuses, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_content_length_is_refused_and_the_file_fetched_again() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "Lengths",
+        3,
+        &["Hd", "Sd"],
+        64 * 1024,
+    )]);
+    scn.faults = Faults {
+        download_wrong_length: 0.5,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let outcome = env
+        .sync(&Knobs {
+            max_attempts: 30,
+            ..Knobs::default()
+        })
+        .await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    assert!(env.sim.stats().download_faults_injected > 0);
+}

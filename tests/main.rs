@@ -1,0 +1,9 @@
+//! Integration tests: the archiver against the built-in simulator, over
+//! real HTTP on 127.0.0.1 (API) and 127.0.0.2 (download host).
+
+mod helpers;
+
+mod cli;
+mod faults;
+mod pipeline;
+mod recovery;

@@ -1,0 +1,125 @@
+//! Stopping and starting again: interrupted transfers resume, failed files
+//! are revived by `retry`, corrupt archive files are found by `verify`.
+
+use std::time::Duration;
+
+use meeting_archiver::commands;
+use meeting_archiver::simulator::{Faults, SimMeeting};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one_resumes() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
+        "Big",
+        1,
+        &["Hd"],
+        512 * 1024,
+    )]);
+    scn.faults = Faults {
+        slow_bytes_per_sec: Some(256 * 1024),
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let config = env.config(&Knobs::default());
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    let sim_stats = || env.sim.stats();
+    let (outcome, ()) = tokio::join!(commands::sync(&config, cancel), async {
+        bounded(async {
+            while sim_stats().bytes_served < 100 * 1024 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        stopper.cancel();
+    });
+    let outcome = outcome.expect("sync");
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.exit_code(), 1);
+    assert!(
+        archived_media(&env.archive_dir()).is_empty(),
+        "no partial file under a final name"
+    );
+    let partials = walk(&env.archive_dir().join(".partial"));
+    assert_eq!(partials.len(), 1, "partial data kept for resuming");
+
+    env.sim.set_faults(Faults::default());
+    let second = env.sync(&Knobs::default()).await;
+    assert_eq!(second.exit_code(), 0);
+    env.assert_archive_complete(&[]);
+    assert!(
+        env.sim.stats().ranged_requests >= 1,
+        "the second sync resumed"
+    );
+}
+
+#[tokio::test]
+async fn files_failing_for_good_exit_1_and_retry_revives_them() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
+        "Broken host",
+        2,
+        &["Hd"],
+        1000,
+    )]);
+    scn.faults = Faults {
+        download_500: 1.0,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let knobs = Knobs {
+        max_attempts: 2,
+        ..Knobs::default()
+    };
+    let first = env.sync(&knobs).await;
+    assert_eq!(first.exit_code(), 1);
+    assert_eq!(first.status.files.failed, 2);
+    assert!(
+        first
+            .status
+            .last_errors
+            .iter()
+            .all(|e| e.error.contains("500")),
+        "{first:?}"
+    );
+    assert_eq!(
+        env.sim.stats().download_requests,
+        4,
+        "max_attempts per file"
+    );
+
+    env.sim.set_faults(Faults::default());
+    let config = env.config(&knobs);
+    assert_eq!(commands::retry(&config).await.expect("retry"), 0);
+    let second = env.sync(&knobs).await;
+    assert_eq!(second.exit_code(), 0, "{second:?}");
+    env.assert_archive_complete(&[]);
+}
+
+#[tokio::test]
+async fn verify_finds_corrupt_and_missing_files_and_repair_requeues_them() {
+    let env = TestEnv::start(scenario(vec![SimMeeting::standard(
+        "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2",
+        "Verify",
+        2,
+        &["Hd"],
+        4096,
+    )]))
+    .await;
+    let knobs = Knobs::default();
+    assert_eq!(env.sync(&knobs).await.exit_code(), 0);
+    let config = env.config(&knobs);
+    assert_eq!(commands::verify(&config, false).await.expect("verify"), 0);
+    let media = archived_media(&env.archive_dir());
+    std::fs::write(&media[0], b"tampered").expect("tamper");
+    std::fs::remove_file(&media[1]).expect("remove");
+    assert_eq!(commands::verify(&config, false).await.expect("verify"), 1);
+    assert_eq!(commands::verify(&config, true).await.expect("repair"), 1);
+    let again = env.sync(&knobs).await;
+    assert_eq!(again.exit_code(), 0);
+    env.assert_archive_complete(&[]);
+    assert_eq!(commands::verify(&config, false).await.expect("verify"), 0);
+}
