@@ -20,4 +20,5 @@ pub mod progress;
 pub mod simulator;
 pub mod startup;
 pub mod telemetry;
+pub mod pool;
 pub mod worker;

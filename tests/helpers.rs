@@ -28,6 +28,9 @@ pub struct Knobs {
     pub max_attempts: u32,
     pub token_max_age: &'static str,
     pub extra_download: String,
+    /// Configured meetings; `None` = every simulated meeting.
+    pub meetings: Option<Vec<String>>,
+    pub discover_days: u32,
 }
 
 impl Default for Knobs {
@@ -38,6 +41,8 @@ impl Default for Knobs {
             max_attempts: 10,
             token_max_age: "50m",
             extra_download: String::new(),
+            meetings: None,
+            discover_days: 0,
         }
     }
 }
@@ -77,12 +82,13 @@ impl TestEnv {
     /// The config text for these knobs.
     pub fn config_text(&self, knobs: &Knobs) -> String {
         let q = |s: &str| serde_json::to_string(s).expect("json string");
-        let meetings: Vec<String> = self.meetings.iter().map(|m| q(&m.conf_uuid)).collect();
+        let all: Vec<String> = self.meetings.iter().map(|m| m.conf_uuid.clone()).collect();
+        let meetings: Vec<String> = knobs.meetings.as_ref().unwrap_or(&all).iter().map(|m| q(m)).collect();
         let types: Vec<String> = knobs.file_types.iter().map(|t| q(t)).collect();
         format!(
             "[cloud]\napi_base = {}\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nmax_retries = 12\n\
              [cloud.auth]\napp_id = {}\napp_key = {}\n\
-             [poll]\nmeetings = [{}]\n\
+             [poll]\nmeetings = [{}]\ndiscover_days = {}\n\
              [download]\ndir = {}\nworkers = {}\nfile_types = [{}]\nmax_attempts = {}\n\
              token_max_age = \"{}\"\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nread_timeout = \"10s\"\n{}\n\
              [ledger]\npath = {}\n[server]\nlisten = \"\"\n",
@@ -90,6 +96,7 @@ impl TestEnv {
             q(&self.app_id),
             q(&self.app_key),
             meetings.join(", "),
+            knobs.discover_days,
             q(&self.archive_dir().to_string_lossy()),
             knobs.workers,
             types.join(", "),

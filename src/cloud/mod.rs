@@ -4,6 +4,7 @@
 //! with jitter on 429, 5xx, transport errors and non-JSON answers). Every
 //! error log line carries the `X-Request-Id`.
 
+mod answer;
 mod api;
 mod auth;
 mod error;
@@ -14,15 +15,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
+pub use answer::error_chain;
 pub use api::{DownloadUrl, PAGE_LIMIT, Recording};
 pub use auth::{AppCredentials, hmac_hex};
 pub use error::CloudError;
 pub use retry::Backoff;
 
+use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
 
 /// How the client authenticates.
@@ -231,185 +234,4 @@ fn static_token_refused(err: CloudError) -> CloudError {
         },
         other => other,
     }
-}
-
-/// A header value marked sensitive, so that no debug output shows it.
-fn sensitive(secret: &SecretString) -> Result<HeaderValue, CloudError> {
-    let mut value =
-        HeaderValue::from_str(secret.expose_secret()).map_err(|_| CloudError::Rejected {
-            endpoint: "client",
-            status: 0,
-            detail: "a credential contains characters not allowed in an HTTP header".to_owned(),
-            request_id: None,
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// The `{"error_code", "error_msg", "request_id"}` body of API errors.
-#[derive(serde::Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    error_code: Option<String>,
-    #[serde(default)]
-    error_msg: Option<String>,
-    #[serde(default)]
-    request_id: Option<String>,
-}
-
-/// Reads an answer: JSON of type `T` on 2xx, else a classified error.
-async fn read_json<T: DeserializeOwned>(
-    endpoint: &'static str,
-    sent: reqwest::Result<reqwest::Response>,
-) -> Result<T, CloudError> {
-    let response = sent.map_err(|e| CloudError::Transient {
-        endpoint,
-        detail: format!("request failed: {}", error_chain(&e)),
-        request_id: None,
-    })?;
-    let status = response.status();
-    let mut request_id = response
-        .headers()
-        .get("X-Request-Id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let retry_after = response
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let content_type = response
-        .headers()
-        .get("Content-Type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = response.bytes().await.map_err(|e| CloudError::Transient {
-        endpoint,
-        detail: format!("reading the answer failed: {}", error_chain(&e)),
-        request_id: request_id.clone(),
-    })?;
-    if status.is_success() {
-        return serde_json::from_slice::<T>(&body).map_err(|e| {
-            let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-            classify(
-                endpoint,
-                status.as_u16(),
-                error,
-                &content_type,
-                request_id.clone(),
-                retry_after,
-            )
-            .unwrap_or_else(|| CloudError::Transient {
-                endpoint,
-                detail: format!("unexpected answer ({}): {e}", describe_type(&content_type)),
-                request_id: request_id.clone(),
-            })
-        });
-    }
-    let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-    if request_id.is_none() {
-        request_id = error.as_ref().and_then(|e| e.request_id.clone());
-    }
-    Err(classify(
-        endpoint,
-        status.as_u16(),
-        error,
-        &content_type,
-        request_id.clone(),
-        retry_after,
-    )
-    .unwrap_or_else(|| CloudError::Transient {
-        endpoint,
-        detail: format!("HTTP {status} ({})", describe_type(&content_type)),
-        request_id,
-    }))
-}
-
-/// Maps a status and error body to an error; `None` when a 200 carries no
-/// error code (the caller then reports the parse failure).
-fn classify(
-    endpoint: &'static str,
-    status: u16,
-    error: Option<ErrorBody>,
-    content_type: &str,
-    request_id: Option<String>,
-    retry_after: Option<Duration>,
-) -> Option<CloudError> {
-    let code = error.as_ref().and_then(|e| e.error_code.clone());
-    let detail = match &error {
-        Some(e) => format!(
-            "{}: {}",
-            e.error_code.as_deref().unwrap_or("no error code"),
-            e.error_msg.as_deref().unwrap_or("no message")
-        ),
-        None => format!("HTTP {status}, {}", describe_type(content_type)),
-    };
-    let throttled = code.as_deref() == Some("APIG.0308");
-    let invalid_token = code.as_deref() == Some("USG.000000004");
-    Some(match status {
-        429 => CloudError::RateLimited {
-            endpoint,
-            retry_after,
-            request_id,
-        },
-        _ if throttled => CloudError::RateLimited {
-            endpoint,
-            retry_after,
-            request_id,
-        },
-        401 => CloudError::Unauthorized {
-            endpoint,
-            detail,
-            request_id,
-        },
-        _ if invalid_token => CloudError::Unauthorized {
-            endpoint,
-            detail,
-            request_id,
-        },
-        403 => CloudError::Forbidden {
-            endpoint,
-            detail,
-            request_id,
-        },
-        s if s >= 500 || s == 408 => CloudError::Transient {
-            endpoint,
-            detail,
-            request_id,
-        },
-        s if s >= 400 => CloudError::Rejected {
-            endpoint,
-            status: s,
-            detail,
-            request_id,
-        },
-        _ if code.is_some() => CloudError::Transient {
-            endpoint,
-            detail,
-            request_id,
-        },
-        _ => return None,
-    })
-}
-
-fn describe_type(content_type: &str) -> String {
-    if content_type.is_empty() {
-        "no content type".to_owned()
-    } else {
-        format!("content type {content_type}")
-    }
-}
-
-/// An error and its causes on one line (reqwest hides the cause otherwise).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::ledger::{Status, now_ms};
 use crate::progress::ProgressDisplay;
 use crate::startup::build_engine;
-use crate::worker::{StopWhen, run_pool};
+use crate::pool::{StopWhen, run_pool};
 
 /// What a `sync` achieved.
 #[derive(Debug)]

@@ -7,18 +7,18 @@
 
 mod body;
 mod clients;
+mod partial;
 
-use std::io::SeekFrom;
 use std::path::Path;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, RANGE};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 pub use body::{describe_message, is_message_type, looks_like_message, parse_content_range};
+use partial::Partial;
 pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
 
 /// What one transfer needs.
@@ -89,72 +89,6 @@ impl FetchError {
             partial,
             received: 0,
         }
-    }
-}
-
-/// The partial file being written and the hash of what it holds.
-struct Partial {
-    file: BufWriter<tokio::fs::File>,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl Partial {
-    /// Opens the partial file, keeping at most `keep` bytes (those the ledger
-    /// knows to be durable) and hashing them.
-    async fn open(path: &Path, keep: u64) -> std::io::Result<Partial> {
-        let mut file = tokio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .await?;
-        let keep = keep.min(file.metadata().await?.len());
-        file.set_len(keep).await?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = keep;
-        file.seek(SeekFrom::Start(0)).await?;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = file.read(&mut buf[..want]).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            left -= n as u64;
-        }
-        file.seek(SeekFrom::Start(keep)).await?;
-        Ok(Partial {
-            file: BufWriter::with_capacity(1 << 20, file),
-            hasher,
-            len: keep,
-        })
-    }
-
-    /// Drops everything: the server is sending the whole file again.
-    async fn restart(&mut self) -> std::io::Result<()> {
-        self.file.flush().await?;
-        self.file.get_mut().set_len(0).await?;
-        self.file.seek(SeekFrom::Start(0)).await?;
-        self.hasher = Sha256::new();
-        self.len = 0;
-        Ok(())
-    }
-
-    async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(chunk).await?;
-        self.hasher.update(chunk);
-        self.len += chunk.len() as u64;
-        Ok(())
-    }
-
-    /// Flushes and fsyncs; returns the durable length.
-    async fn sync(&mut self) -> std::io::Result<u64> {
-        self.file.flush().await?;
-        self.file.get_ref().sync_all().await?;
-        Ok(self.len)
     }
 }
 

@@ -1,0 +1,101 @@
+//! The worker pool: `download.workers` tasks, each a loop around
+//! [`Engine::process_next`]. Idle workers wait on the engine's `Notify` (or
+//! the next backoff deadline), never on a polling sleep. Concurrency is
+//! decided here and nowhere else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::engine::{Engine, EngineError};
+use crate::ledger::now_ms;
+use crate::worker::Outcome;
+
+/// When the pool stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWhen {
+    /// When nothing is pending or downloading (`sync`): backoffs are waited out.
+    Drained,
+    /// Only on cancellation (the daemon).
+    Cancelled,
+}
+
+/// Runs `workers` workers until `stop` says so or `cancel` fires. Returns
+/// the first ledger or archive error that stopped a worker, if any.
+pub async fn run_pool(
+    engine: Arc<Engine>,
+    workers: usize,
+    cancel: CancellationToken,
+    stop: StopWhen,
+) -> Result<(), EngineError> {
+    let tracker = TaskTracker::new();
+    let mut handles = Vec::new();
+    for n in 0..workers.max(1) {
+        let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
+        let span = tracing::info_span!("worker", n);
+        handles.push(tracker.spawn(worker_loop(engine, cancel, stop).instrument(span)));
+    }
+    tracker.close();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(EngineError::Archive(std::io::Error::other(e)));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn worker_loop(
+    engine: Arc<Engine>,
+    cancel: CancellationToken,
+    stop: StopWhen,
+) -> Result<(), EngineError> {
+    loop {
+        // Registered before looking, so a wake-up between the look and the
+        // wait is not lost.
+        let woken = engine.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match engine.process_next(&cancel).await {
+            Ok(Outcome::Idle) => {}
+            Ok(Outcome::Interrupted) => return Ok(()),
+            Ok(_) => continue,
+            Err(e) if stop == StopWhen::Drained => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "worker step failed; pausing");
+                tokio::select! {
+                    () = cancel.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                }
+            }
+        }
+        let (next_due, busy) = engine
+            .ledger
+            .call(|l| {
+                let status = l.status(0)?;
+                Ok((l.next_due()?, status.files.downloading))
+            })
+            .await?;
+        if stop == StopWhen::Drained && next_due.is_none() && busy == 0 {
+            engine.wake.notify_waiters();
+            return Ok(());
+        }
+        let wait = next_due.map_or(Duration::from_secs(3600), |due| {
+            Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+        });
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = &mut woken => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
