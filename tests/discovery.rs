@@ -18,7 +18,10 @@ fn empty_meetings(n: usize) -> Vec<SimMeeting> {
 async fn list_all(env: &TestEnv) -> usize {
     let client: CloudClient = cloud_client(&env.config(&Knobs::default())).expect("client");
     let day = 24 * 3600 * 1000;
-    let found = client.recordings(now_ms() - day, now_ms()).await.expect("listing");
+    let found = client
+        .recordings(now_ms() - day, now_ms())
+        .await
+        .expect("listing");
     let mut uuids: Vec<_> = found.iter().map(|r| r.conf_uuid.clone()).collect();
     uuids.sort();
     uuids.dedup();
@@ -47,11 +50,17 @@ async fn discovery_archives_recent_recordings_that_are_not_configured() {
         ..Knobs::default()
     };
     let config = env.config(&knobs);
-    let outcome = bounded(meeting_archiver::commands::sync(&config, Default::default()))
-        .await
-        .expect("sync");
+    let outcome = bounded(meeting_archiver::commands::sync(
+        &config,
+        Default::default(),
+    ))
+    .await
+    .expect("sync");
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
-    assert_eq!(outcome.status.meetings, 2, "the transcoding meeting is not taken yet");
+    assert_eq!(
+        outcome.status.meetings, 2,
+        "the transcoding meeting is not taken yet"
+    );
     assert_eq!(outcome.status.files.done, 27 + 9);
     assert_eq!(env.sim.stats().deprecated_headers_seen, 0);
 }
@@ -72,7 +81,10 @@ async fn a_refused_static_access_token_is_a_clear_error() {
         .expect("refused");
     assert!(matches!(err, CloudError::Unauthorized { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("USG.000000004") && message.contains("access_token"), "{message}");
+    assert!(
+        message.contains("USG.000000004") && message.contains("access_token"),
+        "{message}"
+    );
     assert!(!message.contains("not-a-live-token"));
     assert_eq!(env.sim.stats().appauth_ok, 0);
 }

@@ -83,7 +83,13 @@ impl TestEnv {
     pub fn config_text(&self, knobs: &Knobs) -> String {
         let q = |s: &str| serde_json::to_string(s).expect("json string");
         let all: Vec<String> = self.meetings.iter().map(|m| m.conf_uuid.clone()).collect();
-        let meetings: Vec<String> = knobs.meetings.as_ref().unwrap_or(&all).iter().map(|m| q(m)).collect();
+        let meetings: Vec<String> = knobs
+            .meetings
+            .as_ref()
+            .unwrap_or(&all)
+            .iter()
+            .map(|m| q(m))
+            .collect();
         let types: Vec<String> = knobs.file_types.iter().map(|t| q(t)).collect();
         format!(
             "[cloud]\napi_base = {}\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nmax_retries = 12\n\

@@ -185,7 +185,14 @@ mod tests {
             retry_after: None,
             error,
         };
-        classify(reply, if (200..300).contains(&status) { "bad shape" } else { "" })
+        classify(
+            reply,
+            if (200..300).contains(&status) {
+                "bad shape"
+            } else {
+                ""
+            },
+        )
     }
 
     #[test]
@@ -196,13 +203,24 @@ mod tests {
         let throttled = reply(403, "application/json", r#"{"error_code":"APIG.0308"}"#);
         assert!(matches!(throttled, CloudError::RateLimited { .. }));
         assert!(matches!(reply(429, "", ""), CloudError::RateLimited { .. }));
-        let token = reply(200, "application/json", r#"{"error_code":"USG.000000004","error_msg":"x"}"#);
+        let token = reply(
+            200,
+            "application/json",
+            r#"{"error_code":"USG.000000004","error_msg":"x"}"#,
+        );
         assert!(matches!(token, CloudError::Unauthorized { .. }));
-        let missing = reply(400, "application/json", r#"{"error_code":"MMC.111070005","error_msg":"not found"}"#);
+        let missing = reply(
+            400,
+            "application/json",
+            r#"{"error_code":"MMC.111070005","error_msg":"not found"}"#,
+        );
         assert!(matches!(missing, CloudError::Rejected { status: 400, .. }));
         assert!(missing.to_string().contains("MMC.111070005"));
         assert!(matches!(reply(403, "", "{}"), CloudError::Forbidden { .. }));
-        assert!(matches!(reply(502, "text/html", "<html>"), CloudError::Transient { .. }));
+        assert!(matches!(
+            reply(502, "text/html", "<html>"),
+            CloudError::Transient { .. }
+        ));
         assert!(!reply(400, "", "").is_retryable() && reply(503, "", "").is_retryable());
     }
 }

@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::ledger::{Status, now_ms};
+use crate::pool::{StopWhen, run_pool};
 use crate::progress::ProgressDisplay;
 use crate::startup::build_engine;
-use crate::pool::{StopWhen, run_pool};
 
 /// What a `sync` achieved.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 pub use body::{describe_message, is_message_type, looks_like_message, parse_content_range};
-use partial::Partial;
 pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
+use partial::Partial;
 
 /// What one transfer needs.
 pub struct Transfer<'a> {

@@ -74,7 +74,6 @@ impl Partial {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
