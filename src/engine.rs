@@ -13,6 +13,7 @@ use crate::archive::Archive;
 use crate::cloud::{Backoff, CloudClient, CloudError};
 use crate::download::DownloadClients;
 use crate::ledger::{LedgerError, LedgerHandle};
+use crate::metrics::Metrics;
 
 /// Errors of the pipeline; each says which part failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +78,10 @@ pub struct Engine {
     pub downloads: DownloadClients,
     /// Settings.
     pub settings: EngineSettings,
-    /// Counters.
+    /// Counters of this process's work.
     pub progress: Progress,
+    /// Prometheus metrics (shared with the cloud client).
+    pub metrics: Arc<Metrics>,
     /// Woken whenever work may have appeared or changed state.
     pub wake: Notify,
     meeting_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -92,6 +95,7 @@ impl Engine {
         archive: Archive,
         downloads: DownloadClients,
         settings: EngineSettings,
+        metrics: Arc<Metrics>,
     ) -> Engine {
         Engine {
             ledger,
@@ -100,6 +104,7 @@ impl Engine {
             downloads,
             settings,
             progress: Progress::default(),
+            metrics,
             wake: Notify::new(),
             meeting_locks: Mutex::new(HashMap::new()),
         }

@@ -38,6 +38,10 @@ enum CliLogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The daemon: poll on the schedule, download, serve /healthz and /metrics.
+    Run,
+    /// Ask the running daemon's /healthz (exit 0 healthy, 1 not).
+    Healthcheck,
     /// One poll, then download until everything is archived or failed for good.
     Sync,
     /// The ledger's summary: meetings, files per state, bytes, last errors.
@@ -97,7 +101,7 @@ async fn dispatch(cli: Cli) -> u8 {
             return exit::CONFIG;
         }
     };
-    let quiet = !matches!(cli.command, Command::Sync);
+    let quiet = !matches!(cli.command, Command::Sync | Command::Run);
     let level = if quiet {
         "warn"
     } else {
@@ -108,6 +112,13 @@ async fn dispatch(cli: Cli) -> u8 {
         tracing::warn!("{warning}");
     }
     let result = match cli.command {
+        Command::Run => {
+            let (shutdown, reloads) = daemon_signals();
+            meeting_archiver::daemon::run(cli.config.clone(), config, shutdown, reloads)
+                .await
+                .map(|()| exit::OK)
+        }
+        Command::Healthcheck => commands::healthcheck(&config).await,
         Command::Sync => commands::sync(&config, shutdown_signal())
             .await
             .map(|outcome| {
@@ -162,6 +173,32 @@ fn print_sync(outcome: &commands::SyncOutcome) {
     if outcome.interrupted {
         println!("sync: interrupted; run it again to resume");
     }
+}
+
+/// The daemon's signals: SIGINT/SIGTERM cancel the token, SIGHUP sends a
+/// reload request.
+fn daemon_signals() -> (CancellationToken, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading the config");
+                        if tx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads are off"),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    (shutdown_signal(), rx)
 }
 
 /// A token cancelled on SIGINT or SIGTERM.

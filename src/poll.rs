@@ -16,6 +16,27 @@ const POLL_CONCURRENCY: usize = 4;
 /// Discovery walks its window in slices of this length.
 const DISCOVERY_SLICE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// What to poll: from `[poll]`.
+#[derive(Clone, Debug, Default)]
+pub struct PollPlan {
+    /// Configured conference UUIDs.
+    pub meetings: Vec<String>,
+    /// Discovery window in days (0 = off).
+    pub discover_days: u32,
+    /// How long a complete meeting is still re-checked for new files.
+    pub recheck_for: Duration,
+}
+
+impl From<&crate::config::PollConfig> for PollPlan {
+    fn from(poll: &crate::config::PollConfig) -> PollPlan {
+        PollPlan {
+            meetings: poll.meetings.clone(),
+            discover_days: poll.discover_days,
+            recheck_for: poll.recheck_for,
+        }
+    }
+}
+
 /// What one poll did.
 #[derive(Debug, Default)]
 pub struct PollReport {
@@ -27,19 +48,23 @@ pub struct PollReport {
     pub not_ready: Vec<String>,
     /// Meetings whose listing failed, with the error.
     pub errors: Vec<(String, String)>,
+    /// Complete meetings past their re-check period, not asked about.
+    pub settled: usize,
 }
 
 impl Engine {
-    /// One poll: discovery (when `discover_days > 0`), then every meeting's
-    /// URLs. A failing meeting is reported, not fatal to the others.
-    pub async fn poll(&self, meetings: &[String], discover_days: u32) -> PollReport {
+    /// One poll: discovery (when `discover_days > 0`), then the URLs of
+    /// every meeting not yet settled (complete for longer than
+    /// `recheck_for`). A failing meeting is reported, not fatal to the others.
+    pub async fn poll(&self, plan: &PollPlan) -> PollReport {
         let mut report = PollReport::default();
-        let mut targets: Vec<(String, MeetingOrigin, Option<String>)> = meetings
+        let mut targets: Vec<(String, MeetingOrigin, Option<String>)> = plan
+            .meetings
             .iter()
             .map(|m| (m.clone(), MeetingOrigin::Config, None))
             .collect();
-        if discover_days > 0 {
-            match self.discover(discover_days).await {
+        if plan.discover_days > 0 {
+            match self.discover(plan.discover_days).await {
                 Ok(found) => {
                     for (conf, subject) in found {
                         if !targets.iter().any(|(c, _, _)| *c == conf) {
@@ -51,6 +76,19 @@ impl Engine {
                     .errors
                     .push(("(discovery)".to_owned(), e.to_string())),
             }
+        }
+        let recheck = i64::try_from(plan.recheck_for.as_millis()).unwrap_or(i64::MAX);
+        match self
+            .ledger
+            .call(move |l| l.settled_meetings(now_ms().saturating_sub(recheck)))
+            .await
+        {
+            Ok(settled) => {
+                let before = targets.len();
+                targets.retain(|(conf, _, _)| !settled.contains(conf));
+                report.settled = before - targets.len();
+            }
+            Err(e) => report.errors.push(("(ledger)".to_owned(), e.to_string())),
         }
         let results: Vec<_> = futures_util::stream::iter(targets)
             .map(|(conf, origin, subject)| async move {
@@ -83,6 +121,12 @@ impl Engine {
         if report.new_files > 0 {
             self.wake.notify_waiters();
         }
+        let result = if report.errors.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        };
+        self.metrics.poll(result, now_ms() as f64 / 1000.0);
         report
     }
 

@@ -36,7 +36,8 @@ pub async fn run_pool(
     for n in 0..workers.max(1) {
         let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
         let span = tracing::info_span!("worker", n);
-        handles.push(tracker.spawn(worker_loop(engine, cancel, stop).instrument(span)));
+        let retire = CancellationToken::new();
+        handles.push(tracker.spawn(worker_loop(engine, cancel, retire, stop).instrument(span)));
     }
     tracker.close();
     let mut first_error = None;
@@ -54,12 +55,87 @@ pub async fn run_pool(
     first_error.map_or(Ok(()), Err)
 }
 
+/// The daemon's workers: resizable on reload without dropping transfers
+/// (a retired worker finishes its current file first).
+pub struct WorkerSet {
+    engine: Arc<Engine>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    retire: Vec<CancellationToken>,
+    spawned: usize,
+}
+
+impl WorkerSet {
+    /// No workers yet; `cancel` interrupts transfers at a chunk boundary.
+    pub fn new(engine: Arc<Engine>, cancel: CancellationToken) -> WorkerSet {
+        WorkerSet {
+            engine,
+            cancel,
+            tracker: TaskTracker::new(),
+            retire: Vec::new(),
+            spawned: 0,
+        }
+    }
+
+    /// Grows or shrinks to `n` workers.
+    pub fn resize(&mut self, n: usize) {
+        while self.retire.len() > n {
+            if let Some(token) = self.retire.pop() {
+                token.cancel();
+            }
+        }
+        while self.retire.len() < n {
+            let retire = CancellationToken::new();
+            let span = tracing::info_span!("worker", n = self.spawned);
+            self.spawned += 1;
+            let task = worker_loop(
+                Arc::clone(&self.engine),
+                self.cancel.clone(),
+                retire.clone(),
+                StopWhen::Cancelled,
+            );
+            self.tracker.spawn(
+                async move {
+                    if let Err(e) = task.await {
+                        tracing::error!(error = %e, "worker stopped");
+                    }
+                }
+                .instrument(span),
+            );
+            self.retire.push(retire);
+        }
+    }
+
+    /// Workers running (not retired).
+    pub fn len(&self) -> usize {
+        self.retire.len()
+    }
+
+    /// Whether no worker runs.
+    pub fn is_empty(&self) -> bool {
+        self.retire.is_empty()
+    }
+
+    /// Waits up to `timeout` for every worker to return after `cancel`
+    /// fired; false if some did not make it in time.
+    pub async fn wait(self, timeout: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(timeout, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
 async fn worker_loop(
     engine: Arc<Engine>,
     cancel: CancellationToken,
+    retire: CancellationToken,
     stop: StopWhen,
 ) -> Result<(), EngineError> {
     loop {
+        if retire.is_cancelled() {
+            return Ok(());
+        }
         // Registered before looking, so a wake-up between the look and the
         // wait is not lost.
         let woken = engine.wake.notified();
@@ -94,6 +170,7 @@ async fn worker_loop(
         });
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),
+            () = retire.cancelled() => return Ok(()),
             () = &mut woken => {}
             () = tokio::time::sleep(wait) => {}
         }

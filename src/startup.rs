@@ -11,6 +11,7 @@ use crate::config::{Auth, Config};
 use crate::download::{DownloadClients, TlsOptions, api_client};
 use crate::engine::{Engine, EngineSettings};
 use crate::ledger::{Ledger, LedgerHandle};
+use crate::metrics::Metrics;
 
 /// The TLS and timeout options of a config.
 pub fn tls_options(config: &Config) -> TlsOptions {
@@ -87,11 +88,14 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
             max: config.download.retry_max,
         },
     };
+    let metrics = Arc::new(Metrics::new());
+    let cloud = cloud_client(config)?.with_metrics(Arc::clone(&metrics));
     Ok(Arc::new(Engine::new(
         ledger,
-        Arc::new(cloud_client(config)?),
+        Arc::new(cloud),
         archive,
         downloads,
         settings,
+        metrics,
     )))
 }

@@ -60,8 +60,10 @@ impl Engine {
                 let id = file.id;
                 self.ledger.call(move |l| l.file_url(id)).await?
             };
+            let started = std::time::Instant::now();
             let result = self.transfer(file, &url, &spent, resume_from, cancel).await;
-            self.record_attempt(&spent, &result).await?;
+            self.record_attempt(&spent, &result, started.elapsed())
+                .await?;
             match result {
                 Ok(fetched) => return self.finish(file, fetched).await,
                 Err(FetchError::Interrupted { partial, .. }) => {
@@ -166,6 +168,7 @@ impl Engine {
         &self,
         spent: &SpentToken,
         result: &Result<Fetched, FetchError>,
+        took: std::time::Duration,
     ) -> Result<(), EngineError> {
         let (outcome, bytes, status, error) = match result {
             Ok(f) => (AttemptOutcome::Done, f.received, Some(f.status), None),
@@ -196,6 +199,7 @@ impl Engine {
             _ => &self.progress.attempts_failed,
         };
         Progress::add(counter, 1);
+        self.metrics.download(outcome.as_str(), took.as_secs_f64());
         let attempt_id = spent.attempt_id;
         self.ledger
             .call(move |l| {

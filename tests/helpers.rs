@@ -31,6 +31,9 @@ pub struct Knobs {
     /// Configured meetings; `None` = every simulated meeting.
     pub meetings: Option<Vec<String>>,
     pub discover_days: u32,
+    pub schedule: &'static str,
+    /// `server.listen`; empty = off.
+    pub listen: String,
 }
 
 impl Default for Knobs {
@@ -43,6 +46,8 @@ impl Default for Knobs {
             extra_download: String::new(),
             meetings: None,
             discover_days: 0,
+            schedule: "0 */10 * * * *",
+            listen: String::new(),
         }
     }
 }
@@ -94,15 +99,16 @@ impl TestEnv {
         format!(
             "[cloud]\napi_base = {}\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nmax_retries = 12\n\
              [cloud.auth]\napp_id = {}\napp_key = {}\n\
-             [poll]\nmeetings = [{}]\ndiscover_days = {}\n\
+             [poll]\nmeetings = [{}]\ndiscover_days = {}\nschedule = {}\n\
              [download]\ndir = {}\nworkers = {}\nfile_types = [{}]\nmax_attempts = {}\n\
              token_max_age = \"{}\"\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nread_timeout = \"10s\"\n{}\n\
-             [ledger]\npath = {}\n[server]\nlisten = \"\"\n",
+             [ledger]\npath = {}\n[server]\nlisten = {}\n",
             q(&self.sim.api_base()),
             q(&self.app_id),
             q(&self.app_key),
             meetings.join(", "),
             knobs.discover_days,
+            q(knobs.schedule),
             q(&self.archive_dir().to_string_lossy()),
             knobs.workers,
             types.join(", "),
@@ -110,6 +116,7 @@ impl TestEnv {
             knobs.token_max_age,
             knobs.extra_download,
             q(&self.ledger_path().to_string_lossy()),
+            q(&knobs.listen),
         )
     }
 

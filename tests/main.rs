@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod daemon;
 mod discovery;
 mod faults;
 mod pipeline;

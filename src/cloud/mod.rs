@@ -28,23 +28,14 @@ pub use retry::Backoff;
 use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
 
+use crate::metrics::Metrics;
+
 /// How the client authenticates.
 pub enum Credentials {
     /// App ID + app key: tokens are fetched and refreshed as needed.
     App(AppCredentials),
     /// A ready access token: cannot be refreshed; a 401 is fatal.
     Static(SecretString),
-}
-
-/// Counters of what the client did, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct CloudStats {
-    /// Successful `appauth` calls (access tokens fetched).
-    pub token_refreshes: AtomicU64,
-    /// Business calls sent (each retry counts).
-    pub api_requests: AtomicU64,
-    /// Business calls that failed (each failed try counts).
-    pub api_failures: AtomicU64,
 }
 
 /// Settings of the client, from `[cloud]`.
@@ -65,7 +56,7 @@ pub struct CloudClient {
     settings: CloudSettings,
     token: Mutex<Option<CachedToken>>,
     generation: AtomicU64,
-    stats: Arc<CloudStats>,
+    metrics: Arc<Metrics>,
 }
 
 impl CloudClient {
@@ -76,13 +67,19 @@ impl CloudClient {
             settings,
             token: Mutex::new(None),
             generation: AtomicU64::new(0),
-            stats: Arc::new(CloudStats::default()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
-    /// The client's counters.
-    pub fn stats(&self) -> Arc<CloudStats> {
-        Arc::clone(&self.stats)
+    /// Reports API calls and token refreshes to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> CloudClient {
+        self.metrics = metrics;
+        self
+    }
+
+    fn observe(&self, endpoint: &'static str, sent: &reqwest::Result<reqwest::Response>) {
+        let status = sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+        self.metrics.api_request(endpoint, status);
     }
 
     fn url(&self, path: &str) -> String {
@@ -144,10 +141,11 @@ impl CloudClient {
                 .body(serde_json::to_vec(&body).unwrap_or_default())
                 .send()
                 .await;
+            self.observe(ENDPOINT, &sent);
             let result = read_json::<AppAuthAnswer>(ENDPOINT, sent).await;
             match result {
                 Ok(answer) => {
-                    self.stats.token_refreshes.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.token_refreshed();
                     tracing::info!("fetched a new access token");
                     return Ok(answer);
                 }
@@ -174,7 +172,6 @@ impl CloudClient {
         let mut reauthenticated = false;
         loop {
             let (token, generation) = self.access_token().await?;
-            self.stats.api_requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
                 .http
                 .get(self.url(path))
@@ -182,11 +179,11 @@ impl CloudClient {
                 .header("X-Access-Token", sensitive(&token)?)
                 .send()
                 .await;
+            self.observe(endpoint, &sent);
             let err = match read_json::<T>(endpoint, sent).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
-            self.stats.api_failures.fetch_add(1, Ordering::Relaxed);
             match &err {
                 CloudError::Unauthorized { .. } if !reauthenticated => {
                     if matches!(self.settings.credentials, Credentials::Static(_)) {

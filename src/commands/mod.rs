@@ -2,10 +2,12 @@
 //! in-process: each returns the process exit status it stands for.
 
 mod demo;
+mod health;
 mod inspect;
 mod sync;
 
 pub use demo::{DemoOptions, demo};
+pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
 pub use sync::{SyncOutcome, sync};
 

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::ledger::{Status, now_ms};
+use crate::poll::PollPlan;
 use crate::pool::{StopWhen, run_pool};
 use crate::progress::ProgressDisplay;
 use crate::startup::build_engine;
@@ -63,9 +64,7 @@ pub async fn sync_with(
             "requeued transfers interrupted by an earlier stop"
         );
     }
-    let report = engine
-        .poll(&config.poll.meetings, config.poll.discover_days)
-        .await;
+    let report = engine.poll(&PollPlan::from(&config.poll)).await;
     for (meeting, error) in &report.errors {
         tracing::error!(%meeting, %error, "could not list this meeting");
     }

@@ -150,6 +150,8 @@ pub struct DownloadConfig {
     pub max_attempts: u32,
     /// A stored download token older than this is not used (must be < 1h).
     pub token_max_age: Duration,
+    /// How long a stopping daemon waits for transfers to reach a safe point.
+    pub shutdown_timeout: Duration,
     /// TCP + TLS connect timeout for downloads.
     pub connect_timeout: Duration,
     /// Longest silence tolerated while reading a body.

@@ -47,6 +47,8 @@ pub mod defaults {
     pub const DOWNLOAD_RETRY_BASE: Duration = Duration::from_secs(5);
     /// `download.retry_max`
     pub const DOWNLOAD_RETRY_MAX: Duration = Duration::from_secs(10 * 60);
+    /// `download.shutdown_timeout`
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
     /// `ledger.path`
     pub const LEDGER_PATH: &str = "/var/lib/meeting-archiver/ledger.sqlite3";
     /// `server.listen`
@@ -78,6 +80,7 @@ impl Default for DownloadConfig {
             read_timeout: defaults::READ_TIMEOUT,
             retry_base: defaults::DOWNLOAD_RETRY_BASE,
             retry_max: defaults::DOWNLOAD_RETRY_MAX,
+            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -164,6 +167,7 @@ pub(super) struct RawDownload {
     pub read_timeout: Option<String>,
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
+    pub shutdown_timeout: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

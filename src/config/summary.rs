@@ -84,6 +84,7 @@ impl Config {
         line(out, "read_timeout", &dur(d.read_timeout));
         line(out, "retry_base", &dur(d.retry_base));
         line(out, "retry_max", &dur(d.retry_max));
+        line(out, "shutdown_timeout", &dur(d.shutdown_timeout));
     }
 
     fn write_other(&self, out: &mut String) {

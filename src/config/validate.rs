@@ -189,6 +189,11 @@ fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
             .collect(),
         max_attempts,
         token_max_age,
+        shutdown_timeout: positive(
+            "download.shutdown_timeout",
+            &raw.shutdown_timeout,
+            defaults::SHUTDOWN_TIMEOUT,
+        )?,
         connect_timeout: positive(
             "download.connect_timeout",
             &raw.connect_timeout,

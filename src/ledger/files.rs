@@ -4,6 +4,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::meetings::refresh_completion;
 use super::{Ledger, Result};
 
 /// A file claimed by a worker (now `downloading`).
@@ -118,6 +119,12 @@ impl Ledger {
              WHERE id = ?1",
             params![file_id, size as i64, sha256, now],
         )?;
+        let conf: String = self.conn.query_row(
+            "SELECT conf_uuid FROM files WHERE id = ?1",
+            [file_id],
+            |r| r.get(0),
+        )?;
+        refresh_completion(&self.conn, Some(&conf), now)?;
         Ok(())
     }
 
@@ -183,11 +190,13 @@ impl Ledger {
 
     /// Puts every failed file back in the queue with a fresh attempt budget.
     pub fn retry_failed(&mut self, now: i64) -> Result<usize> {
-        Ok(self.conn.execute(
+        let revived = self.conn.execute(
             "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
              WHERE state = 'failed'",
             [now],
-        )?)
+        )?;
+        refresh_completion(&self.conn, None, now)?;
+        Ok(revived)
     }
 
     /// Queues an archived file again (its archived copy is missing or corrupt).
@@ -198,6 +207,7 @@ impl Ledger {
              WHERE id = ?1 AND state = 'done'",
             params![file_id, reason, now],
         )?;
+        refresh_completion(&self.conn, None, now)?;
         Ok(())
     }
 

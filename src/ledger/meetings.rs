@@ -59,9 +59,42 @@ pub struct MeetingRecord {
     pub files_done: i64,
     /// Files failed for good.
     pub files_failed: i64,
+    /// Since when every known file is archived (Unix ms).
+    pub complete_since: Option<i64>,
+}
+
+/// Sets or clears `complete_since` of one meeting (all of them with
+/// `None`) from its files: set when every known file is done, cleared
+/// otherwise. Runs inside the caller's transaction or on its own.
+pub(super) fn refresh_completion(
+    conn: &rusqlite::Connection,
+    conf_uuid: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE meetings SET complete_since = CASE
+             WHEN EXISTS (SELECT 1 FROM files f WHERE f.conf_uuid = meetings.conf_uuid)
+              AND NOT EXISTS (SELECT 1 FROM files f
+                              WHERE f.conf_uuid = meetings.conf_uuid AND f.state <> 'done')
+             THEN coalesce(complete_since, ?2)
+             ELSE NULL END
+         WHERE ?1 IS NULL OR conf_uuid = ?1",
+        params![conf_uuid, now],
+    )?;
+    Ok(())
 }
 
 impl Ledger {
+    /// Meetings complete since before `complete_before` (Unix ms): their
+    /// re-check period is over and polls leave them alone.
+    pub fn settled_meetings(&self, complete_before: i64) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT conf_uuid FROM meetings WHERE complete_since IS NOT NULL AND complete_since < ?1",
+        )?;
+        let rows = stmt.query_map([complete_before], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Records a meeting (idempotent); a subject, when given, is kept.
     pub fn upsert_meeting(
         &mut self,
@@ -105,6 +138,7 @@ impl Ledger {
                 params![file_id, token_digest(secret), secret, now],
             )?;
         }
+        refresh_completion(&tx, Some(conf_uuid), now)?;
         tx.execute(
             "UPDATE meetings SET url_generation = url_generation + 1,
                  last_polled_at = ?2, last_poll_error = NULL
@@ -143,7 +177,8 @@ impl Ledger {
             "SELECT m.conf_uuid, m.subject, m.origin, m.last_polled_at, m.last_poll_error,
                     count(f.id),
                     count(f.id) FILTER (WHERE f.state = 'done'),
-                    count(f.id) FILTER (WHERE f.state = 'failed')
+                    count(f.id) FILTER (WHERE f.state = 'failed'),
+                    m.complete_since
              FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
              GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
         )?;
@@ -157,6 +192,7 @@ impl Ledger {
                 files_total: row.get(5)?,
                 files_done: row.get(6)?,
                 files_failed: row.get(7)?,
+                complete_since: row.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -76,7 +76,10 @@ pub enum LedgerError {
 /// Result of ledger calls.
 pub type Result<T> = std::result::Result<T, LedgerError>;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_initial.sql")),
+    M::up(include_str!("../../migrations/0002_daemon.sql")),
+];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.
 pub struct Ledger {

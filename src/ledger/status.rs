@@ -98,3 +98,24 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Ledger {
+    /// Pending files whose next attempt is due at `now`: the queue depth.
+    pub fn due_count(&self, now: i64) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM files WHERE state = 'pending' AND next_attempt_at <= ?1",
+            [now],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Writes the heartbeat row: fails if the ledger cannot be written
+    /// (full disk, read-only file system, lost permissions).
+    pub fn heartbeat(&mut self, now: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+            [now],
+        )?;
+        Ok(())
+    }
+}

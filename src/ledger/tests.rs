@@ -262,3 +262,66 @@ fn file_ledger_is_locked_against_a_second_writer() {
     ));
     Ledger::open(&path, false).expect("a reader may open it");
 }
+
+#[test]
+fn a_meeting_is_complete_once_every_file_is_done_and_reopens_on_a_new_file() {
+    let mut ledger = ledger_with(&[
+        entry("Hd", "/d/0_0.mp4", "t1"),
+        entry("Sd", "/d/s.mp4", "t2"),
+    ]);
+    assert!(
+        ledger
+            .settled_meetings(i64::MAX)
+            .expect("settled")
+            .is_empty()
+    );
+    for now in [100, 200] {
+        let file = ledger.claim_next(now).expect("claim").expect("file");
+        ledger.mark_done(file.id, 1, "x", now).expect("done");
+    }
+    assert_eq!(
+        ledger.meetings().expect("meetings")[0].complete_since,
+        Some(200)
+    );
+    assert!(
+        ledger.settled_meetings(200).expect("settled").is_empty(),
+        "not before the period"
+    );
+    assert_eq!(
+        ledger.settled_meetings(201).expect("settled"),
+        vec![CONF.to_owned()]
+    );
+    // Listing the same files again keeps it complete; a new file reopens it.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t3")], 300)
+        .expect("store");
+    assert_eq!(
+        ledger.meetings().expect("meetings")[0].complete_since,
+        Some(200)
+    );
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_1.mp4", "t4")], 400)
+        .expect("store");
+    assert_eq!(ledger.meetings().expect("meetings")[0].complete_since, None);
+}
+
+#[test]
+fn queue_depth_counts_due_files_and_the_heartbeat_writes() {
+    let mut ledger = ledger_with(&[
+        entry("Hd", "/d/0_0.mp4", "t1"),
+        entry("Sd", "/d/s.mp4", "t2"),
+    ]);
+    assert_eq!(ledger.due_count(0).expect("due"), 2);
+    let file = ledger.claim_next(0).expect("claim").expect("file");
+    let plan = RetryPlan {
+        error: "later",
+        counts: true,
+        next_attempt_at: 1_000,
+        max_attempts: 5,
+    };
+    ledger.schedule_retry(file.id, &plan, 0).expect("retry");
+    assert_eq!(ledger.due_count(999).expect("due"), 1);
+    assert_eq!(ledger.due_count(1_000).expect("due"), 2);
+    ledger.heartbeat(5).expect("heartbeat");
+    ledger.heartbeat(6).expect("heartbeat again");
+}

@@ -33,7 +33,8 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the ledger and used as a metric label.
+    pub fn as_str(self) -> &'static str {
         match self {
             AttemptOutcome::Done => "done",
             AttemptOutcome::TokenRejected => "token_rejected",

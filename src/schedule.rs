@@ -1,0 +1,198 @@
+//! The poll schedule: `poll.schedule` on tokio-cron-scheduler (6-field cron
+//! with seconds, evaluated in UTC). The scheduler does not prevent
+//! overlapping runs nor catch up on missed ones, so the daemon polls once at
+//! start-up and skips a tick while the previous poll runs (see `daemon`).
+//! Its liveness is checked from the outside: if a tick is overdue by more
+//! than [`TICK_GRACE`], `/healthz` and the systemd watchdog say so.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use croner::parser::{CronParser, Seconds};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use uuid::Uuid;
+
+use crate::ledger::now_ms;
+
+/// How late a tick may be before the scheduler counts as dead.
+pub const TICK_GRACE: Duration = Duration::from_secs(30);
+
+/// Errors of the scheduler; they name the expression.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The scheduler refused the job or failed to start.
+    #[error("poll.schedule {expr:?}: {source}")]
+    Scheduler {
+        /// The cron expression.
+        expr: String,
+        /// What the scheduler said.
+        source: JobSchedulerError,
+    },
+}
+
+/// What a tick does.
+pub type Tick = Arc<dyn Fn() + Send + Sync>;
+
+/// A running schedule and the time of its last tick.
+pub struct Schedule {
+    scheduler: JobScheduler,
+    job: Uuid,
+    expr: String,
+    last_tick: Arc<AtomicI64>,
+}
+
+impl Schedule {
+    /// Starts calling `tick` on `expr`.
+    pub async fn start(expr: &str, tick: Tick) -> Result<Schedule, ScheduleError> {
+        let err = |source| ScheduleError::Scheduler {
+            expr: expr.to_owned(),
+            source,
+        };
+        let scheduler = JobScheduler::new().await.map_err(err)?;
+        let last_tick = Arc::new(AtomicI64::new(now_ms()));
+        let job = scheduler
+            .add(job(expr, tick, Arc::clone(&last_tick)).map_err(err)?)
+            .await
+            .map_err(err)?;
+        scheduler.start().await.map_err(err)?;
+        Ok(Schedule {
+            scheduler,
+            job,
+            expr: expr.to_owned(),
+            last_tick,
+        })
+    }
+
+    /// The expression in force.
+    pub fn expression(&self) -> &str {
+        &self.expr
+    }
+
+    /// Swaps the expression (on reload); the old job stays if the new one
+    /// is refused.
+    pub async fn replace(&mut self, expr: &str, tick: Tick) -> Result<(), ScheduleError> {
+        let err = |source| ScheduleError::Scheduler {
+            expr: expr.to_owned(),
+            source,
+        };
+        let new = self
+            .scheduler
+            .add(job(expr, tick, Arc::clone(&self.last_tick)).map_err(err)?)
+            .await
+            .map_err(err)?;
+        let _ = self.scheduler.remove(&self.job).await;
+        self.job = new;
+        self.expr = expr.to_owned();
+        self.last_tick.store(now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A handle to check liveness from other tasks.
+    pub fn liveness(&self) -> Liveness {
+        Liveness {
+            expr: self.expr.clone(),
+            last_tick: Arc::clone(&self.last_tick),
+        }
+    }
+
+    /// Stops the scheduler.
+    pub async fn stop(mut self) {
+        if let Err(e) = self.scheduler.shutdown().await {
+            tracing::warn!(error = %e, "stopping the scheduler");
+        }
+    }
+}
+
+fn job(expr: &str, tick: Tick, last_tick: Arc<AtomicI64>) -> Result<Job, JobSchedulerError> {
+    Job::new(expr, move |_, _| {
+        last_tick.store(now_ms(), Ordering::Relaxed);
+        tick();
+    })
+}
+
+/// Whether the schedule still ticks, judged from its expression and the
+/// time of its last tick.
+#[derive(Clone)]
+pub struct Liveness {
+    expr: String,
+    last_tick: Arc<AtomicI64>,
+}
+
+impl Liveness {
+    /// `Err(reason)` when the tick after the last one is overdue.
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), String> {
+        let last =
+            DateTime::from_timestamp_millis(self.last_tick.load(Ordering::Relaxed)).unwrap_or(now);
+        let Some(next) = next_after(&self.expr, last) else {
+            return Ok(());
+        };
+        let grace = chrono::Duration::from_std(TICK_GRACE).unwrap_or_default();
+        if now > next + grace {
+            Err(format!("the poll schedule missed its tick due at {next}"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The first time `expr` fires after `after`.
+pub fn next_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cron = CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(expr)
+        .ok()?;
+    cron.find_next_occurrence(&after, false).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn next_after_follows_the_expression() {
+        let t = DateTime::from_timestamp(1_700_000_005, 0).expect("time");
+        let next = next_after("0 */10 * * * *", t).expect("next");
+        assert_eq!(next.timestamp() % 600, 0);
+        assert!(next > t && next.timestamp() - t.timestamp() <= 600);
+    }
+
+    #[test]
+    fn an_overdue_tick_is_reported() {
+        let live = Liveness {
+            expr: "*/1 * * * * *".to_owned(),
+            last_tick: Arc::new(AtomicI64::new(1_700_000_000_000)),
+        };
+        let soon = DateTime::from_timestamp(1_700_000_010, 0).expect("time");
+        assert!(live.check(soon).is_ok());
+        let late = DateTime::from_timestamp(1_700_000_100, 0).expect("time");
+        assert!(live.check(late).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_schedule_keeps_firing() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let schedule = Schedule::start(
+            "*/1 * * * * *",
+            Arc::new(move || {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }),
+        )
+        .await
+        .expect("start");
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while count.load(Ordering::Relaxed) < 3 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("three ticks within ten seconds");
+        assert!(schedule.liveness().check(Utc::now()).is_ok());
+        schedule.stop().await;
+    }
+}
