@@ -131,6 +131,8 @@ async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
     assert_eq!(doc["files"]["downloading"], 0);
     assert_eq!(doc["files"]["failed"], 0);
     assert_eq!(doc["bytes_archived"], 4 * 2048);
+    assert_eq!(doc["meeting_list"][0]["state"], "complete");
+    assert_eq!(doc["meeting_list"][0]["files_done"], 4);
 }
 
 #[test]
@@ -154,4 +156,47 @@ fn demo_runs_end_to_end_without_a_config() {
     assert!(stdout.contains("14 good, 0 bad"), "{stdout}");
     let archive = dir.path().join("meeting-archiver-demo/archive");
     assert_eq!(archived_media(&archive).len(), 14);
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_meeting_and_file() {
+    let env = TestEnv::start(scenario(vec![SimMeeting::standard(
+        "8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b",
+        "Json",
+        1,
+        &["Hd"],
+        1024,
+    )]))
+    .await;
+    let config = env
+        .config_file(&Knobs::default())
+        .to_string_lossy()
+        .into_owned();
+    let args = vec![
+        "--config".to_owned(),
+        config,
+        "--log-format".to_owned(),
+        "json".to_owned(),
+        "sync".to_owned(),
+    ];
+    let out = run_async(args, vec![("RUST_LOG".into(), "info".into())]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let archived = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "archived")
+        .expect("an 'archived' line");
+    assert_eq!(
+        archived["span"]["meeting"],
+        "8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b"
+    );
+    assert_eq!(
+        archived["span"]["file"],
+        "8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b/Hd/0_0.mp4"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal");
 }

@@ -358,3 +358,49 @@ async fn healthcheck_fails_when_no_daemon_answers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("unhealthy"));
 }
+
+#[tokio::test]
+async fn a_complete_meeting_is_rechecked_for_recheck_for_and_then_left_alone() {
+    let conf = "d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7";
+    let env = TestEnv::start(scenario(vec![SimMeeting::standard(
+        conf,
+        "Recheck",
+        1,
+        &["Hd"],
+        1024,
+    )]))
+    .await;
+    let knobs = Knobs {
+        schedule: "* * * * * *",
+        ..Knobs::default()
+    };
+    let text = env
+        .config_text(&knobs)
+        .replace("schedule = ", "recheck_for = \"3s\"\nschedule = ");
+    let config = meeting_archiver::config::Config::from_toml(&text, &|_| None).expect("config");
+    assert_eq!(config.poll.recheck_for, Duration::from_secs(3));
+    let shutdown = CancellationToken::new();
+    let (_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = tokio::spawn(daemon::run(
+        env.config_file(&knobs),
+        config,
+        shutdown.clone(),
+        reloads,
+    ));
+    until("the first file", || archived(&env) == 1).await;
+    // A second part appears while the meeting is still being re-checked.
+    env.sim
+        .add_meeting(SimMeeting::standard(conf, "Recheck", 2, &["Hd"], 1024));
+    until("the new part archived", || archived(&env) == 2).await;
+    // Three seconds after completion the meeting is settled: no more calls.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let calls = env.sim.stats().downloadurls_calls;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        env.sim.stats().downloadurls_calls,
+        calls,
+        "a settled meeting costs no API calls"
+    );
+    shutdown.cancel();
+    bounded(daemon).await.expect("join").expect("clean stop");
+}

@@ -17,7 +17,37 @@ use crate::startup::open_ledger;
 struct StatusDocument {
     #[serde(flatten)]
     status: Status,
-    meeting_list: Vec<MeetingRecord>,
+    meeting_list: Vec<MeetingLine>,
+}
+
+/// A meeting with its lifecycle state.
+#[derive(Serialize)]
+struct MeetingLine {
+    #[serde(flatten)]
+    meeting: MeetingRecord,
+    state: &'static str,
+}
+
+/// Where a meeting stands: `listing_failed`, `not_ready` (no files listed
+/// yet), `in_progress`, `has_failures`, `complete` (still re-checked for new
+/// files) or `settled` (complete for longer than `poll.recheck_for`; no
+/// longer polled).
+fn meeting_state(m: &MeetingRecord, recheck_ms: i64, now: i64) -> &'static str {
+    if m.last_poll_error.is_some() {
+        "listing_failed"
+    } else if m.files_total == 0 {
+        "not_ready"
+    } else if let Some(since) = m.complete_since {
+        if since.saturating_add(recheck_ms) < now {
+            "settled"
+        } else {
+            "complete"
+        }
+    } else if m.files_failed > 0 {
+        "has_failures"
+    } else {
+        "in_progress"
+    }
 }
 
 /// `status`: prints the ledger's summary (JSON with `json`). A ledger that
@@ -29,6 +59,15 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
     } else {
         (Status::default(), Vec::new())
     };
+    let recheck_ms = i64::try_from(config.poll.recheck_for.as_millis()).unwrap_or(i64::MAX);
+    let now = now_ms();
+    let meetings: Vec<MeetingLine> = meetings
+        .into_iter()
+        .map(|meeting| MeetingLine {
+            state: meeting_state(&meeting, recheck_ms, now),
+            meeting,
+        })
+        .collect();
     if json {
         let doc = StatusDocument {
             status,
@@ -41,7 +80,7 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn render_status(status: &Status, meetings: &[MeetingRecord]) -> String {
+fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
     let f = &status.files;
     let mut out = String::new();
     let _ = writeln!(out, "meetings: {}", status.meetings);
@@ -51,18 +90,7 @@ fn render_status(status: &Status, meetings: &[MeetingRecord]) -> String {
         f.done, f.pending, f.downloading, f.failed
     );
     let _ = writeln!(out, "archived: {} bytes", status.bytes_archived);
-    for m in meetings {
-        let state = if m.last_poll_error.is_some() {
-            "listing failed"
-        } else if m.files_total == 0 {
-            "no files yet"
-        } else if m.files_done == m.files_total {
-            "complete"
-        } else if m.files_failed > 0 {
-            "has failures"
-        } else {
-            "in progress"
-        };
+    for MeetingLine { meeting: m, state } in meetings {
         let _ = writeln!(
             out,
             "  {}  {}/{} files  {:<14} {}",
@@ -152,4 +180,50 @@ pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
     } else {
         exit::FAILED
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meeting(total: i64, done: i64, failed: i64, complete_since: Option<i64>) -> MeetingRecord {
+        MeetingRecord {
+            conf_uuid: "c".into(),
+            subject: None,
+            origin: "config".into(),
+            last_polled_at: Some(1),
+            last_poll_error: None,
+            files_total: total,
+            files_done: done,
+            files_failed: failed,
+            complete_since,
+        }
+    }
+
+    #[test]
+    fn meeting_states_follow_the_lifecycle() {
+        assert_eq!(
+            meeting_state(&meeting(0, 0, 0, None), 100, 1_000),
+            "not_ready"
+        );
+        assert_eq!(
+            meeting_state(&meeting(3, 1, 0, None), 100, 1_000),
+            "in_progress"
+        );
+        assert_eq!(
+            meeting_state(&meeting(3, 2, 1, None), 100, 1_000),
+            "has_failures"
+        );
+        assert_eq!(
+            meeting_state(&meeting(3, 3, 0, Some(950)), 100, 1_000),
+            "complete"
+        );
+        assert_eq!(
+            meeting_state(&meeting(3, 3, 0, Some(800)), 100, 1_000),
+            "settled"
+        );
+        let mut failed = meeting(3, 3, 0, None);
+        failed.last_poll_error = Some("HTTP 500".into());
+        assert_eq!(meeting_state(&failed, 100, 1_000), "listing_failed");
+    }
 }
