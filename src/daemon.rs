@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::ledger::now_ms;
 use crate::notify;
 use crate::poll::PollPlan;
 use crate::pool::WorkerSet;
@@ -36,16 +35,7 @@ pub async fn run(
     mut reloads: mpsc::UnboundedReceiver<()>,
 ) -> anyhow::Result<()> {
     let engine = build_engine(&config)?;
-    let requeued = engine
-        .ledger
-        .call(|l| l.reset_interrupted(now_ms()))
-        .await?;
-    if requeued > 0 {
-        tracing::info!(
-            requeued,
-            "requeued transfers interrupted by an earlier stop"
-        );
-    }
+    engine.recover_interrupted().await?;
     let health = Health::new(Arc::clone(&engine));
     let server_stop = CancellationToken::new();
     let server = match config.server.listen {

@@ -116,6 +116,22 @@ impl Engine {
         Arc::clone(locks.entry(conf_uuid.to_owned()).or_default())
     }
 
+    /// At start-up: work left `downloading` by an earlier stop or crash
+    /// goes back to the queue (its partial data is resumed).
+    pub async fn recover_interrupted(&self) -> Result<(), EngineError> {
+        let requeued = self
+            .ledger
+            .call(|l| l.reset_interrupted(crate::ledger::now_ms()))
+            .await?;
+        if requeued > 0 {
+            tracing::info!(
+                requeued,
+                "requeued transfers interrupted by an earlier stop"
+            );
+        }
+        Ok(())
+    }
+
     /// Whether a file type passes `download.file_types`.
     pub fn wants_type(&self, file_type: &str) -> bool {
         self.settings.file_types.is_empty()

@@ -25,6 +25,26 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Runs the daemon in-process with `config`; cancel the token to stop it.
+fn start_daemon(
+    env: &TestEnv,
+    knobs: &Knobs,
+    config: meeting_archiver::config::Config,
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    CancellationToken,
+) {
+    let shutdown = CancellationToken::new();
+    let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+    let path = env.config_file(knobs);
+    let stop = shutdown.clone();
+    let daemon = tokio::spawn(async move {
+        let _keep_channel_open = reload_tx;
+        daemon::run(path, config, stop, reloads).await
+    });
+    (daemon, shutdown)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -91,10 +111,7 @@ async fn a_one_second_schedule_polls_repeatedly_and_archives_a_meeting_that_beco
         ..Knobs::default()
     };
     let config = env.config(&knobs);
-    let shutdown = CancellationToken::new();
-    let (_reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
-    let path = env.config_file(&knobs);
-    let daemon = tokio::spawn(daemon::run(path, config, shutdown.clone(), reloads));
+    let (daemon, shutdown) = start_daemon(&env, &knobs, config);
     let started = Instant::now();
     until("three polls", || env.sim.stats().downloadurls_calls >= 3).await;
     assert!(
@@ -124,14 +141,7 @@ async fn health_and_metrics_report_what_the_run_did() {
         ..Knobs::default()
     };
     let config = env.config(&knobs);
-    let shutdown = CancellationToken::new();
-    let (_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
-    let daemon = tokio::spawn(daemon::run(
-        env.config_file(&knobs),
-        config,
-        shutdown.clone(),
-        reloads,
-    ));
+    let (daemon, shutdown) = start_daemon(&env, &knobs, config);
     until("all archived", || archived(&env) == 4).await;
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -379,14 +389,7 @@ async fn a_complete_meeting_is_rechecked_for_recheck_for_and_then_left_alone() {
         .replace("schedule = ", "recheck_for = \"3s\"\nschedule = ");
     let config = meeting_archiver::config::Config::from_toml(&text, &|_| None).expect("config");
     assert_eq!(config.poll.recheck_for, Duration::from_secs(3));
-    let shutdown = CancellationToken::new();
-    let (_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
-    let daemon = tokio::spawn(daemon::run(
-        env.config_file(&knobs),
-        config,
-        shutdown.clone(),
-        reloads,
-    ));
+    let (daemon, shutdown) = start_daemon(&env, &knobs, config);
     until("the first file", || archived(&env) == 1).await;
     // A second part appears while the meeting is still being re-checked.
     env.sim

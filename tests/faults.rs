@@ -10,6 +10,21 @@ use meeting_archiver::startup::cloud_client;
 
 use crate::helpers::*;
 
+/// One meeting served slowly, with short-lived download tokens.
+fn slow_scenario(
+    meeting: SimMeeting,
+    token_ttl: Duration,
+    bytes_per_sec: u64,
+) -> meeting_archiver::simulator::Scenario {
+    let mut scn = scenario(vec![meeting]);
+    scn.download_token_ttl = token_ttl;
+    scn.faults = Faults {
+        slow_bytes_per_sec: Some(bytes_per_sec),
+        ..Faults::default()
+    };
+    scn
+}
+
 #[tokio::test]
 async fn every_first_transfer_cut_half_way_still_archives_all_and_never_reuses_a_token() {
     let mut scn = scenario(three_meetings());
@@ -55,19 +70,14 @@ async fn cut_transfers_restart_when_the_server_ignores_range() {
 
 #[tokio::test]
 async fn tokens_expiring_in_two_seconds_with_one_slow_worker() {
-    let mut scn = scenario(vec![SimMeeting::standard(
+    let meeting = SimMeeting::standard(
         "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
         "Slow",
         3,
         &["Hd"],
         160 * 1024,
-    )]);
-    scn.download_token_ttl = Duration::from_secs(2);
-    scn.faults = Faults {
-        slow_bytes_per_sec: Some(64 * 1024),
-        ..Faults::default()
-    };
-    let env = TestEnv::start(scn).await;
+    );
+    let env = TestEnv::start(slow_scenario(meeting, Duration::from_secs(2), 64 * 1024)).await;
     let knobs = Knobs {
         workers: 1,
         ..Knobs::default()
@@ -112,19 +122,21 @@ async fn an_expired_access_token_is_replaced_once_and_the_call_succeeds() {
 
 #[tokio::test]
 async fn an_access_token_expiring_mid_run_does_not_stop_the_sync() {
-    let mut scn = scenario(vec![SimMeeting::standard(
+    let meeting = SimMeeting::standard(
         "efefefefefefefefefefefefefefefef",
         "Mid-run",
         4,
         &["Hd"],
         96 * 1024,
-    )]);
-    scn.download_token_ttl = Duration::from_millis(800);
-    scn.faults = Faults {
-        slow_bytes_per_sec: Some(128 * 1024),
-        ..Faults::default()
-    };
-    let env = Arc::new(TestEnv::start(scn).await);
+    );
+    let env = Arc::new(
+        TestEnv::start(slow_scenario(
+            meeting,
+            Duration::from_millis(800),
+            128 * 1024,
+        ))
+        .await,
+    );
     let knobs = Knobs {
         workers: 1,
         ..Knobs::default()

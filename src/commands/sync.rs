@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::ledger::{Status, now_ms};
+use crate::ledger::Status;
 use crate::poll::PollPlan;
 use crate::pool::{StopWhen, run_pool};
 use crate::progress::ProgressDisplay;
@@ -54,16 +54,7 @@ pub async fn sync_with(
     config: &Config,
     cancel: CancellationToken,
 ) -> anyhow::Result<SyncOutcome> {
-    let requeued = engine
-        .ledger
-        .call(|l| l.reset_interrupted(now_ms()))
-        .await?;
-    if requeued > 0 {
-        tracing::info!(
-            requeued,
-            "requeued transfers interrupted by an earlier stop"
-        );
-    }
+    engine.recover_interrupted().await?;
     let report = engine.poll(&PollPlan::from(&config.poll)).await;
     for (meeting, error) in &report.errors {
         tracing::error!(%meeting, %error, "could not list this meeting");
