@@ -94,7 +94,18 @@ async fn dispatch(cli: Cli) -> u8 {
         };
         return report(commands::demo(options, shutdown_signal()).await);
     }
-    let config = match Config::load(&cli.config) {
+    // Commands that never talk to the cloud work without the secret (it may
+    // be a systemd credential that exists only while the service runs).
+    let local = matches!(
+        cli.command,
+        Command::Status { .. } | Command::Verify { .. } | Command::Retry | Command::Healthcheck
+    );
+    let loaded = if local {
+        Config::load_local(&cli.config)
+    } else {
+        Config::load(&cli.config)
+    };
+    let config = match loaded {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");

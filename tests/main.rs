@@ -5,6 +5,7 @@ mod helpers;
 
 mod cli;
 mod daemon;
+mod deploy;
 mod discovery;
 mod faults;
 mod pipeline;

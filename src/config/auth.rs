@@ -48,7 +48,7 @@ pub(super) fn resolve(
                 ));
             }
             let Some((app_key, source)) = lookup(&app_key, env)? else {
-                return Err(ConfigError::Auth(format!(
+                return Err(ConfigError::MissingSecret(format!(
                     "cloud.auth.app_key missing (or app_key_file, or {ENV_APP_KEY})"
                 )));
             };
@@ -89,7 +89,7 @@ fn resolve_token(
     }
     match lookup(token, env)? {
         Some((secret, source)) => Ok((Auth::AccessToken(secret), source)),
-        None => Err(ConfigError::Auth(
+        None => Err(ConfigError::MissingSecret(
             "no authentication configured: set cloud.auth.app_id + app_key, or \
              cloud.auth.access_token"
                 .to_string(),

@@ -60,6 +60,9 @@ pub enum ConfigError {
     /// The authentication settings are missing or contradictory.
     #[error("{0}")]
     Auth(String),
+    /// No secret for the chosen auth method could be found.
+    #[error("{0}")]
+    MissingSecret(String),
     /// A `*_file` secret could not be read (the message never holds its content).
     #[error("{key}: cannot read {}: {source}", path.display())]
     SecretFile {

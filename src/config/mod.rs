@@ -112,6 +112,20 @@ pub enum SecretSource {
     File(PathBuf),
     /// Read from this environment variable.
     Env(&'static str),
+    /// Not loaded: the command does not talk to the cloud
+    /// ([`Config::load_local`]), and the secret was not available.
+    NotLoaded,
+}
+
+/// Whether loading a config must find its secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secrets {
+    /// Commands that talk to the cloud: a missing secret is an error.
+    Required,
+    /// Commands that only read the ledger or the archive (`status`,
+    /// `verify`, `retry`, `healthcheck`): a missing or unreadable secret is
+    /// tolerated, so they work while the systemd credential is not mounted.
+    Optional,
 }
 
 impl std::fmt::Display for SecretSource {
@@ -120,6 +134,7 @@ impl std::fmt::Display for SecretSource {
             SecretSource::Inline => write!(f, "(inline)"),
             SecretSource::File(path) => write!(f, "(from file {})", path.display()),
             SecretSource::Env(var) => write!(f, "(from environment {var})"),
+            SecretSource::NotLoaded => write!(f, "(not loaded)"),
         }
     }
 }
@@ -212,7 +227,28 @@ impl Config {
             source,
         })?;
         let origin = format!("config file {}", path.display());
-        validate::parse(&text, &|name| std::env::var(name).ok(), &origin)
+        validate::parse(
+            &text,
+            &|name| std::env::var(name).ok(),
+            &origin,
+            Secrets::Required,
+        )
+    }
+
+    /// Like [`Config::load`], for commands that never talk to the cloud: the
+    /// secret need not be available (see [`Secrets::Optional`]).
+    pub fn load_local(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let origin = format!("config file {}", path.display());
+        validate::parse(
+            &text,
+            &|name| std::env::var(name).ok(),
+            &origin,
+            Secrets::Optional,
+        )
     }
 
     /// Parses and validates config text with an injected environment.
@@ -220,7 +256,7 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        validate::parse(text, env, "config")
+        validate::parse(text, env, "config", Secrets::Required)
     }
 
     /// Things that are valid but probably not what the user meant.

@@ -244,3 +244,40 @@ fn check_dirs_under_a_regular_file_fails() {
     assert!(e.starts_with("ledger.path: "), "{e}");
     assert!(e.contains(&file.path().display().to_string()), "{e}");
 }
+
+#[test]
+fn local_commands_load_without_the_secret_but_not_without_structure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    let missing = dir.path().join("absent-key");
+    let body = format!(
+        "[cloud.auth]\napp_id = \"a\"\napp_key_file = {:?}\n",
+        missing
+    );
+    std::fs::write(&path, &body).expect("write");
+    assert!(matches!(
+        Config::load(&path),
+        Err(ConfigError::SecretFile { .. })
+    ));
+    let local = Config::load_local(&path).expect("local load tolerates the missing key");
+    assert_eq!(local.cloud.auth_source, SecretSource::NotLoaded);
+    std::fs::write(&path, "[cloud.auth]\napp_id = \"a\"\n").expect("write");
+    assert!(
+        Config::load_local(&path).is_ok(),
+        "no key at all is fine for local commands"
+    );
+    std::fs::write(
+        &path,
+        "[cloud.auth]\napp_id = \"a\"\naccess_token = \"t\"\n",
+    )
+    .expect("write");
+    assert!(
+        Config::load_local(&path).is_err(),
+        "two auth methods is still an error"
+    );
+    std::fs::write(&path, "[download]\nworkers = 0\n").expect("write");
+    assert!(
+        Config::load_local(&path).is_err(),
+        "invalid values are still errors"
+    );
+}

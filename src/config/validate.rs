@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use super::raw::{RawCloud, RawConfig, RawDownload, RawLog, RawLogFormat, RawPoll, defaults};
 use super::{
-    CloudConfig, Config, ConfigError, DownloadConfig, LedgerConfig, LogConfig, LogFormat,
-    PollConfig, ServerConfig, TlsConfig, auth,
+    Auth, CloudConfig, Config, ConfigError, DownloadConfig, LedgerConfig, LogConfig, LogFormat,
+    PollConfig, SecretSource, Secrets, ServerConfig, TlsConfig, auth,
 };
 
 /// Most workers a config may ask for: more would only hammer the API.
@@ -20,6 +22,7 @@ pub(super) fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
     origin: &str,
+    secrets: Secrets,
 ) -> Result<Config, ConfigError> {
     // Syntax first, so that "not TOML" and "wrong key" read differently.
     if let Err(err) = text.parse::<toml::Table>() {
@@ -28,7 +31,7 @@ pub(super) fn parse(
     let raw: RawConfig =
         toml::from_str(text).map_err(|err| ConfigError::from_toml(&err, text, origin, false))?;
     Ok(Config {
-        cloud: cloud(&raw.cloud, env)?,
+        cloud: cloud(&raw.cloud, env, secrets)?,
         poll: poll(raw.poll)?,
         download: download(raw.download)?,
         ledger: LedgerConfig {
@@ -43,7 +46,11 @@ pub(super) fn parse(
     })
 }
 
-fn cloud(raw: &RawCloud, env: &dyn Fn(&str) -> Option<String>) -> Result<CloudConfig, ConfigError> {
+fn cloud(
+    raw: &RawCloud,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+) -> Result<CloudConfig, ConfigError> {
     let api_base = raw.api_base.as_deref().unwrap_or(defaults::API_BASE);
     let api_base = url::Url::parse(api_base)
         .map_err(|e| ConfigError::invalid("cloud.api_base", format!("is not a URL: {e}")))?;
@@ -58,7 +65,17 @@ fn cloud(raw: &RawCloud, env: &dyn Fn(&str) -> Option<String>) -> Result<CloudCo
         let reason = "must not contain credentials: use [cloud.auth]";
         return Err(ConfigError::invalid("cloud.api_base", reason));
     }
-    let (auth, auth_source) = auth::resolve(&raw.auth, env)?;
+    let (auth, auth_source) = match auth::resolve(&raw.auth, env) {
+        Err(ConfigError::MissingSecret(_) | ConfigError::SecretFile { .. })
+            if secrets == Secrets::Optional =>
+        {
+            (
+                Auth::AccessToken(SecretString::from("")),
+                SecretSource::NotLoaded,
+            )
+        }
+        other => other?,
+    };
     let retry_base = positive(
         "cloud.retry_base",
         &raw.retry_base,
