@@ -92,7 +92,7 @@ impl Engine {
         }
         let results: Vec<_> = futures_util::stream::iter(targets)
             .map(|(conf, origin, subject)| async move {
-                let span = tracing::info_span!("poll", meeting = %conf);
+                let span = tracing::error_span!("poll", meeting = %conf);
                 let result = self
                     .list_meeting(&conf, origin, subject.as_deref())
                     .instrument(span)

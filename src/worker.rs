@@ -38,7 +38,9 @@ impl Engine {
         let Some(file) = self.ledger.call(|l| l.claim_next(now_ms())).await? else {
             return Ok(Outcome::Idle);
         };
-        let span = tracing::info_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
+        // At error level so that the meeting and file stay on every line,
+        // whatever the log filter.
+        let span = tracing::error_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
         let outcome = self.process_claimed(&file, cancel).instrument(span).await;
         self.wake.notify_waiters();
         outcome
