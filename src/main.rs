@@ -218,8 +218,15 @@ fn shutdown_signal() -> CancellationToken {
     let cancel = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::warn!("shutdown requested; stopping at the next safe point");
+        tracing::warn!(
+            "shutdown requested; stopping at the next safe point (again to stop at once)"
+        );
         cancel.cancel();
+        wait_for_signal().await;
+        // The user insists. The ledger is transactional and partial data
+        // never lies under a final name, so stopping here loses nothing.
+        eprintln!("second stop request: exiting now");
+        std::process::exit(i32::from(exit::FAILED));
     });
     token
 }

@@ -118,9 +118,9 @@ impl Engine {
                 }
             }
         }
-        if report.new_files > 0 {
-            self.wake.notify_waiters();
-        }
+        // Always: besides new files, a poll may follow a `retry` or
+        // `verify --repair` run by another process.
+        self.wake.notify_waiters();
         let result = if report.errors.is_empty() {
             "ok"
         } else {
@@ -153,6 +153,10 @@ impl Engine {
         let urls = self.cloud.download_urls(conf).await?;
         if urls.is_empty() {
             tracing::info!("no recording files listed yet (still recording or transcoding?)");
+            let c = conf.to_owned();
+            self.ledger
+                .call(move |l| l.store_urls(&c, &[], now_ms()))
+                .await?;
             return Ok(None);
         }
         let listed = urls.len();

@@ -25,6 +25,18 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// What looking for a download token gave.
+enum Taken {
+    /// A token, already spent in the ledger.
+    Token(SpentToken),
+    /// Even a fresh listing has no URL for this file.
+    Unlisted,
+    /// Listing the meeting's URLs failed.
+    RefreshFailed(String),
+    /// Shutdown came while waiting for the listing.
+    Interrupted,
+}
+
 /// A token refusal right after a refresh is a real failure; before that it
 /// only means "stale token". Two refusals in one claim end the claim.
 const MAX_REFUSALS_PER_CLAIM: u32 = 2;
@@ -41,9 +53,24 @@ impl Engine {
         // At error level so that the meeting and file stay on every line,
         // whatever the log filter.
         let span = tracing::error_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
-        let outcome = self.process_claimed(&file, cancel).instrument(span).await;
+        let outcome = self
+            .process_claimed(&file, cancel)
+            .instrument(span.clone())
+            .await;
         self.wake.notify_waiters();
-        outcome
+        match outcome {
+            Err(e) => {
+                // Never leave a claimed file `downloading`: put it back with
+                // the error (if the ledger itself fails, the next start does).
+                let error = e.to_string();
+                tracing::error!(parent: &span, %error, "processing the file failed");
+                self.retry_later(&file, &error, true, file.partial_bytes)
+                    .instrument(span)
+                    .await
+                    .map_err(|_| e)
+            }
+            ok => ok,
+        }
     }
 
     async fn process_claimed(
@@ -54,9 +81,23 @@ impl Engine {
         let mut refusals = 0;
         let resume_from = file.partial_bytes;
         loop {
-            let Some(spent) = self.take_token(file, resume_from).await? else {
-                let error = "the cloud no longer lists this file";
-                return self.retry_later(file, error, true, resume_from).await;
+            let spent = match self.take_token(file, resume_from, cancel).await? {
+                Taken::Token(spent) => spent,
+                Taken::Unlisted => {
+                    let error = "the cloud no longer lists this file";
+                    return self.retry_later(file, error, true, resume_from).await;
+                }
+                Taken::RefreshFailed(e) => {
+                    let error = format!("getting a fresh download token failed: {e}");
+                    return self.retry_later(file, &error, true, resume_from).await;
+                }
+                Taken::Interrupted => {
+                    let id = file.id;
+                    self.ledger
+                        .call(move |l| l.release(id, resume_from, now_ms()))
+                        .await?;
+                    return Ok(Outcome::Interrupted);
+                }
             };
             let url = {
                 let id = file.id;
@@ -102,7 +143,8 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         resume_from: u64,
-    ) -> Result<Option<SpentToken>, EngineError> {
+        cancel: &CancellationToken,
+    ) -> Result<Taken, EngineError> {
         for refreshed in [false, true] {
             let (id, conf) = (file.id, file.conf_uuid.clone());
             let max_age =
@@ -118,12 +160,22 @@ impl Engine {
                     ))
                 })
                 .await?;
-            if token.is_some() || refreshed {
-                return Ok(token);
+            match token {
+                Some(token) => return Ok(Taken::Token(token)),
+                None if refreshed => return Ok(Taken::Unlisted),
+                None => {}
             }
-            self.refresh_if_stale(&file.conf_uuid, generation).await?;
+            let refresh = tokio::select! {
+                () = cancel.cancelled() => return Ok(Taken::Interrupted),
+                r = self.refresh_if_stale(&file.conf_uuid, generation) => r,
+            };
+            match refresh {
+                Ok(()) => {}
+                Err(EngineError::Cloud(e)) => return Ok(Taken::RefreshFailed(e.to_string())),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(None)
+        Ok(Taken::Unlisted)
     }
 
     /// After a refusal, older unspent tokens of the file are no better.

@@ -407,3 +407,42 @@ async fn a_complete_meeting_is_rechecked_for_recheck_for_and_then_left_alone() {
     shutdown.cancel();
     bounded(daemon).await.expect("join").expect("clean stop");
 }
+
+#[tokio::test]
+async fn files_revived_by_retry_from_another_process_are_picked_up() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2",
+        "Revived",
+        2,
+        &["Hd"],
+        1000,
+    )]);
+    scn.faults = Faults {
+        download_500: 1.0,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let knobs = Knobs {
+        max_attempts: 1,
+        workers: 2,
+        schedule: "* * * * * *",
+        ..Knobs::default()
+    };
+    let config = env.config(&knobs);
+    let (daemon, shutdown) = start_daemon(&env, &knobs, config.clone());
+    until("both files tried", || {
+        env.sim.stats().download_requests >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.sim.set_faults(Faults::default());
+    // Another process revives them; the daemon's next poll wakes its
+    // (otherwise idle) workers.
+    meeting_archiver::commands::retry(&config)
+        .await
+        .expect("retry");
+    until("both archived after retry", || archived(&env) == 2).await;
+    shutdown.cancel();
+    bounded(daemon).await.expect("join").expect("clean stop");
+    env.assert_archive_complete(&[]);
+}

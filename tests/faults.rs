@@ -209,3 +209,45 @@ async fn a_wrong_content_length_is_refused_and_the_file_fetched_again() {
     env.assert_archive_complete(&[]);
     assert!(env.sim.stats().download_faults_injected > 0);
 }
+
+#[tokio::test]
+async fn an_empty_200_is_not_taken_for_the_file() {
+    use meeting_archiver::download::{FetchError, Transfer, fetch};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 0\r\n\r\n";
+        socket.write_all(answer).await.expect("write");
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partial = dir.path().join("1.part");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!("http://{addr}/download/x/0_0.mp4");
+    let token = secrecy::SecretString::from("a".repeat(64));
+    let transfer = Transfer {
+        client: &client,
+        url: &url,
+        token: &token,
+        partial: &partial,
+        resume_from: 0,
+    };
+    let result = fetch(
+        transfer,
+        &tokio_util::sync::CancellationToken::new(),
+        &|_| {},
+    )
+    .await;
+    assert!(
+        matches!(result, Err(FetchError::TokenRejected { .. })),
+        "{result:?}"
+    );
+}

@@ -123,3 +123,89 @@ async fn verify_finds_corrupt_and_missing_files_and_repair_requeues_them() {
     env.assert_archive_complete(&[]);
     assert_eq!(commands::verify(&config, false).await.expect("verify"), 0);
 }
+
+/// Two files failed for good, revived by `retry`, with the API now down so
+/// that the workers' token refresh fails.
+async fn revived_while_the_api_is_down(workers: usize) -> (TestEnv, Knobs) {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1",
+        "Outage",
+        2,
+        &["Hd"],
+        1000,
+    )]);
+    scn.faults = Faults {
+        download_500: 1.0,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let knobs = Knobs {
+        max_attempts: 1,
+        workers,
+        ..Knobs::default()
+    };
+    assert_eq!(env.sync(&knobs).await.status.files.failed, 2);
+    commands::retry(&env.config(&knobs)).await.expect("retry");
+    env.sim.set_faults(Faults {
+        api_500: 1.0,
+        ..Faults::default()
+    });
+    (env, knobs)
+}
+
+#[tokio::test]
+async fn a_failed_token_refresh_puts_the_file_back_and_sync_ends() {
+    for workers in [1, 4] {
+        let (env, knobs) = revived_while_the_api_is_down(workers).await;
+        let outcome = env.sync(&knobs).await;
+        assert_eq!(outcome.exit_code(), 1);
+        let files = &outcome.status.files;
+        assert_eq!((files.downloading, files.failed), (0, 2), "{files:?}");
+        assert!(
+            outcome
+                .status
+                .last_errors
+                .iter()
+                .all(|e| e.error.contains("fresh download token")),
+            "{:?}",
+            outcome.status.last_errors
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stop_request_interrupts_a_poll_waiting_out_api_backoffs() {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        "e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3",
+        "Down",
+        1,
+        &["Hd"],
+        1000,
+    )]);
+    scn.faults = Faults {
+        api_500: 1.0,
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let text = env.config_text(&Knobs::default()).replacen(
+        "retry_base = \"10ms\"\nretry_max = \"200ms\"",
+        "retry_base = \"2s\"\nretry_max = \"30s\"",
+        1,
+    );
+    let config = meeting_archiver::config::Config::from_toml(&text, &|_| None).expect("config");
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    let started = std::time::Instant::now();
+    let (outcome, ()) = tokio::join!(commands::sync(&config, cancel), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stopper.cancel();
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let outcome = outcome.expect("sync");
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.exit_code(), 1);
+}

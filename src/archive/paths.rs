@@ -21,11 +21,12 @@ pub fn sanitize_component(raw: &str) -> String {
             c => c,
         })
         .collect();
-    // A leading dot would hide the file or, as "..", climb out.
+    clean = clean.trim().to_owned();
+    // A leading dot would hide the file or, as "..", climb out. (After the
+    // trim, so that " .." cannot become "..".)
     while clean.starts_with('.') {
         clean.replace_range(..1, "_");
     }
-    let clean = clean.trim().to_owned();
     if clean.is_empty() {
         return "_".to_owned();
     }
@@ -72,10 +73,11 @@ pub fn rel_paths(conf_uuid: &str, file_type: &str, url: &url::Url) -> (String, S
     let primary = format!("{conf}/{kind}/{name}");
     let digest = hex::encode(Sha256::digest(url.path().as_bytes()));
     let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        Some(dot) if dot > 0 && name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
         _ => (name.as_str(), ""),
     };
-    let stem = truncate_keeping_extension(stem, MAX_COMPONENT - 10 - ext.len());
+    let budget = MAX_COMPONENT.saturating_sub(10 + ext.len());
+    let stem = truncate_keeping_extension(stem, budget);
     let alternative = format!("{conf}/{kind}/{stem}-{}{ext}", &digest[..8]);
     (primary, alternative)
 }
@@ -110,6 +112,24 @@ mod tests {
             );
             assert!(!clean.starts_with('.'), "{raw} -> {clean}");
             assert!(!clean.chars().any(char::is_control), "{raw} -> {clean}");
+        }
+    }
+
+    #[test]
+    fn blanks_around_dots_cannot_make_a_dot_name() {
+        for raw in ["%20..", " .. ", "%20.hidden", "\t."] {
+            let clean = sanitize_component(raw);
+            assert!(!clean.starts_with('.') && clean != "..", "{raw} -> {clean}");
+        }
+    }
+
+    #[test]
+    fn long_extensions_do_not_break_the_alternative_name() {
+        let name = format!("a.{}", "b".repeat(115));
+        let (primary, alt) = rel_paths("conf", "Hd", &url(&format!("http://h/d/{name}")));
+        for path in [primary, alt] {
+            let last = path.rsplit('/').next().expect("name");
+            assert!(last.len() <= MAX_COMPONENT, "{path}");
         }
     }
 

@@ -59,6 +59,11 @@ pub struct AppAuthAnswer {
     pub expire_time: Option<u64>,
 }
 
+/// The documented shortest token life, assumed when the answer gives none.
+const MIN_DOCUMENTED_LIFE: Duration = Duration::from_secs(12 * 3600);
+/// The documented longest is 24 hours; anything beyond 48 is not believed.
+const MAX_BELIEVED_LIFE: Duration = Duration::from_secs(48 * 3600);
+
 /// How long the signature of one `appauth` request stays valid (as the SDKs).
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(600);
 
@@ -120,20 +125,23 @@ impl AppAuthAnswer {
     /// `validPeriod` from now), less a margin of a tenth of its life capped
     /// at five minutes.
     pub fn use_until(&self, now: SystemTime) -> SystemTime {
-        let by_period = self.valid_period.map(|p| now + Duration::from_secs(p));
+        // Lifetimes from now. An `expireTime` not after now (clock skew) is
+        // ignored rather than making every call re-authenticate, and absurd
+        // values are capped rather than overflowing.
+        let by_period = self.valid_period.map(Duration::from_secs);
+        let now_secs = unix_secs(now);
         let by_expiry = self
             .expire_time
-            .filter(|&e| e > 0)
-            .map(|e| UNIX_EPOCH + Duration::from_secs(e));
-        let expires = match (by_period, by_expiry) {
+            .filter(|&e| e > now_secs)
+            .map(|e| Duration::from_secs(e - now_secs));
+        let life = match (by_period, by_expiry) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
-            // Unknown lifetime: the documented minimum is 12 hours.
-            (None, None) => now + Duration::from_secs(12 * 3600),
-        };
-        let life = expires.duration_since(now).unwrap_or_default();
+            (None, None) => MIN_DOCUMENTED_LIFE,
+        }
+        .min(MAX_BELIEVED_LIFE);
         let margin = (life / 10).min(Duration::from_secs(300));
-        expires - margin
+        now.checked_add(life - margin).unwrap_or(now)
     }
 }
 
@@ -183,6 +191,24 @@ mod tests {
             hmac_hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn absurd_or_skewed_lifetimes_neither_panic_nor_force_reauth() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let huge = AppAuthAnswer {
+            access_token: "x".into(),
+            valid_period: Some(u64::MAX),
+            expire_time: Some(u64::MAX),
+        };
+        let until = huge.use_until(now);
+        assert!(until > now && until <= now + MAX_BELIEVED_LIFE);
+        let past = AppAuthAnswer {
+            access_token: "x".into(),
+            valid_period: Some(43_200),
+            expire_time: Some(10),
+        };
+        assert_eq!(past.use_until(now), now + Duration::from_secs(43_200 - 300));
     }
 
     #[test]

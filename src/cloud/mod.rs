@@ -210,7 +210,9 @@ impl CloudClient {
             CloudError::RateLimited {
                 retry_after: Some(after),
                 ..
-            } => backoff.max(*after),
+            // The server's advice, but never beyond our own cap: a proxy
+            // saying "Retry-After: 86400" must not park the archiver a day.
+            } => backoff.max((*after).min(self.settings.backoff.max)),
             _ => backoff,
         }
     }

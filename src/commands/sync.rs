@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::ledger::Status;
-use crate::poll::PollPlan;
+use crate::poll::{PollPlan, PollReport};
 use crate::pool::{StopWhen, run_pool};
 use crate::progress::ProgressDisplay;
 use crate::startup::build_engine;
@@ -55,7 +55,12 @@ pub async fn sync_with(
     cancel: CancellationToken,
 ) -> anyhow::Result<SyncOutcome> {
     engine.recover_interrupted().await?;
-    let report = engine.poll(&PollPlan::from(&config.poll)).await;
+    // The poll may wait out long API backoffs: a stop request wins.
+    let plan = PollPlan::from(&config.poll);
+    let report = tokio::select! {
+        () = cancel.cancelled() => PollReport::default(),
+        report = engine.poll(&plan) => report,
+    };
     for (meeting, error) in &report.errors {
         tracing::error!(%meeting, %error, "could not list this meeting");
     }

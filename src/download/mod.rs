@@ -113,6 +113,13 @@ pub async fn fetch(
     let expected = check_response(&response, &mut partial).await?;
     let received = stream_body(response, &mut partial, cancel, on_bytes).await?;
     let size = partial.sync().await.map_err(disk)?;
+    if size == 0 {
+        // No recording is empty: an empty 200 is an error answer in disguise.
+        return Err(FetchError::TokenRejected {
+            status: status.as_u16(),
+            detail: format!("HTTP {status} with an empty body instead of the file"),
+        });
+    }
     if let Some(expected) = expected.filter(|&e| e != size) {
         let keep = if size < expected { size } else { 0 };
         return Err(FetchError::Failed {
