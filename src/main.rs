@@ -66,6 +66,16 @@ enum Command {
         #[arg(long, default_value = "meeting-archiver-demo")]
         dir: PathBuf,
     },
+    /// Serve the demo's simulated cloud and write a config for it, to try
+    /// `run`, `sync` and the rest without credentials.
+    Simulator {
+        /// Folder the written config puts the archive and ledger in.
+        #[arg(long, default_value = "meeting-archiver-demo")]
+        dir: PathBuf,
+        /// Where to write the config (default: standard output).
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +103,15 @@ async fn dispatch(cli: Cli) -> u8 {
             workers: 4,
         };
         return report(commands::demo(options, shutdown_signal()).await);
+    }
+    if let Command::Simulator { dir, write_config } = &cli.command {
+        telemetry::init(format.unwrap_or(LogFormat::Text), "warn");
+        let options = DemoOptions {
+            dir: dir.clone(),
+            workers: 4,
+        };
+        let out = write_config.clone();
+        return report(commands::simulator(options, out, shutdown_signal()).await);
     }
     // Commands that never talk to the cloud work without the secret (it may
     // be a systemd credential that exists only while the service runs).
@@ -146,7 +165,7 @@ async fn dispatch(cli: Cli) -> u8 {
         },
         Command::Verify { repair } => commands::verify(&config, repair).await,
         Command::Retry => commands::retry(&config).await,
-        Command::Demo { .. } => Ok(exit::OK),
+        Command::Demo { .. } | Command::Simulator { .. } => Ok(exit::OK),
     };
     report(result)
 }

@@ -10,11 +10,27 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 use crate::progress::LogWriter;
 
+/// Crates whose info lines say nothing an operator needs.
+const CHATTY: [&str; 2] = ["tokio_cron_scheduler", "rusqlite_migration"];
+
+/// A plain level (`info`) keeps chatty dependencies at `warn`; a filter
+/// that names targets is taken as written.
+fn with_quiet_dependencies(level: &str) -> String {
+    if level.contains('=') || level.contains(',') {
+        return level.to_owned();
+    }
+    let mut filter = level.to_owned();
+    for target in CHATTY {
+        filter.push_str(&format!(",{target}=warn"));
+    }
+    filter
+}
+
 /// Installs the global subscriber. `RUST_LOG` wins over `level`. Calling
 /// it twice is harmless (the second call changes nothing).
 pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_dependencies(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -27,4 +43,20 @@ pub fn init(format: LogFormat, level: &str) {
     };
     // Already installed (tests, or demo after a failed start): keep it.
     let _ = result;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_levels_quiet_chatty_dependencies_and_explicit_filters_stay() {
+        let quiet = with_quiet_dependencies("info");
+        assert!(quiet.starts_with("info,") && quiet.contains("tokio_cron_scheduler=warn"));
+        assert_eq!(
+            with_quiet_dependencies("meeting_archiver=debug"),
+            "meeting_archiver=debug"
+        );
+        assert!(EnvFilter::try_new(quiet).is_ok());
+    }
 }

@@ -200,3 +200,40 @@ async fn json_logs_are_one_object_per_line_with_meeting_and_file() {
     );
     assert!(!stderr.contains('\u{1b}'), "no colour codes off a terminal");
 }
+
+#[tokio::test]
+async fn the_simulator_command_serves_a_cloud_that_sync_can_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sim.toml");
+    let mut sim = std::process::Command::new(assert_cmd::cargo::cargo_bin("meeting-archiver"))
+        .args([
+            "simulator",
+            "--dir",
+            &dir.path().join("data").to_string_lossy(),
+        ])
+        .args(["--write-config", &config.to_string_lossy()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("simulator starts");
+    bounded(async {
+        while !config.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let args = vec![
+        "--config".to_owned(),
+        config.to_string_lossy().into_owned(),
+        "sync".to_owned(),
+    ];
+    let out = run_async(args, vec![]).await;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("14 archived, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+}

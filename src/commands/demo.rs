@@ -80,9 +80,21 @@ pub async fn demo(options: DemoOptions, cancel: CancellationToken) -> anyhow::Re
 fn demo_config(
     options: &DemoOptions,
     api_base: &str,
-    (app_id, app_key): &(String, String),
+    auth: &(String, String),
     meetings: &[String],
 ) -> anyhow::Result<Config> {
+    let text = demo_config_text(options, api_base, auth, meetings, "")?;
+    Config::from_toml(&text, &|_| None).context("while building the demo config")
+}
+
+/// Config text pointing at the simulator; `listen` for `server.listen`.
+fn demo_config_text(
+    options: &DemoOptions,
+    api_base: &str,
+    (app_id, app_key): &(String, String),
+    meetings: &[String],
+    listen: &str,
+) -> anyhow::Result<String> {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let dir = std::path::absolute(&options.dir)
         .with_context(|| format!("while resolving {}", options.dir.display()))?;
@@ -94,7 +106,7 @@ fn demo_config(
          [cloud.auth]\napp_id = {}\napp_key = {}\n\
          [poll]\nmeetings = [{}]\n\
          [download]\ndir = {}\nworkers = {}\nretry_base = \"100ms\"\nretry_max = \"1s\"\n\
-         [ledger]\npath = {}\n[server]\nlisten = \"\"\n",
+         [ledger]\npath = {}\n[server]\nlisten = {}\n",
         q(api_base),
         q(app_id),
         q(app_key),
@@ -102,6 +114,51 @@ fn demo_config(
         q(&archive.to_string_lossy()),
         options.workers.max(1),
         q(&ledger.to_string_lossy()),
+        q(listen),
     );
-    Config::from_toml(&text, &|_| None).context("while building the demo config")
+    Ok(text)
+}
+
+/// `simulator`: serves the demo's simulated cloud until `cancel`, after
+/// writing a config that points at it (to `config_out`, or standard
+/// output), so that `run`, `sync`, `status` and the rest can be tried
+/// without credentials.
+pub async fn simulator(
+    options: DemoOptions,
+    config_out: Option<std::path::PathBuf>,
+    cancel: CancellationToken,
+) -> anyhow::Result<u8> {
+    let scenario = Scenario::demo();
+    let meetings: Vec<String> = scenario
+        .meetings
+        .iter()
+        .map(|m| m.conf_uuid.clone())
+        .collect();
+    let auth = (scenario.app_id.clone(), scenario.app_key.clone());
+    let sim = Simulator::start(scenario)
+        .await
+        .context("while starting the built-in simulator on 127.0.0.1 and 127.0.0.2")?;
+    let text = demo_config_text(
+        &options,
+        &sim.api_base(),
+        &auth,
+        &meetings,
+        "127.0.0.1:9187",
+    )?;
+    match &config_out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("while writing {}", path.display()))?;
+            eprintln!("simulator: config for it written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "simulator: meeting cloud at {} (downloads from {}); Ctrl-C stops it",
+        sim.api_base(),
+        sim.download_base()
+    );
+    cancel.cancelled().await;
+    sim.shutdown().await;
+    Ok(exit::OK)
 }

@@ -6,7 +6,7 @@ mod health;
 mod inspect;
 mod sync;
 
-pub use demo::{DemoOptions, demo};
+pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
 pub use sync::{SyncOutcome, sync};
