@@ -147,7 +147,10 @@ pub async fn simulator(
     )?;
     match &config_out {
         Some(path) => {
-            std::fs::write(path, &text)
+            // Whole or not at all: whoever waits for the file reads it complete.
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &text)
+                .and_then(|()| std::fs::rename(&tmp, path))
                 .with_context(|| format!("while writing {}", path.display()))?;
             eprintln!("simulator: config for it written to {}", path.display());
         }
