@@ -1,0 +1,90 @@
+//! Download throughput and memory: the archiver's pipeline (token from the
+//! ledger, streaming into the partial file with SHA-256, fsync, atomic
+//! placement, ledger update) against a bare reqwest stream into a sink,
+//! from the same simulator in the same process. Prints MB/s for both and
+//! the peak resident memory after each, to show that memory does not grow
+//! with the file size.
+//!
+//! Run: `cargo bench --bench download` (SIZE_MB=... to change the file size).
+
+use std::time::Instant;
+
+use meeting_archiver::commands;
+use meeting_archiver::config::Config;
+use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+use tokio_util::sync::CancellationToken;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn config(api_base: &str, dir: &std::path::Path, conf: &str) -> Config {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let text = format!(
+        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
+         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = 1\n[ledger]\npath = {}\n[server]\nlisten = \"\"\n",
+        q(api_base),
+        q(conf),
+        q(&dir.join("archive").to_string_lossy()),
+        q(&dir.join("ledger.sqlite3").to_string_lossy()),
+    );
+    Config::from_toml(&text, &|_| None).expect("bench config")
+}
+
+/// Streams the file with a plain client into nothing; returns bytes.
+async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
+    let client = meeting_archiver::startup::cloud_client(cfg).expect("client");
+    let urls = client.download_urls(conf).await.expect("urls");
+    let url = urls.first().expect("one url");
+    let http = reqwest::Client::builder().no_proxy().build().expect("http");
+    let token = secrecy::ExposeSecret::expose_secret(&url.token).to_owned();
+    let mut response = http.get(&url.url).header("Authorization", token).send().await.expect("get");
+    let mut bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.expect("chunk") {
+        bytes += chunk.len() as u64;
+    }
+    let _ = sim;
+    bytes
+}
+
+fn main() {
+    let size_mb: usize = std::env::var("SIZE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(512);
+    let size = size_mb * 1024 * 1024;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let conf = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+        let scenario = Scenario {
+            meetings: vec![SimMeeting::standard(conf, "Bench", 1, &["Hd"], size)],
+            ..Scenario::default()
+        };
+        let sim = Simulator::start(scenario).await.expect("simulator");
+        let dir = tempfile::tempdir_in(".").expect("tempdir");
+        let cfg = config(&sim.api_base(), dir.path(), conf);
+        println!("file: {size_mb} MiB; peak RSS before: {:.1} MiB", peak_rss_mib());
+
+        let start = Instant::now();
+        let bytes = baseline(&sim, &cfg, conf).await;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "baseline (reqwest stream to a sink): {:.0} MB/s, peak RSS {:.1} MiB",
+            bytes as f64 / 1e6 / secs,
+            peak_rss_mib()
+        );
+
+        let start = Instant::now();
+        let outcome = commands::sync(&cfg, CancellationToken::new()).await.expect("sync");
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(outcome.status.files.done, 1, "{outcome:?}");
+        println!(
+            "archiver sync (hash, fsync, rename, ledger): {:.0} MB/s, peak RSS {:.1} MiB",
+            size as f64 / 1e6 / secs,
+            peak_rss_mib()
+        );
+        sim.shutdown().await;
+    });
+}
