@@ -43,7 +43,12 @@ async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
     let url = urls.first().expect("one url");
     let http = reqwest::Client::builder().no_proxy().build().expect("http");
     let token = secrecy::ExposeSecret::expose_secret(&url.token).to_owned();
-    let mut response = http.get(&url.url).header("Authorization", token).send().await.expect("get");
+    let mut response = http
+        .get(&url.url)
+        .header("Authorization", token)
+        .send()
+        .await
+        .expect("get");
     let mut bytes = 0u64;
     while let Some(chunk) = response.chunk().await.expect("chunk") {
         bytes += chunk.len() as u64;
@@ -53,7 +58,10 @@ async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
 }
 
 fn main() {
-    let size_mb: usize = std::env::var("SIZE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(512);
+    let size_mb: usize = std::env::var("SIZE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512);
     let size = size_mb * 1024 * 1024;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -65,7 +73,10 @@ fn main() {
         let sim = Simulator::start(scenario).await.expect("simulator");
         let dir = tempfile::tempdir_in(".").expect("tempdir");
         let cfg = config(&sim.api_base(), dir.path(), conf);
-        println!("file: {size_mb} MiB; peak RSS before: {:.1} MiB", peak_rss_mib());
+        println!(
+            "file: {size_mb} MiB; peak RSS before: {:.1} MiB",
+            peak_rss_mib()
+        );
 
         let start = Instant::now();
         let bytes = baseline(&sim, &cfg, conf).await;
@@ -77,7 +88,9 @@ fn main() {
         );
 
         let start = Instant::now();
-        let outcome = commands::sync(&cfg, CancellationToken::new()).await.expect("sync");
+        let outcome = commands::sync(&cfg, CancellationToken::new())
+            .await
+            .expect("sync");
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(outcome.status.files.done, 1, "{outcome:?}");
         println!(

@@ -410,18 +410,7 @@ async fn a_complete_meeting_is_rechecked_for_recheck_for_and_then_left_alone() {
 
 #[tokio::test]
 async fn files_revived_by_retry_from_another_process_are_picked_up() {
-    let mut scn = scenario(vec![SimMeeting::standard(
-        "e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2",
-        "Revived",
-        2,
-        &["Hd"],
-        1000,
-    )]);
-    scn.faults = Faults {
-        download_500: 1.0,
-        ..Faults::default()
-    };
-    let env = TestEnv::start(scn).await;
+    let env = TestEnv::start(broken_host("e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2", 2)).await;
     let knobs = Knobs {
         max_attempts: 1,
         workers: 2,

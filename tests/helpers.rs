@@ -260,3 +260,20 @@ pub fn scenario(meetings: Vec<SimMeeting>) -> Scenario {
 pub fn file_count(meetings: &[SimMeeting]) -> u64 {
     meetings.iter().map(|m| m.files.len() as u64).sum()
 }
+
+/// A meeting of `parts` Hd files whose download host answers 500 to every
+/// request (switch it off with `set_faults(Faults::default())`).
+pub fn broken_host(conf: &str, parts: usize) -> Scenario {
+    let mut scn = scenario(vec![SimMeeting::standard(
+        conf,
+        "Broken host",
+        parts,
+        &["Hd"],
+        1000,
+    )]);
+    scn.faults = meeting_archiver::simulator::Faults {
+        download_500: 1.0,
+        ..Default::default()
+    };
+    scn
+}

@@ -58,18 +58,7 @@ async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one
 
 #[tokio::test]
 async fn files_failing_for_good_exit_1_and_retry_revives_them() {
-    let mut scn = scenario(vec![SimMeeting::standard(
-        "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
-        "Broken host",
-        2,
-        &["Hd"],
-        1000,
-    )]);
-    scn.faults = Faults {
-        download_500: 1.0,
-        ..Faults::default()
-    };
-    let env = TestEnv::start(scn).await;
+    let env = TestEnv::start(broken_host("f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1", 2)).await;
     let knobs = Knobs {
         max_attempts: 2,
         ..Knobs::default()
@@ -127,18 +116,7 @@ async fn verify_finds_corrupt_and_missing_files_and_repair_requeues_them() {
 /// Two files failed for good, revived by `retry`, with the API now down so
 /// that the workers' token refresh fails.
 async fn revived_while_the_api_is_down(workers: usize) -> (TestEnv, Knobs) {
-    let mut scn = scenario(vec![SimMeeting::standard(
-        "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1",
-        "Outage",
-        2,
-        &["Hd"],
-        1000,
-    )]);
-    scn.faults = Faults {
-        download_500: 1.0,
-        ..Faults::default()
-    };
-    let env = TestEnv::start(scn).await;
+    let env = TestEnv::start(broken_host("e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", 2)).await;
     let knobs = Knobs {
         max_attempts: 1,
         workers,

@@ -24,20 +24,11 @@ pub struct DemoOptions {
 
 /// Runs the demo; returns the exit status.
 pub async fn demo(options: DemoOptions, cancel: CancellationToken) -> anyhow::Result<u8> {
-    let mut scenario = Scenario::demo();
-    scenario.faults = Faults {
+    let faults = Faults {
         download_500: 0.1,
         ..Faults::default()
     };
-    let meetings: Vec<String> = scenario
-        .meetings
-        .iter()
-        .map(|m| m.conf_uuid.clone())
-        .collect();
-    let auth = (scenario.app_id.clone(), scenario.app_key.clone());
-    let sim = Simulator::start(scenario)
-        .await
-        .context("while starting the built-in simulator on 127.0.0.1 and 127.0.0.2")?;
+    let (sim, meetings, auth) = start_demo_cloud(faults).await?;
     let config = demo_config(&options, &sim.api_base(), &auth, &meetings)?;
     println!(
         "demo: simulated meeting cloud at {} (downloads from {})",
@@ -74,6 +65,27 @@ pub async fn demo(options: DemoOptions, cancel: CancellationToken) -> anyhow::Re
     } else {
         exit::FAILED
     })
+}
+
+/// The demo's simulated cloud with `faults`: the simulator, its meetings
+/// and its App ID and key.
+async fn start_demo_cloud(
+    faults: Faults,
+) -> anyhow::Result<(Simulator, Vec<String>, (String, String))> {
+    let scenario = Scenario {
+        faults,
+        ..Scenario::demo()
+    };
+    let meetings = scenario
+        .meetings
+        .iter()
+        .map(|m| m.conf_uuid.clone())
+        .collect();
+    let auth = (scenario.app_id.clone(), scenario.app_key.clone());
+    let sim = Simulator::start(scenario)
+        .await
+        .context("while starting the built-in simulator on 127.0.0.1 and 127.0.0.2")?;
+    Ok((sim, meetings, auth))
 }
 
 /// The config the demo runs with, pointing at the simulator.
@@ -128,16 +140,7 @@ pub async fn simulator(
     config_out: Option<std::path::PathBuf>,
     cancel: CancellationToken,
 ) -> anyhow::Result<u8> {
-    let scenario = Scenario::demo();
-    let meetings: Vec<String> = scenario
-        .meetings
-        .iter()
-        .map(|m| m.conf_uuid.clone())
-        .collect();
-    let auth = (scenario.app_id.clone(), scenario.app_key.clone());
-    let sim = Simulator::start(scenario)
-        .await
-        .context("while starting the built-in simulator on 127.0.0.1 and 127.0.0.2")?;
+    let (sim, meetings, auth) = start_demo_cloud(Faults::default()).await?;
     let text = demo_config_text(
         &options,
         &sim.api_base(),

@@ -222,33 +222,23 @@ impl Config {
     /// Reads and validates the config file at `path`, taking secrets from the
     /// process environment when the file does not give them.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let origin = format!("config file {}", path.display());
-        validate::parse(
-            &text,
-            &|name| std::env::var(name).ok(),
-            &origin,
-            Secrets::Required,
-        )
+        Config::load_with(path, Secrets::Required)
     }
 
     /// Like [`Config::load`], for commands that never talk to the cloud: the
     /// secret need not be available (see [`Secrets::Optional`]).
     pub fn load_local(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, Secrets::Optional)
+    }
+
+    /// Reads and validates the file at `path` with the process environment.
+    pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let origin = format!("config file {}", path.display());
-        validate::parse(
-            &text,
-            &|name| std::env::var(name).ok(),
-            &origin,
-            Secrets::Optional,
-        )
+        validate::parse(&text, &|name| std::env::var(name).ok(), &origin, secrets)
     }
 
     /// Parses and validates config text with an injected environment.
