@@ -34,6 +34,10 @@ pub struct Knobs {
     pub schedule: &'static str,
     /// `server.listen`; empty = off.
     pub listen: String,
+    /// `cloud.api_base`; `None` = the simulator's API host.
+    pub api_base: Option<String>,
+    /// Lines of a `[tls]` section; empty = none.
+    pub tls: String,
 }
 
 impl Default for Knobs {
@@ -48,6 +52,8 @@ impl Default for Knobs {
             discover_days: 0,
             schedule: "0 */10 * * * *",
             listen: String::new(),
+            api_base: None,
+            tls: String::new(),
         }
     }
 }
@@ -102,8 +108,8 @@ impl TestEnv {
              [poll]\nmeetings = [{}]\ndiscover_days = {}\nschedule = {}\n\
              [download]\ndir = {}\nworkers = {}\nfile_types = [{}]\nmax_attempts = {}\n\
              token_max_age = \"{}\"\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nread_timeout = \"10s\"\n{}\n\
-             [ledger]\npath = {}\n[server]\nlisten = {}\n",
-            q(&self.sim.api_base()),
+             [ledger]\npath = {}\n[server]\nlisten = {}\n[tls]\n{}\n",
+            q(knobs.api_base.as_deref().unwrap_or(&self.sim.api_base())),
             q(&self.app_id),
             q(&self.app_key),
             meetings.join(", "),
@@ -117,6 +123,7 @@ impl TestEnv {
             knobs.extra_download,
             q(&self.ledger_path().to_string_lossy()),
             q(&knobs.listen),
+            knobs.tls,
         )
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests: the archiver against the built-in simulator, over
-//! real HTTP on 127.0.0.1 (API) and 127.0.0.2 (download host).
+//! real HTTP on 127.0.0.1 (API) and 127.0.0.2 (download host), and TLS
+//! proxies on 127.0.0.3 for the trust settings.
 
 mod helpers;
 
@@ -10,3 +11,4 @@ mod discovery;
 mod faults;
 mod pipeline;
 mod recovery;
+mod tls;

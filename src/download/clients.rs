@@ -93,7 +93,13 @@ impl DownloadClients {
         let insecure = if options.insecure_download_hosts.is_empty() {
             None
         } else {
-            Some(base().tls_danger_accept_invalid_certs(true).build()?)
+            Some(
+                base()
+                    .tls_danger_accept_invalid_certs(true)
+                    // A redirect could lead anywhere with checks off: none.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+            )
         };
         Ok(DownloadClients {
             verified,

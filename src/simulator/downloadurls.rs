@@ -48,6 +48,10 @@ pub(crate) async fn urls(
 fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option<Value> {
     let cfg = &shared.config;
     let mut inner = shared.lock();
+    let base = inner
+        .advertised_download_base
+        .clone()
+        .unwrap_or_else(|| cfg.download_base.clone());
     let index = inner
         .meetings
         .iter()
@@ -73,7 +77,7 @@ fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option
             json!({
                 "token": token,
                 "fileType": file.file_type,
-                "url": format!("{}{}", cfg.download_base, file.path),
+                "url": format!("{base}{}", file.path),
             })
         })
         .collect();

@@ -112,6 +112,13 @@ impl Simulator {
         self.shared.lock().range_support = on;
     }
 
+    /// Makes downloadurls hand out URLs on `base` (e.g. `https://127.0.0.3:443`,
+    /// a TLS proxy in front of [`Simulator::download_base`]) instead of the
+    /// download host itself; the paths stay the same.
+    pub fn set_advertised_download_base(&self, base: impl Into<String>) {
+        self.shared.lock().advertised_download_base = Some(base.into());
+    }
+
     /// Stops both servers: open bodies break, idle connections close, then the tasks end.
     pub async fn shutdown(mut self) {
         self.shared.cancel.cancel();

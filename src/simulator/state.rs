@@ -94,6 +94,7 @@ impl Shared {
             meetings: Vec::new(),
             faults: scenario.faults,
             range_support: scenario.range_support,
+            advertised_download_base: None,
             stats: SimStats::default(),
             fault_rng: StdRng::seed_from_u64(scenario.seed),
             access: VecDeque::new(),
@@ -158,6 +159,8 @@ pub(crate) struct Inner {
     pub meetings: Vec<MeetingState>,
     pub faults: Faults,
     pub range_support: bool,
+    /// If set, download URLs start with this instead of `Config::download_base`.
+    pub advertised_download_base: Option<String>,
     pub stats: SimStats,
     fault_rng: StdRng,
     access: VecDeque<AccessToken>,
