@@ -42,7 +42,8 @@ pub struct EngineSettings {
     pub download_backoff: Backoff,
 }
 
-/// Live counters of this process's work, for progress and metrics.
+/// Live counters of this process's work, for the progress display
+/// (attempts by outcome are counted in [`Metrics`]).
 #[derive(Debug, Default)]
 pub struct Progress {
     /// Files archived.
@@ -51,12 +52,6 @@ pub struct Progress {
     pub files_failed: AtomicU64,
     /// Bytes received (resumed bytes included once).
     pub bytes: AtomicU64,
-    /// Download attempts by outcome: done, token_rejected, failed, interrupted.
-    pub attempts_done: AtomicU64,
-    /// Attempts whose token the server refused.
-    pub attempts_token_rejected: AtomicU64,
-    /// Attempts that failed otherwise.
-    pub attempts_failed: AtomicU64,
 }
 
 impl Progress {

@@ -154,13 +154,7 @@ async fn worker_loop(
                 }
             }
         }
-        let (next_due, busy) = engine
-            .ledger
-            .call(|l| {
-                let status = l.status(0)?;
-                Ok((l.next_due()?, status.files.downloading))
-            })
-            .await?;
+        let (next_due, busy) = engine.ledger.call(|l| l.queue_state()).await?;
         if stop == StopWhen::Drained && next_due.is_none() && busy == 0 {
             engine.wake.notify_waiters();
             return Ok(());

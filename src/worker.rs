@@ -247,12 +247,6 @@ impl Engine {
                 (AttemptOutcome::Interrupted, *received, None, None)
             }
         };
-        let counter = match outcome {
-            AttemptOutcome::Done => &self.progress.attempts_done,
-            AttemptOutcome::TokenRejected => &self.progress.attempts_token_rejected,
-            _ => &self.progress.attempts_failed,
-        };
-        Progress::add(counter, 1);
         self.metrics.download(outcome.as_str(), took.as_secs_f64());
         let attempt_id = spent.attempt_id;
         self.ledger

@@ -134,6 +134,15 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).expect("json string")
 }
 
+/// Knobs for download tests: one attempt per file, `tls` as the `[tls]` lines.
+fn one_attempt(tls: String) -> Knobs {
+    Knobs {
+        max_attempts: 1,
+        tls,
+        ..Knobs::default()
+    }
+}
+
 /// Two meetings, five small files.
 fn meetings() -> Vec<SimMeeting> {
     vec![
@@ -195,10 +204,7 @@ fn assert_refused_certificate(env: &TestEnv, outcome: &SyncOutcome) {
 async fn a_self_signed_download_host_is_refused_by_default() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs = Knobs {
-        max_attempts: 1,
-        ..Knobs::default()
-    };
+    let knobs = one_attempt(String::new());
     let outcome = env.sync(&knobs).await;
     eprintln!(
         "TEST1 {:?} POLL {:?}",
@@ -224,11 +230,7 @@ async fn ca_file_makes_a_self_signed_download_host_trusted() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let knobs = Knobs {
-        max_attempts: 1,
-        tls: format!("ca_file = {}", q(&ca.to_string_lossy())),
-        ..Knobs::default()
-    };
+    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
     let outcome = env.sync(&knobs).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
@@ -246,11 +248,7 @@ async fn ca_file_trusts_only_its_own_certificate() {
     let other = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&served).await;
     let ca = other.write_pem(&env, "other.pem");
-    let knobs = Knobs {
-        max_attempts: 1,
-        tls: format!("ca_file = {}", q(&ca.to_string_lossy())),
-        ..Knobs::default()
-    };
+    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
     let outcome = env.sync(&knobs).await;
     assert_refused_certificate(&env, &outcome);
     assert_eq!(proxy.handshakes(), 0);
@@ -262,11 +260,7 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
     let cert = TestCert::for_ip("127.0.0.4");
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let knobs = Knobs {
-        max_attempts: 1,
-        tls: format!("ca_file = {}", q(&ca.to_string_lossy())),
-        ..Knobs::default()
-    };
+    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
     let outcome = env.sync(&knobs).await;
     assert_refused_certificate(&env, &outcome);
     assert!(
@@ -283,11 +277,7 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
 async fn an_insecure_download_host_is_not_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs = Knobs {
-        max_attempts: 1,
-        tls: format!("insecure_download_hosts = [{}]", q(PROXY_IP)),
-        ..Knobs::default()
-    };
+    let knobs = one_attempt(format!("insecure_download_hosts = [{}]", q(PROXY_IP)));
     let outcome = env.sync(&knobs).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
@@ -298,11 +288,8 @@ async fn an_insecure_download_host_is_not_checked() {
 async fn a_download_host_not_listed_as_insecure_stays_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs = Knobs {
-        max_attempts: 1,
-        tls: "insecure_download_hosts = [\"127.0.0.4\", \"files.example.com\"]".to_string(),
-        ..Knobs::default()
-    };
+    let knobs =
+        one_attempt("insecure_download_hosts = [\"127.0.0.4\", \"files.example.com\"]".to_string());
     let outcome = env.sync(&knobs).await;
     assert_refused_certificate(&env, &outcome);
     assert_eq!(proxy.handshakes(), 0);

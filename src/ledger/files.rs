@@ -247,12 +247,16 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The earliest time a pending file becomes due, if any file is pending.
-    pub fn next_due(&self) -> Result<Option<i64>> {
+    /// What an idle worker needs, in one query: the earliest time a
+    /// pending file becomes due (if any is pending) and how many files are
+    /// being downloaded now.
+    pub fn queue_state(&self) -> Result<(Option<i64>, i64)> {
         Ok(self.conn.query_row(
-            "SELECT min(next_attempt_at) FROM files WHERE state = 'pending'",
+            "SELECT min(next_attempt_at) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE state = 'downloading')
+             FROM files",
             [],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?)
     }
 }

@@ -76,7 +76,7 @@ fn claim_respects_next_attempt_at() {
     };
     assert!(!ledger.schedule_retry(file.id, &plan, 100).expect("retry"));
     assert!(ledger.claim_next(499).expect("claim").is_none());
-    assert_eq!(ledger.next_due().expect("due"), Some(500));
+    assert_eq!(ledger.queue_state().expect("due").0, Some(500));
     let again = ledger.claim_next(500).expect("claim").expect("due now");
     assert_eq!(again.attempts, 1);
 }

@@ -124,8 +124,9 @@ impl Ledger {
         Ok(())
     }
 
-    /// Whether a token with this digest was ever stored (used by tests and
-    /// diagnostics; the token itself is not kept once spent).
+    /// Whether a token with this digest was ever stored (the token itself
+    /// is not kept once spent).
+    #[cfg(test)]
     pub fn token_known(&self, token: &str) -> Result<bool> {
         Ok(self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ?1)",
