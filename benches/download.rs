@@ -38,7 +38,7 @@ fn config(api_base: &str, dir: &std::path::Path, conf: &str) -> Config {
 
 /// Streams the file with a plain client into nothing; returns bytes.
 async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
-    let client = meeting_archiver::startup::cloud_client(cfg).expect("client");
+    let client = meeting_archiver::pipeline::cloud_client(cfg).expect("client");
     let urls = client.download_urls(conf).await.expect("urls");
     let url = urls.first().expect("one url");
     let http = reqwest::Client::builder().no_proxy().build().expect("http");

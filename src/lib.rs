@@ -8,22 +8,14 @@
 //! plays the cloud for tests and `demo`.
 
 pub mod archive;
+pub mod clock;
 pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod download;
-pub mod engine;
 pub mod ledger;
-pub mod manifest;
 pub mod metrics;
-pub mod notify;
-pub mod poll;
-pub mod pool;
-pub mod progress;
-pub mod schedule;
-pub mod server;
+pub mod pipeline;
 pub mod simulator;
-pub mod startup;
 pub mod telemetry;
-pub mod worker;

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use meeting_archiver::commands::{self, DemoOptions, exit};
 use meeting_archiver::config::{Config, LogFormat};
+use meeting_archiver::daemon::signals;
 use meeting_archiver::telemetry;
-use tokio_util::sync::CancellationToken;
 
 /// Keeps Huawei Cloud Meeting recordings in a verified local archive.
 #[derive(Parser)]
@@ -102,7 +102,7 @@ async fn dispatch(cli: Cli) -> u8 {
             dir: dir.clone(),
             workers: 4,
         };
-        return report(commands::demo(options, shutdown_signal()).await);
+        return report(commands::demo(options, signals::shutdown_signal()).await);
     }
     if let Command::Simulator { dir, write_config } = &cli.command {
         telemetry::init(format.unwrap_or(LogFormat::Text), "warn");
@@ -111,7 +111,7 @@ async fn dispatch(cli: Cli) -> u8 {
             workers: 4,
         };
         let out = write_config.clone();
-        return report(commands::simulator(options, out, shutdown_signal()).await);
+        return report(commands::simulator(options, out, signals::shutdown_signal()).await);
     }
     // Commands that never talk to the cloud work without the secret (it may
     // be a systemd credential that exists only while the service runs).
@@ -143,16 +143,16 @@ async fn dispatch(cli: Cli) -> u8 {
     }
     let result = match cli.command {
         Command::Run => {
-            let (shutdown, reloads) = daemon_signals();
+            let (shutdown, reloads) = signals::daemon_signals();
             meeting_archiver::daemon::run(cli.config.clone(), config, shutdown, reloads)
                 .await
                 .map(|()| exit::OK)
         }
         Command::Healthcheck => commands::healthcheck(&config).await,
-        Command::Sync => commands::sync(&config, shutdown_signal())
+        Command::Sync => commands::sync(&config, signals::shutdown_signal())
             .await
             .map(|outcome| {
-                print_sync(&outcome);
+                commands::print_sync(&outcome);
                 outcome.exit_code()
             }),
         Command::Status { json } => commands::status(&config, json).await,
@@ -178,95 +178,4 @@ fn report(result: anyhow::Result<u8>) -> u8 {
             exit::FAILED
         }
     }
-}
-
-fn print_sync(outcome: &commands::SyncOutcome) {
-    let f = &outcome.status.files;
-    println!(
-        "sync: {} archived, {} failed, {} pending; {} bytes in the archive",
-        f.done, f.failed, f.pending, outcome.status.bytes_archived
-    );
-    for meeting in &outcome.not_ready {
-        println!("sync: meeting {meeting} has no recording files yet");
-    }
-    for (meeting, error) in &outcome.poll_errors {
-        println!("sync: could not list meeting {meeting}: {error}");
-    }
-    for e in outcome
-        .status
-        .last_errors
-        .iter()
-        .filter(|e| e.state == "failed")
-    {
-        println!("sync: FAILED {}: {}", e.rel_path, e.error);
-    }
-    if outcome.interrupted {
-        println!("sync: interrupted; run it again to resume");
-    }
-}
-
-/// The daemon's signals: SIGINT/SIGTERM cancel the token, SIGHUP sends a
-/// reload request.
-fn daemon_signals() -> (CancellationToken, tokio::sync::mpsc::UnboundedReceiver<()>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::hangup()) {
-            Ok(mut hup) => {
-                tokio::spawn(async move {
-                    while hup.recv().await.is_some() {
-                        tracing::info!("SIGHUP: reloading the config");
-                        if tx.send(()).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads are off"),
-        }
-    }
-    #[cfg(not(unix))]
-    drop(tx);
-    (shutdown_signal(), rx)
-}
-
-/// A token cancelled on SIGINT or SIGTERM.
-fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::warn!(
-            "shutdown requested; stopping at the next safe point (again to stop at once)"
-        );
-        cancel.cancel();
-        wait_for_signal().await;
-        // The user insists. The ledger is transactional and partial data
-        // never lies under a final name, so stopping here loses nothing.
-        eprintln!("second stop request: exiting now");
-        std::process::exit(i32::from(exit::FAILED));
-    });
-    token
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

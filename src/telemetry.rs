@@ -7,8 +7,8 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::commands::progress::LogWriter;
 use crate::config::LogFormat;
-use crate::progress::LogWriter;
 
 /// Crates whose info lines say nothing an operator needs.
 const CHATTY: [&str; 2] = ["tokio_cron_scheduler", "rusqlite_migration"];

@@ -4,8 +4,8 @@
 use meeting_archiver::cloud::{CloudClient, CloudError};
 use meeting_archiver::config::Config;
 use meeting_archiver::ledger::now_ms;
+use meeting_archiver::pipeline::cloud_client;
 use meeting_archiver::simulator::SimMeeting;
-use meeting_archiver::startup::cloud_client;
 
 use crate::helpers::*;
 

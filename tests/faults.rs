@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meeting_archiver::cloud::CloudClient;
+use meeting_archiver::pipeline::cloud_client;
 use meeting_archiver::simulator::{Faults, SimMeeting};
-use meeting_archiver::startup::cloud_client;
 
 use crate::helpers::*;
 

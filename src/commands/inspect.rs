@@ -10,7 +10,7 @@ use super::exit;
 use crate::archive::Archive;
 use crate::config::Config;
 use crate::ledger::{MeetingRecord, Status, now_ms};
-use crate::startup::open_ledger;
+use crate::pipeline::open_ledger;
 
 /// `status --json`: the ledger summary plus each meeting.
 #[derive(Serialize)]

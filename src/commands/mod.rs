@@ -4,12 +4,13 @@
 mod demo;
 mod health;
 mod inspect;
+pub mod progress;
 mod sync;
 
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
-pub use sync::{SyncOutcome, sync};
+pub use sync::{SyncOutcome, print_sync, sync};
 
 /// Exit statuses of interface.md.
 pub mod exit {

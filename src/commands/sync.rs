@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::progress::ProgressDisplay;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::ledger::Status;
-use crate::poll::{PollPlan, PollReport};
-use crate::pool::{StopWhen, run_pool};
-use crate::progress::ProgressDisplay;
-use crate::startup::build_engine;
+use crate::pipeline::Engine;
+use crate::pipeline::{PollPlan, PollReport, StopWhen, build_engine, run_pool};
 
 /// What a `sync` achieved.
 #[derive(Debug)]
@@ -64,7 +62,11 @@ pub async fn sync_with(
     for (meeting, error) in &report.errors {
         tracing::error!(%meeting, %error, "could not list this meeting");
     }
-    let display = ProgressDisplay::start(Arc::clone(engine)).await?;
+    let queued = engine.ledger().call(|l| l.status(0)).await?.files;
+    let display = ProgressDisplay::start(
+        u64::try_from(queued.pending + queued.downloading).unwrap_or(0),
+        Arc::clone(engine.progress()),
+    );
     let pool = run_pool(
         Arc::clone(engine),
         config.download.workers,
@@ -74,11 +76,37 @@ pub async fn sync_with(
     .await;
     display.finish();
     pool?;
-    let status = engine.ledger.call(|l| l.status(10)).await?;
+    let status = engine.ledger().call(|l| l.status(10)).await?;
     Ok(SyncOutcome {
         status,
         poll_errors: report.errors,
         not_ready: report.not_ready,
         interrupted: cancel.is_cancelled(),
     })
+}
+
+/// Prints what a `sync` did, for people (logs went to standard error).
+pub fn print_sync(outcome: &SyncOutcome) {
+    let f = &outcome.status.files;
+    println!(
+        "sync: {} archived, {} failed, {} pending; {} bytes in the archive",
+        f.done, f.failed, f.pending, outcome.status.bytes_archived
+    );
+    for meeting in &outcome.not_ready {
+        println!("sync: meeting {meeting} has no recording files yet");
+    }
+    for (meeting, error) in &outcome.poll_errors {
+        println!("sync: could not list meeting {meeting}: {error}");
+    }
+    for e in outcome
+        .status
+        .last_errors
+        .iter()
+        .filter(|e| e.state == "failed")
+    {
+        println!("sync: FAILED {}: {}", e.rel_path, e.error);
+    }
+    if outcome.interrupted {
+        println!("sync: interrupted; run it again to resume");
+    }
 }

@@ -4,35 +4,21 @@
 //! does not load is refused with the reason and the old one stays.
 
 use std::path::Path;
-use std::sync::Arc;
 
+use crate::cloud::error_chain;
 use crate::config::Config;
-use crate::poll::PollPlan;
-use crate::pool::WorkerSet;
-use crate::schedule::Schedule;
-use crate::server::Health;
 
-use super::poller::Poller;
-
-/// The parts of the running daemon a reload may change.
-pub struct Parts<'a> {
-    /// Runs polls.
-    pub poller: &'a Arc<Poller>,
-    /// The schedule.
-    pub schedule: &'a mut Schedule,
-    /// The workers.
-    pub workers: &'a mut WorkerSet,
-    /// Health, which watches the schedule.
-    pub health: &'a Health,
-}
-
-/// Applies the config at `path` to the running daemon.
-pub async fn reload(path: &Path, current: &mut Config, parts: &mut Parts<'_>) {
+/// Loads the config at `path` for a reload, logging which changed sections
+/// need a restart. `None` (logged with the reason) if it does not load.
+pub fn load(path: &Path, current: &Config) -> Option<Config> {
     let new = match Config::load(path) {
         Ok(config) => config,
         Err(e) => {
-            tracing::error!(error = %e, "config reload refused; the daemon keeps running on the previous config");
-            return;
+            tracing::error!(
+                error = %error_chain(&e),
+                "config reload refused; the daemon keeps running on the previous config"
+            );
+            return None;
         }
     };
     for section in restart_only_changes(current, &new) {
@@ -41,29 +27,7 @@ pub async fn reload(path: &Path, current: &mut Config, parts: &mut Parts<'_>) {
             "changed in the config file; takes effect after a restart"
         );
     }
-    if new.poll.schedule != parts.schedule.expression() {
-        match parts
-            .schedule
-            .replace(&new.poll.schedule, parts.poller.tick())
-            .await
-        {
-            Ok(()) => parts.health.watch(parts.schedule.liveness()),
-            Err(e) => tracing::error!(error = %e, "keeping the previous schedule"),
-        }
-    }
-    if new.download.workers != parts.workers.len() {
-        parts.workers.resize(new.download.workers);
-    }
-    parts.poller.set_plan(PollPlan::from(&new.poll));
-    current.poll = new.poll;
-    current.download.workers = new.download.workers;
-    tracing::info!(
-        meetings = current.poll.meetings.len(),
-        schedule = %parts.schedule.expression(),
-        workers = parts.workers.len(),
-        "config reloaded"
-    );
-    parts.poller.trigger();
+    Some(new)
 }
 
 /// Sections that differ in ways a reload does not apply.

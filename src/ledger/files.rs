@@ -62,8 +62,6 @@ pub struct FileRecord {
 pub struct RetryPlan<'a> {
     /// The error to show in `status`.
     pub error: &'a str,
-    /// Whether this failure counts towards `max_attempts`.
-    pub counts: bool,
     /// When to try again (Unix ms).
     pub next_attempt_at: i64,
     /// The limit: reaching it marks the file failed.
@@ -133,13 +131,12 @@ impl Ledger {
     pub fn schedule_retry(&mut self, file_id: i64, plan: &RetryPlan<'_>, now: i64) -> Result<bool> {
         let state: String = self.conn.query_row(
             "UPDATE files SET
-                 attempts = attempts + ?2,
-                 state = CASE WHEN attempts + ?2 >= ?3 THEN 'failed' ELSE 'pending' END,
-                 next_attempt_at = ?4, last_error = ?5, updated_at = ?6
+                 attempts = attempts + 1,
+                 state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
+                 next_attempt_at = ?3, last_error = ?4, updated_at = ?5
              WHERE id = ?1 RETURNING state",
             params![
                 file_id,
-                i64::from(plan.counts),
                 plan.max_attempts,
                 plan.next_attempt_at,
                 plan.error,

@@ -35,6 +35,8 @@ pub use meetings::{MeetingOrigin, MeetingRecord, UrlEntry};
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
 
+pub use crate::clock::now_ms;
+
 /// Errors of the ledger; each names the ledger file or the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -156,12 +158,4 @@ fn lock_file(path: &Path) -> Result<File> {
             source,
         }),
     }
-}
-
-/// Milliseconds since the Unix epoch, the ledger's clock.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

@@ -70,7 +70,6 @@ fn claim_respects_next_attempt_at() {
     let file = ledger.claim_next(100).expect("claim").expect("a file");
     let plan = RetryPlan {
         error: "boom",
-        counts: true,
         next_attempt_at: 500,
         max_attempts: 3,
     };
@@ -153,7 +152,6 @@ fn retries_end_in_failed_and_retry_revives() {
         let file = ledger.claim_next(1000).expect("claim").expect("a file");
         let plan = RetryPlan {
             error: "server said 500",
-            counts: true,
             next_attempt_at: 0,
             max_attempts: 2,
         };
@@ -167,21 +165,6 @@ fn retries_end_in_failed_and_retry_revives() {
     assert_eq!(ledger.retry_failed(2000).expect("retry"), 1);
     let file = ledger.claim_next(2000).expect("claim").expect("revived");
     assert_eq!(file.attempts, 0);
-}
-
-#[test]
-fn uncounted_failures_do_not_exhaust_attempts() {
-    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
-    for _ in 0..5 {
-        let file = ledger.claim_next(0).expect("claim").expect("a file");
-        let plan = RetryPlan {
-            error: "token refused",
-            counts: false,
-            next_attempt_at: 0,
-            max_attempts: 1,
-        };
-        assert!(!ledger.schedule_retry(file.id, &plan, 0).expect("retry"));
-    }
 }
 
 #[test]
@@ -315,7 +298,6 @@ fn queue_depth_counts_due_files_and_the_heartbeat_writes() {
     let file = ledger.claim_next(0).expect("claim").expect("file");
     let plan = RetryPlan {
         error: "later",
-        counts: true,
         next_attempt_at: 1_000,
         max_attempts: 5,
     };

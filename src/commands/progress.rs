@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::Engine;
+use crate::pipeline::Progress;
 
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
@@ -21,17 +21,16 @@ pub struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
-    /// Starts a bar if standard error is a terminal.
-    pub async fn start(engine: Arc<Engine>) -> anyhow::Result<ProgressDisplay> {
+    /// Starts a bar for `total` files fed by `progress`, if standard error
+    /// is a terminal.
+    pub fn start(total: u64, progress: Arc<Progress>) -> ProgressDisplay {
         if !std::io::stderr().is_terminal() {
-            return Ok(ProgressDisplay {
+            return ProgressDisplay {
                 bar: None,
                 ticker: None,
-            });
+            };
         }
-        let status = engine.ledger.call(|l| l.status(0)).await?;
-        let total = status.files.pending + status.files.downloading;
-        let bar = ProgressBar::new(u64::try_from(total).unwrap_or(0));
+        let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} files {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -40,7 +39,7 @@ impl ProgressDisplay {
         let ticking = bar.clone();
         let ticker = tokio::spawn(async move {
             loop {
-                let p = &engine.progress;
+                let p = &progress;
                 let done =
                     p.files_done.load(Ordering::Relaxed) + p.files_failed.load(Ordering::Relaxed);
                 ticking.set_position(done);
@@ -50,10 +49,10 @@ impl ProgressDisplay {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Ok(ProgressDisplay {
+        ProgressDisplay {
             bar: Some(bar),
             ticker: Some(ticker),
-        })
+        }
     }
 
     /// Stops and clears the bar.

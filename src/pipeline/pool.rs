@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::engine::{Engine, EngineError};
 use crate::ledger::now_ms;
-use crate::worker::Outcome;
+use crate::pipeline::Outcome;
+use crate::pipeline::{Engine, EngineError};
 
 /// When the pool stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The poll schedule: `poll.schedule` on tokio-cron-scheduler (6-field cron
-//! with seconds, evaluated in UTC). The scheduler does not prevent
-//! overlapping runs nor catch up on missed ones, so the daemon polls once at
-//! start-up and skips a tick while the previous poll runs (see `daemon`).
+//! with seconds, evaluated in UTC). Its job only sends a tick into the
+//! daemon's loop, which owns the polls: the scheduler neither prevents
+//! overlapping runs nor catches up on missed ones, so the loop polls once
+//! at start-up and skips a tick while the previous poll runs.
 //! Its liveness is checked from the outside: if a tick is overdue by more
 //! than [`TICK_GRACE`], `/healthz` and the systemd watchdog say so.
 
@@ -32,8 +33,10 @@ pub enum ScheduleError {
     },
 }
 
-/// What a tick does.
-pub type Tick = Arc<dyn Fn() + Send + Sync>;
+/// Where ticks go: the daemon's loop. A tick that finds the channel full
+/// (the loop has not taken the previous one yet) is dropped, which is what
+/// the loop would do with it anyway.
+pub type Ticks = tokio::sync::mpsc::Sender<()>;
 
 /// A running schedule and the time of its last tick.
 pub struct Schedule {
@@ -44,8 +47,8 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Starts calling `tick` on `expr`.
-    pub async fn start(expr: &str, tick: Tick) -> Result<Schedule, ScheduleError> {
+    /// Starts sending ticks on `expr`.
+    pub async fn start(expr: &str, tick: Ticks) -> Result<Schedule, ScheduleError> {
         let err = |source| ScheduleError::Scheduler {
             expr: expr.to_owned(),
             source,
@@ -72,7 +75,7 @@ impl Schedule {
 
     /// Swaps the expression (on reload); the old job stays if the new one
     /// is refused.
-    pub async fn replace(&mut self, expr: &str, tick: Tick) -> Result<(), ScheduleError> {
+    pub async fn replace(&mut self, expr: &str, tick: Ticks) -> Result<(), ScheduleError> {
         let err = |source| ScheduleError::Scheduler {
             expr: expr.to_owned(),
             source,
@@ -105,10 +108,11 @@ impl Schedule {
     }
 }
 
-fn job(expr: &str, tick: Tick, last_tick: Arc<AtomicI64>) -> Result<Job, JobSchedulerError> {
+fn job(expr: &str, tick: Ticks, last_tick: Arc<AtomicI64>) -> Result<Job, JobSchedulerError> {
     Job::new(expr, move |_, _| {
         last_tick.store(now_ms(), Ordering::Relaxed);
-        tick();
+        // Full: a tick is already waiting. Closed: the daemon is stopping.
+        let _ = tick.try_send(());
     })
 }
 
@@ -121,19 +125,14 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// `Err(reason)` when the tick after the last one is overdue.
-    pub fn check(&self, now: DateTime<Utc>) -> Result<(), String> {
+    /// The tick that is overdue at `now` (due more than [`TICK_GRACE`]
+    /// ago and not seen), if any.
+    pub fn overdue(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let last =
             DateTime::from_timestamp_millis(self.last_tick.load(Ordering::Relaxed)).unwrap_or(now);
-        let Some(next) = next_after(&self.expr, last) else {
-            return Ok(());
-        };
+        let next = next_after(&self.expr, last)?;
         let grace = chrono::Duration::from_std(TICK_GRACE).unwrap_or_default();
-        if now > next + grace {
-            Err(format!("the poll schedule missed its tick due at {next}"))
-        } else {
-            Ok(())
-        }
+        (now > next + grace).then_some(next)
     }
 }
 
@@ -149,8 +148,6 @@ pub fn next_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
 
     #[test]
@@ -168,31 +165,23 @@ mod tests {
             last_tick: Arc::new(AtomicI64::new(1_700_000_000_000)),
         };
         let soon = DateTime::from_timestamp(1_700_000_010, 0).expect("time");
-        assert!(live.check(soon).is_ok());
+        assert_eq!(live.overdue(soon), None);
         let late = DateTime::from_timestamp(1_700_000_100, 0).expect("time");
-        assert!(live.check(late).is_err());
+        assert!(live.overdue(late).is_some());
     }
 
     #[tokio::test]
     async fn a_schedule_keeps_firing() {
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        let schedule = Schedule::start(
-            "*/1 * * * * *",
-            Arc::new(move || {
-                seen.fetch_add(1, Ordering::Relaxed);
-            }),
-        )
-        .await
-        .expect("start");
+        let (tx, mut ticks) = tokio::sync::mpsc::channel(1);
+        let schedule = Schedule::start("*/1 * * * * *", tx).await.expect("start");
         tokio::time::timeout(Duration::from_secs(10), async {
-            while count.load(Ordering::Relaxed) < 3 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            for _ in 0..3 {
+                ticks.recv().await.expect("a tick");
             }
         })
         .await
         .expect("three ticks within ten seconds");
-        assert!(schedule.liveness().check(Utc::now()).is_ok());
+        assert_eq!(schedule.liveness().overdue(Utc::now()), None);
         schedule.stop().await;
     }
 }

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::engine::{Engine, EngineError};
 use crate::ledger::{FileRecord, now_ms};
+use crate::pipeline::{Engine, EngineError};
 
 /// The manifest's name inside a meeting's folder.
 pub const MANIFEST_NAME: &str = "meeting.json";

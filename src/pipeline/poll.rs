@@ -7,9 +7,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::archive;
-use crate::engine::{Engine, EngineError};
-use crate::ledger::{MeetingOrigin, UrlEntry, now_ms};
+use crate::ledger::{MeetingOrigin, now_ms};
+use crate::pipeline::{Engine, EngineError};
 
 /// How many meetings are listed at once.
 const POLL_CONCURRENCY: usize = 4;
@@ -144,68 +143,6 @@ impl Engine {
         let lock = self.meeting_lock(conf);
         let _guard = lock.lock().await;
         self.refresh_urls(conf).await
-    }
-
-    /// Lists a meeting's URLs and stores them with their fresh tokens.
-    /// Returns the number of new files, or `None` if the cloud lists none.
-    /// Callers hold the meeting's lock.
-    pub(crate) async fn refresh_urls(&self, conf: &str) -> Result<Option<usize>, EngineError> {
-        let urls = self.cloud.download_urls(conf).await?;
-        if urls.is_empty() {
-            tracing::info!("no recording files listed yet (still recording or transcoding?)");
-            let c = conf.to_owned();
-            self.ledger
-                .call(move |l| l.store_urls(&c, &[], now_ms()))
-                .await?;
-            return Ok(None);
-        }
-        let listed = urls.len();
-        let mut entries = Vec::with_capacity(listed);
-        for item in urls {
-            if !self.wants_type(&item.file_type) {
-                continue;
-            }
-            let parsed = match url::Url::parse(&item.url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-                _ => {
-                    tracing::warn!(file_type = %item.file_type, "ignoring a download URL that is not http(s)");
-                    continue;
-                }
-            };
-            let (rel_path, rel_path_alt) = archive::rel_paths(conf, &item.file_type, &parsed);
-            entries.push(UrlEntry {
-                url_path: archive::url_path(&parsed),
-                file_type: item.file_type,
-                url: item.url,
-                rel_path,
-                rel_path_alt,
-                token: item.token,
-            });
-        }
-        let c = conf.to_owned();
-        let new = self
-            .ledger
-            .call(move |l| l.store_urls(&c, &entries, now_ms()))
-            .await?;
-        tracing::info!(listed, new, "listed the meeting's recording files");
-        Ok(Some(new))
-    }
-
-    /// Refreshes a meeting's tokens unless someone else did since the
-    /// caller saw `seen_generation` (single flight for concurrent workers).
-    pub(crate) async fn refresh_if_stale(
-        &self,
-        conf: &str,
-        seen_generation: i64,
-    ) -> Result<(), EngineError> {
-        let lock = self.meeting_lock(conf);
-        let _guard = lock.lock().await;
-        let c = conf.to_owned();
-        let current = self.ledger.call(move |l| l.url_generation(&c)).await?;
-        if current == seen_generation {
-            self.refresh_urls(conf).await?;
-        }
-        Ok(())
     }
 
     /// Recordings of the last `days` days whose transcoding is finished.

@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::download::{self, FetchError, Fetched, Transfer};
-use crate::engine::{Engine, EngineError, Progress};
+use std::sync::atomic::Ordering;
+
+use super::{Engine, EngineError};
 use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, RetryPlan, SpentToken, now_ms};
 
 /// What one step did.
@@ -64,7 +66,7 @@ impl Engine {
                 // the error (if the ledger itself fails, the next start does).
                 let error = e.to_string();
                 tracing::error!(parent: &span, %error, "processing the file failed");
-                self.retry_later(&file, &error, true, file.partial_bytes)
+                self.retry_later(&file, &error, file.partial_bytes)
                     .instrument(span)
                     .await
                     .map_err(|_| e)
@@ -85,11 +87,11 @@ impl Engine {
                 Taken::Token(spent) => spent,
                 Taken::Unlisted => {
                     let error = "the cloud no longer lists this file";
-                    return self.retry_later(file, error, true, resume_from).await;
+                    return self.retry_later(file, error, resume_from).await;
                 }
                 Taken::RefreshFailed(e) => {
                     let error = format!("getting a fresh download token failed: {e}");
-                    return self.retry_later(file, &error, true, resume_from).await;
+                    return self.retry_later(file, &error, resume_from).await;
                 }
                 Taken::Interrupted => {
                     let id = file.id;
@@ -122,7 +124,7 @@ impl Engine {
                     if refusals >= MAX_REFUSALS_PER_CLAIM {
                         let error =
                             format!("download token refused again after a refresh: {detail}");
-                        return self.retry_later(file, &error, true, resume_from).await;
+                        return self.retry_later(file, &error, resume_from).await;
                     }
                     // The next take_token finds no usable token and refreshes.
                     self.discard_tokens_before(file, spent.issued_at).await?;
@@ -131,7 +133,7 @@ impl Engine {
                     detail, partial, ..
                 }) => {
                     tracing::warn!(error = %detail, kept = partial, "download failed");
-                    return self.retry_later(file, &detail, true, partial).await;
+                    return self.retry_later(file, &detail, partial).await;
                 }
             }
         }
@@ -214,7 +216,9 @@ impl Engine {
             resume_from,
         };
         tracing::debug!(resume_from, "downloading");
-        let on_bytes = |n| Progress::add(&self.progress.bytes, n);
+        let on_bytes = |n| {
+            self.progress.bytes.fetch_add(n, Ordering::Relaxed);
+        };
         download::fetch(transfer, cancel, &on_bytes).await
     }
 
@@ -269,13 +273,13 @@ impl Engine {
         if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
             let error = format!("placing the file in the archive failed: {e}");
             tracing::error!(%error);
-            return self.retry_later(file, &error, true, 0).await;
+            return self.retry_later(file, &error, 0).await;
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
         self.ledger
             .call(move |l| l.mark_done(id, size, &sha, now_ms()))
             .await?;
-        Progress::add(&self.progress.files_done, 1);
+        self.progress.files_done.fetch_add(1, Ordering::Relaxed);
         tracing::info!(size, sha256 = %fetched.sha256, "archived");
         if let Err(e) = self.write_manifest(&file.conf_uuid).await {
             tracing::warn!(error = %e, "could not write the meeting manifest");
@@ -289,7 +293,6 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         error: &str,
-        counts: bool,
         partial: u64,
     ) -> Result<Outcome, EngineError> {
         let delay = self.settings.download_backoff.delay(file.attempts);
@@ -301,7 +304,6 @@ impl Engine {
                 l.set_partial(id, partial)?;
                 let plan = RetryPlan {
                     error: &error_owned,
-                    counts,
                     next_attempt_at: next,
                     max_attempts: max,
                 };
@@ -309,7 +311,7 @@ impl Engine {
             })
             .await?;
         if failed {
-            Progress::add(&self.progress.files_failed, 1);
+            self.progress.files_failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(attempts = max, %error, "giving up on this file; `retry` queues it again");
             Ok(Outcome::Failed)
         } else {

@@ -9,9 +9,9 @@ use crate::archive::Archive;
 use crate::cloud::{AppCredentials, Backoff, CloudClient, CloudSettings, Credentials};
 use crate::config::{Auth, Config};
 use crate::download::{DownloadClients, TlsOptions, api_client};
-use crate::engine::{Engine, EngineSettings};
 use crate::ledger::{Ledger, LedgerHandle};
 use crate::metrics::Metrics;
+use crate::pipeline::{Engine, EngineSettings};
 
 /// The TLS and timeout options of a config.
 pub fn tls_options(config: &Config) -> TlsOptions {

@@ -3,7 +3,7 @@
 //! poller and every worker.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,31 +54,29 @@ pub struct Progress {
     pub bytes: AtomicU64,
 }
 
-impl Progress {
-    /// Adds to a counter.
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// The pipeline's shared state.
+/// The pipeline's shared state. Its fields stay inside `pipeline`: other
+/// parts get the narrow handle they need ([`Engine::ledger`],
+/// [`Engine::metrics`], [`Engine::progress`]).
 pub struct Engine {
-    /// The ledger.
-    pub ledger: LedgerHandle,
-    /// The API client.
-    pub cloud: Arc<CloudClient>,
-    /// The archive folder.
-    pub archive: Archive,
-    /// HTTP clients for download hosts.
-    pub downloads: DownloadClients,
-    /// Settings.
-    pub settings: EngineSettings,
-    /// Counters of this process's work.
-    pub progress: Progress,
-    /// Prometheus metrics (shared with the cloud client).
-    pub metrics: Arc<Metrics>,
-    /// Woken whenever work may have appeared or changed state.
-    pub wake: Notify,
+    pub(super) ledger: LedgerHandle,
+    pub(super) cloud: Arc<CloudClient>,
+    pub(super) archive: Archive,
+    pub(super) downloads: DownloadClients,
+    pub(super) settings: EngineSettings,
+    pub(super) progress: Arc<Progress>,
+    // Shared with the cloud client, which counts API calls into it.
+    pub(super) metrics: Arc<Metrics>,
+    /// Wakes idle workers: after a poll (new files, or a `retry` run by
+    /// another process) and after any step, since a step can make another
+    /// file due or end the queue.
+    pub(super) wake: Notify,
+    /// One async lock per meeting with work in flight. A meeting's URL
+    /// refresh and its manifest write must not interleave: two workers
+    /// whose tokens ran out at once would otherwise list the meeting twice
+    /// (each listing spends the other's fresh tokens' value), and two
+    /// manifest writes could race on the same temporary file. Entries no
+    /// one holds are pruned on the next lookup, so the map stays as small
+    /// as the work in flight.
     meeting_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -98,16 +96,32 @@ impl Engine {
             archive,
             downloads,
             settings,
-            progress: Progress::default(),
+            progress: Arc::default(),
             metrics,
             wake: Notify::new(),
             meeting_locks: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The ledger, for commands that read it beside the pipeline.
+    pub fn ledger(&self) -> &LedgerHandle {
+        &self.ledger
+    }
+
+    /// The metrics, for the daemon's `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// This process's counters, for the progress display.
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
+    }
+
     /// The lock serialising URL refreshes and manifest writes of one meeting.
     pub(crate) fn meeting_lock(&self, conf_uuid: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.meeting_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
         Arc::clone(locks.entry(conf_uuid.to_owned()).or_default())
     }
 

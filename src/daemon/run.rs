@@ -1,0 +1,215 @@
+//! The daemon's one loop. Polls once at start-up and then on each tick of
+//! `poll.schedule` (a tick that finds the previous poll still running is
+//! skipped), keeps `download.workers` workers busy, serves `/healthz` and
+//! `/metrics`, reports to systemd, reloads the config on SIGHUP and stops
+//! gracefully on SIGTERM/SIGINT: no new claims, transfers stop at a chunk
+//! boundary within `download.shutdown_timeout`, partial data kept.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::reload;
+use super::schedule::Schedule;
+use super::server::{self, Health};
+use super::systemd;
+use crate::cloud::error_chain;
+use crate::config::Config;
+use crate::ledger::{LedgerHandle, now_ms};
+use crate::pipeline::{Engine, PollPlan, PollReport, WorkerSet, build_engine};
+
+/// Runs the daemon until `shutdown` fires. Each message on `reloads`
+/// re-reads the config at `config_path`.
+pub async fn run(
+    config_path: PathBuf,
+    config: Config,
+    shutdown: CancellationToken,
+    mut reloads: mpsc::UnboundedReceiver<()>,
+) -> anyhow::Result<()> {
+    let engine = build_engine(&config)?;
+    engine.recover_interrupted().await?;
+    let health = Health::new(engine.ledger().clone());
+    let server_stop = CancellationToken::new();
+    let server = match config.server.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("while binding server.listen {addr}"))?;
+            tracing::info!(%addr, "serving /healthz and /metrics");
+            Some(tokio::spawn(server::serve(
+                listener,
+                health.clone(),
+                Arc::clone(engine.metrics()),
+                server_stop.clone(),
+                config.download.shutdown_timeout,
+            )))
+        }
+        None => None,
+    };
+    let work_stop = CancellationToken::new();
+    let mut workers = WorkerSet::new(Arc::clone(&engine), work_stop.clone());
+    workers.resize(config.download.workers);
+    let (ticks_tx, mut ticks) = mpsc::channel(1);
+    let mut schedule = Schedule::start(&config.poll.schedule, ticks_tx.clone()).await?;
+    health.watch(schedule.liveness());
+    let mut plan = PollPlan::from(&config.poll);
+    let mut poll = Some(start_poll(&engine, &plan));
+    systemd::ready(&status_line(engine.ledger()).await);
+    tracing::info!(schedule = %config.poll.schedule, workers = config.download.workers, "daemon running");
+    let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
+
+    let mut current = config;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(()) = ticks.recv() => {
+                if poll.is_some() {
+                    tracing::info!("the previous poll is still running; skipping this tick");
+                    engine.metrics().poll("skipped", now_ms() as f64 / 1000.0);
+                } else {
+                    poll = Some(start_poll(&engine, &plan));
+                }
+            }
+            finished = finished(&mut poll) => {
+                poll = None;
+                report_poll(finished);
+                systemd::status(&status_line(engine.ledger()).await);
+            }
+            Some(()) = reloads.recv() => {
+                let Some(new) = reload::load(&config_path, &current) else { continue };
+                apply(new, &mut current, &mut schedule, &ticks_tx, &mut workers, &health).await;
+                plan = PollPlan::from(&current.poll);
+                // The new meetings are polled now, unless a poll runs (it
+                // finishes with the old plan; the next tick takes the new).
+                if poll.is_none() {
+                    poll = Some(start_poll(&engine, &plan));
+                }
+            }
+        }
+    }
+
+    systemd::stopping();
+    tracing::info!("stopping: no new work is claimed; transfers stop at the next chunk");
+    schedule.stop().await;
+    if let Some(poll) = poll {
+        // The ledger's transactions keep it consistent wherever it stops.
+        poll.abort();
+    }
+    work_stop.cancel();
+    if !workers.wait(current.download.shutdown_timeout).await {
+        tracing::warn!(
+            "some transfers did not stop within download.shutdown_timeout; the next start resumes them"
+        );
+    }
+    watchdog.abort();
+    server_stop.cancel();
+    if let Some(server) = server {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP endpoint stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP endpoint task failed"),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts one poll of `plan` in its own task.
+fn start_poll(engine: &Arc<Engine>, plan: &PollPlan) -> JoinHandle<PollReport> {
+    let (engine, plan) = (Arc::clone(engine), plan.clone());
+    let span = tracing::info_span!("poll_run", meetings = plan.meetings.len());
+    tokio::spawn(async move { engine.poll(&plan).await }.instrument(span))
+}
+
+/// The running poll's end; never, while none runs.
+async fn finished(poll: &mut Option<JoinHandle<PollReport>>) -> Result<PollReport, JoinError> {
+    match poll {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn report_poll(finished: Result<PollReport, JoinError>) {
+    match finished {
+        Ok(report) if report.errors.is_empty() => tracing::info!(
+            listed = report.meetings,
+            new_files = report.new_files,
+            not_ready = report.not_ready.len(),
+            settled = report.settled,
+            "poll done"
+        ),
+        Ok(report) => tracing::error!(
+            failed = report.errors.len(),
+            listed = report.meetings,
+            "poll done with errors"
+        ),
+        // A panic in a poll is a bug; the schedule goes on regardless.
+        Err(e) => tracing::error!(error = %e, "the poll task failed"),
+    }
+}
+
+/// Applies a reloaded config to the running parts.
+async fn apply(
+    new: Config,
+    current: &mut Config,
+    schedule: &mut Schedule,
+    ticks: &mpsc::Sender<()>,
+    workers: &mut WorkerSet,
+    health: &Health,
+) {
+    if new.poll.schedule != schedule.expression() {
+        match schedule.replace(&new.poll.schedule, ticks.clone()).await {
+            Ok(()) => health.watch(schedule.liveness()),
+            Err(e) => tracing::error!(error = %error_chain(&e), "keeping the previous schedule"),
+        }
+    }
+    if new.download.workers != workers.len() {
+        workers.resize(new.download.workers);
+    }
+    current.poll = new.poll;
+    current.poll.schedule = schedule.expression().to_owned();
+    current.download.workers = new.download.workers;
+    tracing::info!(
+        meetings = current.poll.meetings.len(),
+        schedule = %schedule.expression(),
+        workers = workers.len(),
+        "config reloaded"
+    );
+}
+
+/// Pings the systemd watchdog while the daemon is healthy; a failing check
+/// withholds the ping, so systemd restarts a hung daemon.
+async fn watchdog(health: Health, shutdown: CancellationToken) {
+    let Some(interval) = systemd::watchdog_interval() else {
+        return;
+    };
+    loop {
+        match health.check().await {
+            Ok(()) => systemd::watchdog(),
+            Err(reason) => tracing::error!(
+                reason = %error_chain(&reason),
+                "unhealthy: withholding the watchdog ping"
+            ),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The STATUS line for systemd: files per state.
+async fn status_line(ledger: &LedgerHandle) -> String {
+    match ledger.call(|l| l.status(0)).await {
+        Ok(s) => format!(
+            "{} archived, {} pending, {} downloading, {} failed",
+            s.files.done, s.files.pending, s.files.downloading, s.files.failed
+        ),
+        Err(e) => format!("ledger unavailable: {}", error_chain(&e)),
+    }
+}

@@ -1,0 +1,24 @@
+//! The archive pipeline: what `sync`, `run` and `demo` share.
+//!
+//! [`build_engine`] wires a config into one [`Engine`] (ledger, cloud client,
+//! archive, download clients). A poll ([`Engine::poll`]) lists meetings and
+//! stores their files and fresh tokens in the ledger; the worker pool
+//! ([`run_pool`], [`WorkerSet`]) loops over [`Engine::process_next`], the
+//! single step that claims one file, spends a token, transfers, places and
+//! records it. `refresh` is the single-flight re-listing both use when
+//! tokens run out; `manifest` writes each meeting's `meeting.json`.
+
+mod engine;
+mod manifest;
+mod poll;
+mod pool;
+mod refresh;
+mod startup;
+mod worker;
+
+pub use engine::{Engine, EngineError, EngineSettings, Progress};
+pub use manifest::MANIFEST_NAME;
+pub use poll::{PollPlan, PollReport};
+pub use pool::{StopWhen, WorkerSet, run_pool};
+pub use startup::{build_engine, cloud_client, open_ledger, tls_options};
+pub use worker::Outcome;
