@@ -1,8 +1,8 @@
 //! The Huawei Cloud Meeting API client: App ID authentication with a cached
 //! access token, the recording-list and download-URL calls, and the error
-//! model of the API notes (one re-auth on 401, capped exponential backoff
-//! with jitter on 429, 5xx, transport errors and non-JSON answers). Every
-//! error log line carries the `X-Request-Id`.
+//! model of `docs/huawei-meeting-api.md` (one re-auth on 401, capped
+//! exponential backoff with jitter on 429, 5xx, transport errors and
+//! non-JSON answers). Every error log line carries the `X-Request-Id`.
 
 mod answer;
 mod api;

@@ -22,6 +22,16 @@ pub struct DemoOptions {
     pub workers: usize,
 }
 
+impl DemoOptions {
+    /// The demo's defaults, in `dir`.
+    pub fn new(dir: &std::path::Path) -> DemoOptions {
+        DemoOptions {
+            dir: dir.to_owned(),
+            workers: 4,
+        }
+    }
+}
+
 /// Runs the demo; returns the exit status.
 pub async fn demo(options: DemoOptions, cancel: CancellationToken) -> anyhow::Result<u8> {
     let faults = Faults {

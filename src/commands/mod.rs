@@ -1,6 +1,7 @@
 //! The commands of the binary, as library functions that tests call
 //! in-process: each returns the process exit status it stands for.
 
+pub mod cli;
 mod demo;
 mod health;
 mod inspect;
@@ -12,7 +13,7 @@ pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
 pub use sync::{SyncOutcome, print_sync, sync};
 
-/// Exit statuses of interface.md.
+/// Exit statuses of docs/interface.md.
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;

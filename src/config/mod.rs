@@ -209,8 +209,8 @@ pub struct LogConfig {
     pub level: String,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Log output format (also the `--log-format` flag's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
