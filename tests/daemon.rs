@@ -223,7 +223,7 @@ async fn sigterm_mid_transfer_exits_0_leaves_no_partial_in_the_archive_and_sync_
     );
     assert_eq!(archived(&env), 0, "no partial file under a final name");
     assert_eq!(
-        walk(&env.archive_dir().join(".partial")).len(),
+        partial_files(&env.archive_dir()).len(),
         1,
         "partial data kept"
     );

@@ -191,6 +191,14 @@ pub fn archived_media(root: &Path) -> Vec<PathBuf> {
 }
 
 /// All files under `root`, recursively.
+/// The partial files (`<id>.part`) in an archive's partial area.
+pub fn partial_files(archive: &Path) -> Vec<PathBuf> {
+    walk(&archive.join(".partial"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "part"))
+        .collect()
+}
+
 pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];

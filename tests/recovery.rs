@@ -43,7 +43,7 @@ async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one
         archived_media(&env.archive_dir()).is_empty(),
         "no partial file under a final name"
     );
-    let partials = walk(&env.archive_dir().join(".partial"));
+    let partials = partial_files(&env.archive_dir());
     assert_eq!(partials.len(), 1, "partial data kept for resuming");
 
     env.sim.set_faults(Faults::default());

@@ -5,11 +5,19 @@
 //! final name), [`Archive::digest`] (re-read one for verification) and
 //! [`Archive::exists`]. Partial data lives in `<dir>/.partial/`, never under
 //! a final name. An S3-compatible target would implement the same four.
+//!
+//! One process owns a folder at a time: partials are named by ledger row,
+//! so two archivers with two ledgers on one folder would write into each
+//! other's partial files. The owner holds an exclusive lock on
+//! `.partial/owner.lock` for its lifetime; readers (`verify`) take none.
 
 mod paths;
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -18,19 +26,80 @@ pub use paths::{file_name, rel_paths, sanitize_component, url_path};
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";
 
+/// The owner's lock file, inside the partial area.
+pub const LOCK_NAME: &str = "owner.lock";
+
+/// Errors of opening an archive folder for writing.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Another process owns the folder.
+    #[error(
+        "archive folder {} is in use by another meeting-archiver process ({holder}); \
+         two archivers must not share one download.dir",
+        root.display()
+    )]
+    InUse {
+        /// The archive folder.
+        root: PathBuf,
+        /// What the owner wrote in the lock file (its pid and ledger).
+        holder: String,
+    },
+    /// The folder, its partial area or the lock file could not be set up.
+    #[error("cannot prepare the archive folder {}", path.display())]
+    Prepare {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// A local archive folder.
 #[derive(Clone, Debug)]
 pub struct Archive {
     root: PathBuf,
+    // The owner's lock, released when the last clone drops (the process
+    // ends); `None` for readers.
+    _owner: Option<Arc<File>>,
 }
 
 impl Archive {
-    /// Opens the archive at `root`, creating it and its partial area.
-    pub fn open(root: &Path) -> io::Result<Archive> {
-        std::fs::create_dir_all(root.join(PARTIAL_DIR))?;
-        Ok(Archive {
+    /// Opens the archive at `root` for writing: creates it and its partial
+    /// area (mode 0700: partials are unpublished recordings), takes the
+    /// owner's lock and writes `owner` (who we are) into the lock file, then
+    /// removes stray temporary files a crash left behind.
+    pub fn open(root: &Path, owner: &str) -> Result<Archive, ArchiveError> {
+        let prepare = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ArchiveError::Prepare { path, source }
+        };
+        let partial = root.join(PARTIAL_DIR);
+        std::fs::create_dir_all(root).map_err(prepare(root))?;
+        match std::fs::DirBuilder::new().mode(0o700).create(&partial) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(prepare(&partial)(e));
+            }
+            _ => std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o700))
+                .map_err(prepare(&partial))?,
+        }
+        let lock_path = partial.join(LOCK_NAME);
+        let lock = lock_owner(&lock_path, root, owner)?;
+        let archive = Archive {
             root: root.to_owned(),
-        })
+            _owner: Some(Arc::new(lock)),
+        };
+        archive.remove_stray_temporaries();
+        Ok(archive)
+    }
+
+    /// The archive at `root` for reading (verification); creates nothing
+    /// and takes no lock.
+    pub fn read_only(root: &Path) -> Archive {
+        Archive {
+            root: root.to_owned(),
+            _owner: None,
+        }
     }
 
     /// The archive folder.
@@ -117,6 +186,83 @@ impl Archive {
     }
 }
 
+impl Archive {
+    /// Partial files in the partial area, by ledger row id.
+    pub fn partial_ids(&self) -> io::Result<Vec<i64>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(self.root.join(PARTIAL_DIR))? {
+            let name = entry?.file_name();
+            let id = name.to_str().and_then(|n| n.strip_suffix(".part"));
+            if let Some(id) = id.and_then(|id| id.parse().ok()) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes a partial file (of a file that failed for good or was
+    /// archived), so that one bad file cannot keep the disk full.
+    pub fn remove_partial(&self, file_id: i64) -> io::Result<()> {
+        match std::fs::remove_file(self.partial_path(file_id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Temporary metadata files are written and renamed at once; any left
+    /// over was torn by a crash. Only the owner may remove them.
+    fn remove_stray_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join(PARTIAL_DIR)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("meta-") && name.ends_with(".tmp") {
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    tracing::warn!(file = %name, error = %e, "cannot remove a stray temporary file");
+                }
+            }
+        }
+    }
+}
+
+/// Takes the exclusive lock on `path` and writes who holds it.
+fn lock_owner(path: &Path, root: &Path, owner: &str) -> Result<File, ArchiveError> {
+    let prepare = |source| ArchiveError::Prepare {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(prepare)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(ArchiveError::InUse {
+                root: root.to_owned(),
+                holder: if holder.is_empty() {
+                    "holder unknown".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(prepare(e)),
+    }
+    file.set_len(0).map_err(prepare)?;
+    writeln!(file, "pid {}, {owner}", std::process::id()).map_err(prepare)?;
+    Ok(file)
+}
+
 /// Size and hex SHA-256 of a file.
 pub fn digest_file(path: &Path) -> io::Result<(u64, String)> {
     let mut file = std::fs::File::open(path)?;
@@ -163,7 +309,7 @@ mod tests {
     #[tokio::test]
     async fn place_moves_a_partial_into_place_and_digest_reads_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let archive = Archive::open(dir.path()).expect("open");
+        let archive = Archive::open(dir.path(), "test").expect("open");
         let partial = archive.partial_path(7);
         std::fs::write(&partial, b"hello").expect("write");
         let placed = archive
@@ -183,9 +329,7 @@ mod tests {
 
     #[test]
     fn final_path_refuses_escapes() {
-        let archive = Archive {
-            root: PathBuf::from("/srv/a"),
-        };
+        let archive = Archive::read_only(Path::new("/srv/a"));
         for bad in ["../x", "/etc/passwd", "a/../../x", ".partial/1.part", ""] {
             assert!(archive.final_path(bad).is_err(), "{bad}");
         }
@@ -195,7 +339,7 @@ mod tests {
     #[tokio::test]
     async fn metadata_is_written_atomically() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let archive = Archive::open(dir.path()).expect("open");
+        let archive = Archive::open(dir.path(), "test").expect("open");
         archive
             .write_metadata("conf/meeting.json", b"{}".to_vec())
             .await
@@ -206,7 +350,47 @@ mod tests {
         );
         let leftovers = std::fs::read_dir(dir.path().join(PARTIAL_DIR))
             .expect("dir")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != LOCK_NAME))
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn a_second_owner_is_refused_with_the_first_ones_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Archive::open(dir.path(), "ledger /a/ledger.sqlite3").expect("open");
+        let second = Archive::open(dir.path(), "ledger /b/ledger.sqlite3");
+        let message = match second {
+            Err(e @ ArchiveError::InUse { .. }) => e.to_string(),
+            other => panic!("expected InUse, got {other:?}"),
+        };
+        assert!(message.contains("ledger /a/ledger.sqlite3"), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        drop(first);
+        Archive::open(dir.path(), "ledger /b/ledger.sqlite3").expect("free again");
+    }
+
+    #[test]
+    fn the_partial_area_is_private_and_strays_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partial = dir.path().join(PARTIAL_DIR);
+        std::fs::create_dir_all(&partial).expect("mkdir");
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(partial.join("meta-0123.tmp"), b"torn").expect("write");
+        std::fs::write(partial.join("7.part"), b"resumable").expect("write");
+        let archive = Archive::open(dir.path(), "test").expect("open");
+        let mode = std::fs::metadata(&partial)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(!partial.join("meta-0123.tmp").exists());
+        assert_eq!(archive.partial_ids().expect("ids"), vec![7]);
+        archive.remove_partial(7).expect("remove");
+        archive.remove_partial(7).expect("already gone is fine");
+        assert!(archive.partial_ids().expect("ids").is_empty());
     }
 }

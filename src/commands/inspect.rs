@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::exit;
@@ -136,12 +135,7 @@ pub async fn retry(config: &Config) -> anyhow::Result<u8> {
 /// download again.
 pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
     let ledger = open_ledger(config, false)?;
-    let archive = Archive::open(&config.download.dir).with_context(|| {
-        format!(
-            "while opening the archive {}",
-            config.download.dir.display()
-        )
-    })?;
+    let archive = Archive::read_only(&config.download.dir);
     let files = ledger.call(|l| l.done_files()).await?;
     let mut problems = 0usize;
     for file in &files {

@@ -71,12 +71,8 @@ pub fn open_ledger(config: &Config, exclusive: bool) -> anyhow::Result<LedgerHan
 pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
     config.check_dirs()?;
     let ledger = open_ledger(config, true)?;
-    let archive = Archive::open(&config.download.dir).with_context(|| {
-        format!(
-            "while opening the archive folder {}",
-            config.download.dir.display()
-        )
-    })?;
+    let owner = format!("ledger {}", config.ledger.path.display());
+    let archive = Archive::open(&config.download.dir, &owner)?;
     let downloads = DownloadClients::new(&tls_options(config))
         .context("while building the download clients")?;
     let settings = EngineSettings {
