@@ -218,10 +218,9 @@ impl Archive {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("meta-") && name.ends_with(".tmp") {
-                if let Err(e) = std::fs::remove_file(entry.path()) {
-                    tracing::warn!(file = %name, error = %e, "cannot remove a stray temporary file");
-                }
+            let stray = name.starts_with("meta-") && name.ends_with(".tmp");
+            if stray && let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = %name, error = %e, "cannot remove a stray temporary file");
             }
         }
     }
