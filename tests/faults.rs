@@ -239,13 +239,10 @@ async fn an_empty_200_is_not_taken_for_the_file() {
         token: &token,
         partial: &partial,
         resume_from: 0,
+        checkpoint_every: std::time::Duration::from_secs(2),
+        confirm_end: false,
     };
-    let result = fetch(
-        transfer,
-        &tokio_util::sync::CancellationToken::new(),
-        &|_| {},
-    )
-    .await;
+    let result = fetch(transfer, &tokio_util::sync::CancellationToken::new(), &()).await;
     assert!(
         matches!(result, Err(FetchError::TokenRejected { .. })),
         "{result:?}"

@@ -167,6 +167,12 @@ pub struct DownloadConfig {
     pub token_max_age: Duration,
     /// How long a stopping daemon waits for transfers to reach a safe point.
     pub shutdown_timeout: Duration,
+    /// How often a transfer fsyncs its partial file and records its length,
+    /// so that a crash or SIGKILL resumes from there.
+    pub checkpoint_interval: Duration,
+    /// Free bytes the archive's file system must keep: below it, no new
+    /// file is claimed until space returns.
+    pub min_free_space: u64,
     /// TCP + TLS connect timeout for downloads.
     pub connect_timeout: Duration,
     /// Longest silence tolerated while reading a body.

@@ -49,6 +49,10 @@ pub mod defaults {
     pub const DOWNLOAD_RETRY_MAX: Duration = Duration::from_secs(10 * 60);
     /// `download.shutdown_timeout`
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `download.checkpoint_interval`
+    pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+    /// `download.min_free_space`: 1 GiB.
+    pub const MIN_FREE_SPACE: u64 = 1 << 30;
     /// `ledger.path`
     pub const LEDGER_PATH: &str = "/var/lib/meeting-archiver/ledger.sqlite3";
     /// `server.listen`
@@ -81,6 +85,8 @@ impl Default for DownloadConfig {
             retry_base: defaults::DOWNLOAD_RETRY_BASE,
             retry_max: defaults::DOWNLOAD_RETRY_MAX,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+            checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
+            min_free_space: defaults::MIN_FREE_SPACE,
         }
     }
 }
@@ -168,6 +174,8 @@ pub(super) struct RawDownload {
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
     pub shutdown_timeout: Option<String>,
+    pub checkpoint_interval: Option<String>,
+    pub min_free_space: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

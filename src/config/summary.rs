@@ -85,6 +85,12 @@ impl Config {
         line(out, "retry_base", &dur(d.retry_base));
         line(out, "retry_max", &dur(d.retry_max));
         line(out, "shutdown_timeout", &dur(d.shutdown_timeout));
+        line(out, "checkpoint_interval", &dur(d.checkpoint_interval));
+        line(
+            out,
+            "min_free_space",
+            &format!("{} bytes", d.min_free_space),
+        );
     }
 
     fn write_other(&self, out: &mut String) {

@@ -210,3 +210,30 @@ fn bad_duration_names_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn sizes_and_checkpoints_parse_with_units_and_name_the_key_when_wrong() {
+    let config = parse(&with(
+        "[download]\nmin_free_space = \"500 MiB\"\ncheckpoint_interval = \"500ms\"\n",
+    ))
+    .unwrap();
+    assert_eq!(config.download.min_free_space, 500 * 1024 * 1024);
+    assert_eq!(
+        config.download.checkpoint_interval,
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        parse(&with("[download]\nmin_free_space = \"0\"\n"))
+            .unwrap()
+            .download
+            .min_free_space,
+        0
+    );
+    assert_eq!(validate::parse_size("1.5GB"), Ok(1_500_000_000));
+    let bad = err(&with("[download]\nmin_free_space = \"lots\"\n"));
+    assert!(bad.contains("download.min_free_space"), "{bad}");
+    let unit = err(&with("[download]\nmin_free_space = \"5 parsecs\"\n"));
+    assert!(unit.contains("unknown size unit"), "{unit}");
+    let zero = err(&with("[download]\ncheckpoint_interval = \"0s\"\n"));
+    assert!(zero.contains("download.checkpoint_interval"), "{zero}");
+}

@@ -98,6 +98,36 @@ fn cloud(
     })
 }
 
+/// A size such as `"1GiB"`, `"500 MB"` or `"0"` in bytes (K/M/G/T are
+/// powers of 1000, Ki/Mi/Gi/Ti of 1024).
+pub(super) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a size (use e.g. \"1GiB\", \"500MB\", \"0\")"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "ki" | "kib" => 1024.0,
+        "mi" | "mib" => 1024.0 * 1024.0,
+        "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "ti" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit \"{other}\" (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    Ok((number * scale).round() as u64)
+}
+
 fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
     let schedule = schedule(raw.schedule.as_deref().unwrap_or(defaults::SCHEDULE))?;
     let mut meetings: Vec<String> = Vec::with_capacity(raw.meetings.len());
@@ -223,6 +253,16 @@ fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
         )?,
         retry_base,
         retry_max,
+        checkpoint_interval: positive(
+            "download.checkpoint_interval",
+            &raw.checkpoint_interval,
+            defaults::CHECKPOINT_INTERVAL,
+        )?,
+        min_free_space: match &raw.min_free_space {
+            None => defaults::MIN_FREE_SPACE,
+            Some(text) => parse_size(text)
+                .map_err(|reason| ConfigError::invalid("download.min_free_space", reason))?,
+        },
     })
 }
 

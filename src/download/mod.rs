@@ -9,7 +9,9 @@ mod body;
 mod clients;
 mod partial;
 
+use std::future::Future;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, RANGE};
@@ -20,6 +22,26 @@ use tokio_util::sync::CancellationToken;
 pub use body::{describe_message, is_message_type, looks_like_message, parse_content_range};
 pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
 use partial::Partial;
+
+/// A checkpoint is taken at least this often in bytes, whatever the interval.
+pub const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a transfer tells its caller as it goes.
+pub trait Observer: Sync {
+    /// `n` more bytes were written (progress).
+    fn bytes(&self, n: u64);
+    /// The first `durable` bytes of the partial file are fsynced: record
+    /// them, so that a crash resumes from there. Also called with 0 when
+    /// the partial file restarts from the beginning.
+    fn checkpoint(&self, durable: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// Nobody listening: for one-off transfers and tests.
+impl Observer for () {
+    fn bytes(&self, _: u64) {}
+
+    async fn checkpoint(&self, _: u64) {}
+}
 
 /// What one transfer needs.
 pub struct Transfer<'a> {
@@ -33,6 +55,11 @@ pub struct Transfer<'a> {
     pub partial: &'a Path,
     /// Durable bytes of the partial file per the ledger: resume from here.
     pub resume_from: u64,
+    /// How often to fsync and report a checkpoint while streaming.
+    pub checkpoint_every: Duration,
+    /// A probe: an earlier body of unannounced length ended at
+    /// `resume_from`; a 416 to `Range: bytes=<resume_from>-` confirms it.
+    pub confirm_end: bool,
 }
 
 /// A complete file in the partial area.
@@ -44,8 +71,11 @@ pub struct Fetched {
     pub sha256: String,
     /// Bytes received by this transfer (less than `size` after a resume).
     pub received: u64,
-    /// The HTTP status (200, or 206 for a resume).
+    /// The HTTP status (200, 206 for a resume, 416 for a confirmed end).
     pub status: u16,
+    /// Whether the size is known to be the file's whole size: announced by
+    /// `Content-Length` or `Content-Range`, or confirmed by a 416 probe.
+    pub length_confirmed: bool,
 }
 
 /// Why a transfer did not produce the file.
@@ -71,6 +101,16 @@ pub enum FetchError {
         /// Bytes received in this attempt.
         received: u64,
     },
+    /// The archive's disk is full (or over quota): not the file's fault.
+    #[error("{detail}")]
+    DiskFull {
+        /// What failed, with the path.
+        detail: String,
+        /// Durable bytes kept for a resume.
+        partial: u64,
+        /// Bytes received in this attempt.
+        received: u64,
+    },
     /// Shutdown stopped the transfer at a chunk boundary.
     #[error("interrupted by shutdown after {partial} bytes")]
     Interrupted {
@@ -90,29 +130,72 @@ impl FetchError {
             received: 0,
         }
     }
+
+    /// A local write error: `DiskFull` when the disk is out of space.
+    fn disk(action: &str, path: &Path, e: &std::io::Error, partial: u64, received: u64) -> Self {
+        let detail = format!("{action} {}: {e}", path.display());
+        if is_out_of_space(e) {
+            FetchError::DiskFull {
+                detail,
+                partial,
+                received,
+            }
+        } else {
+            FetchError::Failed {
+                status: None,
+                detail,
+                partial,
+                received,
+            }
+        }
+    }
 }
 
-/// Runs one transfer. `on_bytes` is told of every chunk written (progress).
-pub async fn fetch(
+/// Whether an I/O error means "no space left" (ENOSPC) or "over quota" (EDQUOT).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// What the response's status and headers promise.
+enum Promise {
+    /// A body follows; the file's total size, if announced.
+    Body(Option<u64>),
+    /// A probe's 416: the earlier body already ended at the file's end.
+    EndConfirmed,
+}
+
+/// Runs one transfer, telling `observer` of bytes and checkpoints.
+pub async fn fetch<O: Observer>(
     transfer: Transfer<'_>,
     cancel: &CancellationToken,
-    on_bytes: &(dyn Fn(u64) + Sync),
+    observer: &O,
 ) -> Result<Fetched, FetchError> {
-    let disk = |e: std::io::Error| {
-        FetchError::failed(
-            None,
-            format!("writing {}: {e}", transfer.partial.display()),
-            0,
-        )
-    };
-    let mut partial = Partial::open(transfer.partial, transfer.resume_from)
+    let path = transfer.partial;
+    let mut partial = Partial::open(path, transfer.resume_from)
         .await
-        .map_err(disk)?;
+        .map_err(|e| FetchError::disk("opening", path, &e, 0, 0))?;
     let response = send(&transfer, partial.len).await?;
     let status = response.status();
-    let expected = check_response(&response, &mut partial).await?;
-    let received = stream_body(response, &mut partial, cancel, on_bytes).await?;
-    let size = partial.sync().await.map_err(disk)?;
+    let expected = match check_response(&response, &transfer, &mut partial, observer).await? {
+        Promise::Body(expected) => expected,
+        Promise::EndConfirmed => {
+            return Ok(Fetched {
+                size: partial.len,
+                sha256: hex::encode(partial.hasher.finalize()),
+                received: 0,
+                status: status.as_u16(),
+                length_confirmed: true,
+            });
+        }
+    };
+    let received = stream_body(response, &transfer, &mut partial, cancel, observer).await?;
+    let size = partial
+        .sync()
+        .await
+        .map_err(|e| FetchError::disk("writing", path, &e, 0, received))?;
     if size == 0 {
         // No recording is empty: an empty 200 is an error answer in disguise.
         return Err(FetchError::TokenRejected {
@@ -134,6 +217,7 @@ pub async fn fetch(
         sha256: hex::encode(partial.hasher.finalize()),
         received,
         status: status.as_u16(),
+        length_confirmed: expected.is_some(),
     })
 }
 
@@ -163,11 +247,13 @@ async fn send(transfer: &Transfer<'_>, offset: u64) -> Result<reqwest::Response,
 }
 
 /// Checks status and headers; on a 200 to a ranged request restarts the
-/// partial file. Returns the total size the server announced, if any.
-async fn check_response(
+/// partial file.
+async fn check_response<O: Observer>(
     response: &reqwest::Response,
+    transfer: &Transfer<'_>,
     partial: &mut Partial,
-) -> Result<Option<u64>, FetchError> {
+    observer: &O,
+) -> Result<Promise, FetchError> {
     let status = response.status();
     let offset = partial.len;
     let header = |name| {
@@ -186,6 +272,9 @@ async fn check_response(
             status: status.as_u16(),
             detail: format!("HTTP {status}"),
         }),
+        StatusCode::RANGE_NOT_SATISFIABLE if transfer.confirm_end && offset > 0 => {
+            Ok(Promise::EndConfirmed)
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => Err(FetchError::failed(
             Some(416),
             "server refused the resume range; starting over",
@@ -201,17 +290,16 @@ async fn check_response(
                     offset,
                     "server ignored the range; downloading from the start"
                 );
-                partial
-                    .restart()
-                    .await
-                    .map_err(|e| FetchError::failed(None, e.to_string(), 0))?;
+                restart(partial, transfer.partial, observer).await?;
             }
-            Ok(length)
+            Ok(Promise::Body(length))
         }
         StatusCode::PARTIAL_CONTENT => {
             let range = header(CONTENT_RANGE).and_then(parse_content_range);
             match range {
-                Some((start, total)) if start == offset => Ok(total.or(length.map(|l| l + offset))),
+                Some((start, total)) if start == offset => {
+                    Ok(Promise::Body(total.or(length.map(|l| l + offset))))
+                }
                 _ => Err(FetchError::failed(
                     Some(206),
                     format!(
@@ -230,17 +318,34 @@ async fn check_response(
     }
 }
 
+/// Empties the partial file and records that nothing of it is durable, so
+/// that a crash during the new body cannot resume from a stale checkpoint.
+async fn restart<O: Observer>(
+    partial: &mut Partial,
+    path: &Path,
+    observer: &O,
+) -> Result<(), FetchError> {
+    partial
+        .restart()
+        .await
+        .map_err(|e| FetchError::disk("emptying", path, &e, 0, 0))?;
+    observer.checkpoint(0).await;
+    Ok(())
+}
+
 /// Streams the body into the partial file until it ends, breaks or
-/// shutdown is asked for (checked between chunks).
-async fn stream_body(
+/// shutdown is asked for (checked between chunks), checkpointing as it goes.
+async fn stream_body<O: Observer>(
     mut response: reqwest::Response,
+    transfer: &Transfer<'_>,
     partial: &mut Partial,
     cancel: &CancellationToken,
-    on_bytes: &(dyn Fn(u64) + Sync),
+    observer: &O,
 ) -> Result<u64, FetchError> {
     let status = response.status().as_u16();
     let start = partial.len;
     let mut sniffed = start > 0;
+    let mut checkpoint = (Instant::now(), start);
     loop {
         let next = tokio::select! {
             biased;
@@ -250,7 +355,7 @@ async fn stream_body(
         let received = partial.len - start;
         let chunk = match next {
             None => {
-                let kept = partial.sync().await.unwrap_or(start);
+                let kept = partial.sync().await.unwrap_or(checkpoint.1);
                 return Err(FetchError::Interrupted {
                     partial: kept,
                     received,
@@ -259,7 +364,7 @@ async fn stream_body(
             Some(Ok(Some(chunk))) => chunk,
             Some(Ok(None)) => return Ok(received),
             Some(Err(e)) => {
-                let kept = partial.sync().await.unwrap_or(start);
+                let kept = partial.sync().await.unwrap_or(checkpoint.1);
                 return Err(FetchError::Failed {
                     status: Some(status),
                     detail: format!(
@@ -281,15 +386,21 @@ async fn stream_body(
                 });
             }
         }
+        let path = transfer.partial;
         partial
             .write(&chunk)
             .await
-            .map_err(|e| FetchError::Failed {
-                status: Some(status),
-                detail: format!("writing the partial file: {e}"),
-                partial: start,
-                received,
-            })?;
-        on_bytes(chunk.len() as u64);
+            .map_err(|e| FetchError::disk("writing", path, &e, checkpoint.1, received))?;
+        observer.bytes(chunk.len() as u64);
+        let due = checkpoint.0.elapsed() >= transfer.checkpoint_every
+            || partial.len - checkpoint.1 >= CHECKPOINT_BYTES;
+        if due {
+            let durable = partial
+                .sync()
+                .await
+                .map_err(|e| FetchError::disk("writing", path, &e, checkpoint.1, received))?;
+            observer.checkpoint(durable).await;
+            checkpoint = (Instant::now(), durable);
+        }
     }
 }

@@ -30,6 +30,8 @@ pub enum AttemptOutcome {
     Failed,
     /// Shutdown stopped the transfer; partial data kept.
     Interrupted,
+    /// The archive's disk was full; partial data kept, not the file's fault.
+    DiskFull,
 }
 
 impl AttemptOutcome {
@@ -40,6 +42,7 @@ impl AttemptOutcome {
             AttemptOutcome::TokenRejected => "token_rejected",
             AttemptOutcome::Failed => "failed",
             AttemptOutcome::Interrupted => "interrupted",
+            AttemptOutcome::DiskFull => "disk_full",
         }
     }
 }

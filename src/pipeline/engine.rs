@@ -40,6 +40,8 @@ pub struct EngineSettings {
     pub token_max_age: Duration,
     /// Backoff between failed downloads of one file.
     pub download_backoff: Backoff,
+    /// How often a transfer checkpoints its partial file.
+    pub checkpoint_interval: Duration,
 }
 
 /// Live counters of this process's work, for the progress display

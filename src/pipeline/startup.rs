@@ -83,6 +83,7 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
             base: config.download.retry_base,
             max: config.download.retry_max,
         },
+        checkpoint_interval: config.download.checkpoint_interval,
     };
     let metrics = Arc::new(Metrics::new());
     let cloud = cloud_client(config)?.with_metrics(Arc::clone(&metrics));

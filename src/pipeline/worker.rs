@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::download::{self, FetchError, Fetched, Transfer};
+use crate::download::{self, FetchError, Fetched, Observer, Transfer};
 use std::sync::atomic::Ordering;
 
 use super::{Engine, EngineError};
@@ -131,6 +131,9 @@ impl Engine {
                 }
                 Err(FetchError::Failed {
                     detail, partial, ..
+                })
+                | Err(FetchError::DiskFull {
+                    detail, partial, ..
                 }) => {
                     tracing::warn!(error = %detail, kept = partial, "download failed");
                     return self.retry_later(file, &detail, partial).await;
@@ -214,12 +217,15 @@ impl Engine {
             token: &spent.token,
             partial: &partial,
             resume_from,
+            checkpoint_every: self.settings.checkpoint_interval,
+            confirm_end: false,
         };
         tracing::debug!(resume_from, "downloading");
-        let on_bytes = |n| {
-            self.progress.bytes.fetch_add(n, Ordering::Relaxed);
+        let watch = Watch {
+            engine: self,
+            file: file.id,
         };
-        download::fetch(transfer, cancel, &on_bytes).await
+        download::fetch(transfer, cancel, &watch).await
     }
 
     async fn record_attempt(
@@ -245,6 +251,14 @@ impl Engine {
                 AttemptOutcome::Failed,
                 *received,
                 *status,
+                Some(detail.clone()),
+            ),
+            Err(FetchError::DiskFull {
+                detail, received, ..
+            }) => (
+                AttemptOutcome::DiskFull,
+                *received,
+                None,
                 Some(detail.clone()),
             ),
             Err(FetchError::Interrupted { received, .. }) => {
@@ -317,6 +331,32 @@ impl Engine {
         } else {
             tracing::info!(retry_in = ?delay, "will retry");
             Ok(Outcome::Retry)
+        }
+    }
+}
+
+/// A transfer's reports: bytes go to the progress counters, checkpoints to
+/// the ledger (so that a crash resumes from the last one).
+struct Watch<'a> {
+    engine: &'a Engine,
+    file: i64,
+}
+
+impl Observer for Watch<'_> {
+    fn bytes(&self, n: u64) {
+        self.engine.progress.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    async fn checkpoint(&self, durable: u64) {
+        let id = self.file;
+        let saved = self
+            .engine
+            .ledger
+            .call(move |l| l.set_partial(id, durable))
+            .await;
+        if let Err(e) = saved {
+            // Not fatal: a crash now resumes from the previous checkpoint.
+            tracing::warn!(error = %e, durable, "could not record a download checkpoint");
         }
     }
 }
