@@ -49,6 +49,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[log]`: log format and filter.
     pub log: LogConfig,
+    /// Files holding a secret that other users can read, found when the
+    /// config was loaded from disk (warnings, not errors: the admin decides).
+    pub exposed_secrets: Vec<String>,
 }
 
 /// `[cloud]`: the Huawei Cloud Meeting API.
@@ -244,7 +247,10 @@ impl Config {
             source,
         })?;
         let origin = format!("config file {}", path.display());
-        validate::parse(&text, &|name| std::env::var(name).ok(), &origin, secrets)
+        let mut config =
+            validate::parse(&text, &|name| std::env::var(name).ok(), &origin, secrets)?;
+        config.exposed_secrets = exposed_secrets(path, &config.cloud.auth_source);
+        Ok(config)
     }
 
     /// Parses and validates config text with an injected environment.
@@ -262,6 +268,7 @@ impl Config {
             warnings
                 .push("no meetings configured and discovery off: nothing to archive".to_string());
         }
+        warnings.extend(self.exposed_secrets.iter().cloned());
         if !self.tls.insecure_download_hosts.is_empty() {
             warnings.push(format!(
                 "certificates are not checked for downloads from: {}",
@@ -269,5 +276,27 @@ impl Config {
             ));
         }
         warnings
+    }
+}
+
+/// Warnings for a secret kept in a file that every user may read: the
+/// config file itself when the secret is inline, or the `*_file` it names.
+fn exposed_secrets(config_path: &Path, source: &SecretSource) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let (path, hint) = match source {
+        SecretSource::Inline => (
+            config_path.to_owned(),
+            "or move the secret to app_key_file / access_token_file",
+        ),
+        SecretSource::File(path) => (path.clone(), "it holds a secret"),
+        SecretSource::Env(_) | SecretSource::NotLoaded => return Vec::new(),
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.permissions().mode() & 0o004 != 0 => vec![format!(
+            "{} holds a secret and is readable by every user (mode {:o}): chmod o-r it ({hint})",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        )],
+        _ => Vec::new(),
     }
 }

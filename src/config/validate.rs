@@ -43,6 +43,7 @@ pub(super) fn parse(
         },
         server: server(raw.server.listen)?,
         log: log(raw.log)?,
+        exposed_secrets: Vec::new(),
     })
 }
 
