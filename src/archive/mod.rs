@@ -13,6 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::ledger::FileId;
+
 pub use paths::{file_name, rel_paths, sanitize_component, url_path};
 
 /// The hidden folder for partial downloads, inside the archive folder.
@@ -39,7 +41,7 @@ impl Archive {
     }
 
     /// Where the partial data of a file is kept while it downloads.
-    pub fn partial_path(&self, file_id: i64) -> PathBuf {
+    pub fn partial_path(&self, file_id: FileId) -> PathBuf {
         self.root.join(PARTIAL_DIR).join(format!("{file_id}.part"))
     }
 
@@ -164,7 +166,7 @@ mod tests {
     async fn place_moves_a_partial_into_place_and_digest_reads_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let archive = Archive::open(dir.path()).expect("open");
-        let partial = archive.partial_path(7);
+        let partial = archive.partial_path(FileId::new(7));
         std::fs::write(&partial, b"hello").expect("write");
         let placed = archive
             .place(&partial, "conf/Hd/0_0.mp4")
