@@ -5,7 +5,8 @@
 //! files, tokens, attempts) → `worker` (the download pool, one claimed file at a
 //! time) → `download` (one HTTP transfer into a partial file) → `archive`
 //! (sanitised paths, atomic placement). `config` reads the TOML file, `simulator`
-//! plays the cloud for tests and `demo`.
+//! plays the cloud for tests and `demo`, and `clock` is the one reader of the
+//! wall clock.
 
 pub mod archive;
 pub mod clock;

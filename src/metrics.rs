@@ -12,7 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::ledger::Status;
+use crate::clock::Millis;
+use crate::ledger::{FileState, Status};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -119,13 +120,14 @@ impl Metrics {
         self.download_seconds.observe(seconds);
     }
 
-    /// Counts a poll; `ok` also stamps the last successful poll time.
-    pub fn poll(&self, result: &'static str, unix_seconds: f64) {
+    /// Counts a poll that ended `at`; `ok` also stamps the last successful
+    /// poll time.
+    pub fn poll(&self, result: &'static str, at: Millis) {
         self.polls
             .get_or_create(&vec![("result", result.to_owned())])
             .inc();
         if result == "ok" {
-            self.last_poll.set(unix_seconds);
+            self.last_poll.set(at.as_secs_f64());
         }
     }
 
@@ -133,15 +135,10 @@ impl Metrics {
     /// `due` (files whose next attempt is due now).
     pub fn render(&self, status: &Status, due: i64) -> String {
         let f = &status.files;
-        for (state, n) in [
-            ("pending", f.pending),
-            ("downloading", f.downloading),
-            ("done", f.done),
-            ("failed", f.failed),
-        ] {
+        for state in FileState::ALL {
             self.files
-                .get_or_create(&vec![("state", state.to_owned())])
-                .set(n);
+                .get_or_create(&vec![("state", state.as_str().to_owned())])
+                .set(f.count(state));
         }
         self.bytes_archived.set(status.bytes_archived);
         self.queue_depth.set(due);
@@ -155,6 +152,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::AttemptOutcome;
 
     #[test]
     fn the_exposition_carries_every_family_with_its_values() {
@@ -163,8 +161,8 @@ mod tests {
         m.api_request("downloadurls", 200);
         m.api_request("appauth", 401);
         m.token_refreshed();
-        m.download("done", 0.2);
-        m.poll("ok", 1_700_000_000.0);
+        m.download(AttemptOutcome::Done.as_str(), 0.2);
+        m.poll("ok", Millis::from_unix_secs(1_700_000_000));
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;

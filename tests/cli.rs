@@ -133,6 +133,11 @@ async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
     assert_eq!(doc["bytes_archived"], 4 * 2048);
     assert_eq!(doc["meeting_list"][0]["state"], "complete");
     assert_eq!(doc["meeting_list"][0]["files_done"], 4);
+    // Typed in the ledger, the same JSON as ever: a lower-case origin and
+    // times as integers of Unix milliseconds.
+    assert_eq!(doc["meeting_list"][0]["origin"], "config");
+    assert!(doc["meeting_list"][0]["last_polled_at"].is_i64(), "{doc}");
+    assert!(doc["meeting_list"][0]["complete_since"].is_i64(), "{doc}");
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Discovery through the recording list, its paging, and authentication
 //! failures that must stop a run with a clear message.
 
+use std::time::Duration;
+
+use meeting_archiver::clock::Millis;
 use meeting_archiver::cloud::{CloudClient, CloudError};
 use meeting_archiver::config::Config;
-use meeting_archiver::ledger::now_ms;
 use meeting_archiver::pipeline::cloud_client;
 use meeting_archiver::simulator::SimMeeting;
 
@@ -17,9 +19,9 @@ fn empty_meetings(n: usize) -> Vec<SimMeeting> {
 
 async fn list_all(env: &TestEnv) -> usize {
     let client: CloudClient = cloud_client(&env.config(&Knobs::default())).expect("client");
-    let day = 24 * 3600 * 1000;
+    let now = Millis::now();
     let found = client
-        .recordings(now_ms() - day, now_ms())
+        .recordings(now - Duration::from_secs(24 * 3600), now)
         .await
         .expect("listing");
     let mut uuids: Vec<_> = found.iter().map(|r| r.conf_uuid.clone()).collect();

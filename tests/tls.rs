@@ -20,6 +20,7 @@ use tokio_rustls::rustls::crypto::aws_lc_rs;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use meeting_archiver::commands::SyncOutcome;
+use meeting_archiver::ledger::FileState;
 use meeting_archiver::simulator::SimMeeting;
 
 use crate::helpers::{Knobs, TestEnv, archived_media, file_count, scenario};
@@ -183,7 +184,7 @@ fn assert_refused_certificate(env: &TestEnv, outcome: &SyncOutcome) {
     let errors = &outcome.status.last_errors;
     assert_eq!(errors.len() as i64, total, "{errors:?}");
     for line in errors {
-        assert_eq!(line.state, "failed", "{line:?}");
+        assert_eq!(line.state, FileState::Failed, "{line:?}");
         assert!(
             line.error.contains("invalid peer certificate"),
             "the error names the certificate: {line:?}"

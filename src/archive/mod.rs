@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::ledger::FileId;
+
 pub use paths::{file_name, rel_paths, sanitize_component, url_path};
 
 /// The hidden folder for partial downloads, inside the archive folder.
@@ -108,7 +110,7 @@ impl Archive {
     }
 
     /// Where the partial data of a file is kept while it downloads.
-    pub fn partial_path(&self, file_id: i64) -> PathBuf {
+    pub fn partial_path(&self, file_id: FileId) -> PathBuf {
         self.root.join(PARTIAL_DIR).join(format!("{file_id}.part"))
     }
 
@@ -188,13 +190,13 @@ impl Archive {
 
 impl Archive {
     /// Partial files in the partial area, by ledger row id.
-    pub fn partial_ids(&self) -> io::Result<Vec<i64>> {
+    pub fn partial_ids(&self) -> io::Result<Vec<FileId>> {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(self.root.join(PARTIAL_DIR))? {
             let name = entry?.file_name();
             let id = name.to_str().and_then(|n| n.strip_suffix(".part"));
             if let Some(id) = id.and_then(|id| id.parse().ok()) {
-                ids.push(id);
+                ids.push(FileId::new(id));
             }
         }
         Ok(ids)
@@ -202,7 +204,7 @@ impl Archive {
 
     /// Removes a partial file (of a file that failed for good or was
     /// archived), so that one bad file cannot keep the disk full.
-    pub fn remove_partial(&self, file_id: i64) -> io::Result<()> {
+    pub fn remove_partial(&self, file_id: FileId) -> io::Result<()> {
         match std::fs::remove_file(self.partial_path(file_id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -309,7 +311,7 @@ mod tests {
     async fn place_moves_a_partial_into_place_and_digest_reads_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let archive = Archive::open(dir.path(), "test").expect("open");
-        let partial = archive.partial_path(7);
+        let partial = archive.partial_path(FileId::new(7));
         std::fs::write(&partial, b"hello").expect("write");
         let placed = archive
             .place(&partial, "conf/Hd/0_0.mp4")
@@ -387,9 +389,11 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o700);
         assert!(!partial.join("meta-0123.tmp").exists());
-        assert_eq!(archive.partial_ids().expect("ids"), vec![7]);
-        archive.remove_partial(7).expect("remove");
-        archive.remove_partial(7).expect("already gone is fine");
+        assert_eq!(archive.partial_ids().expect("ids"), vec![FileId::new(7)]);
+        archive.remove_partial(FileId::new(7)).expect("remove");
+        archive
+            .remove_partial(FileId::new(7))
+            .expect("already gone is fine");
         assert!(archive.partial_ids().expect("ids").is_empty());
     }
 }

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{CloudClient, CloudError};
+use crate::clock::Millis;
 
 /// `limit` for every listing: the documented maximum.
 pub const PAGE_LIMIT: usize = 500;
@@ -126,14 +127,14 @@ impl CloudClient {
         Ok(out)
     }
 
-    /// Every recording that started between `start_ms` and `end_ms` (Unix
-    /// ms), de-duplicated by conference UUID. Whether `offset` counts
+    /// Every recording that started between `start` and `end`,
+    /// de-duplicated by conference UUID. Whether `offset` counts
     /// records or pages is unconfirmed: records are tried first, pages if
     /// records stop short of `count`.
     pub async fn recordings(
         &self,
-        start_ms: i64,
-        end_ms: i64,
+        start: Millis,
+        end: Millis,
     ) -> Result<Vec<Recording>, CloudError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -145,7 +146,7 @@ impl CloudClient {
             } else {
                 page * PAGE_LIMIT
             };
-            let answer = self.record_page(start_ms, end_ms, offset).await?;
+            let answer = self.record_page(start, end, offset).await?;
             let got = answer.data.len();
             let total = answer.count.unwrap_or(0);
             let mut fresh = 0;
@@ -175,11 +176,12 @@ impl CloudClient {
 
     async fn record_page(
         &self,
-        start_ms: i64,
-        end_ms: i64,
+        start: Millis,
+        end: Millis,
         offset: usize,
     ) -> Result<RecordPage, CloudError> {
-        let (start, end) = (start_ms.to_string(), end_ms.to_string());
+        // The API takes Unix milliseconds.
+        let (start, end) = (start.as_unix_ms().to_string(), end.as_unix_ms().to_string());
         let (offset, limit) = (offset.to_string(), PAGE_LIMIT.to_string());
         let query = [
             ("startDate", start.as_str()),

@@ -4,7 +4,7 @@
 //! stampede (a user holds at most 64 live tokens; the 65th evicts the oldest,
 //! breaking other users of the same App ID).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -12,6 +12,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::clock::Millis;
 
 /// What signs an `appauth` request.
 pub struct AppCredentials {
@@ -70,7 +72,7 @@ const SIGNATURE_LIFETIME: Duration = Duration::from_secs(600);
 impl AppCredentials {
     /// Builds a signed `appauth` request: the body and the Authorization
     /// header value (which contains the signature: never log it).
-    pub fn sign(&self, now: SystemTime) -> (AppAuthBody, SecretString) {
+    pub fn sign(&self, now: Millis) -> (AppAuthBody, SecretString) {
         let expire_time = unix_secs(now + SIGNATURE_LIFETIME);
         let nonce = Alphanumeric.sample_string(&mut rand::rng(), 48);
         let user = self.user_id.clone().unwrap_or_default();
@@ -102,11 +104,9 @@ pub fn hmac_hex(key: &str, message: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Unix seconds of a time (0 before the epoch).
-pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// Unix seconds of a time as `appauth` wants them (0 before the epoch).
+fn unix_secs(t: Millis) -> u64 {
+    u64::try_from(t.as_secs()).unwrap_or(0)
 }
 
 /// A cached access token.
@@ -114,7 +114,7 @@ pub struct CachedToken {
     /// The token.
     pub value: SecretString,
     /// When to stop using it (already shortened by the refresh margin).
-    pub use_until: SystemTime,
+    pub use_until: Millis,
     /// Bumped each time a new token is fetched, so that a 401 invalidates
     /// only the token that got it.
     pub generation: u64,
@@ -124,7 +124,7 @@ impl AppAuthAnswer {
     /// The instant to stop using this token: its `expireTime` (or
     /// `validPeriod` from now), less a margin of a tenth of its life capped
     /// at five minutes.
-    pub fn use_until(&self, now: SystemTime) -> SystemTime {
+    pub fn use_until(&self, now: Millis) -> Millis {
         // Lifetimes from now. An `expireTime` not after now (clock skew) is
         // ignored rather than making every call re-authenticate, and absurd
         // values are capped rather than overflowing.
@@ -141,7 +141,7 @@ impl AppAuthAnswer {
         }
         .min(MAX_BELIEVED_LIFE);
         let margin = (life / 10).min(Duration::from_secs(300));
-        now.checked_add(life - margin).unwrap_or(now)
+        now + (life - margin)
     }
 }
 
@@ -157,7 +157,7 @@ mod tests {
             user_id: None,
             corp_id: None,
         };
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let now = Millis::from_unix_secs(1_000);
         let (body, header) = creds.sign(now);
         assert_eq!(body.expire_time, 1_600);
         assert_eq!(body.client_type, 72);
@@ -179,7 +179,7 @@ mod tests {
             user_id: Some("u1".into()),
             corp_id: Some("c1".into()),
         };
-        let (body, header) = creds.sign(UNIX_EPOCH + Duration::from_secs(1));
+        let (body, header) = creds.sign(Millis::from_unix_secs(1));
         let expected = hmac_hex("key", &format!("app:c1:u1:601:{}", body.nonce));
         assert!(header.expose_secret().contains(&expected));
     }
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn absurd_or_skewed_lifetimes_neither_panic_nor_force_reauth() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Millis::from_unix_secs(1_000_000);
         let huge = AppAuthAnswer {
             access_token: "x".into(),
             valid_period: Some(u64::MAX),
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn tokens_are_refreshed_before_they_expire() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Millis::from_unix_secs(1_000_000);
         let answer = AppAuthAnswer {
             access_token: "x".into(),
             valid_period: Some(43_200),

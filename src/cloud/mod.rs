@@ -12,7 +12,7 @@ mod retry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
@@ -28,6 +28,7 @@ pub use retry::Backoff;
 use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
 
+use crate::clock::Millis;
 use crate::metrics::Metrics;
 
 /// How the client authenticates.
@@ -98,13 +99,13 @@ impl CloudClient {
             Credentials::App(creds) => creds,
         };
         let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| SystemTime::now() < t.use_until) {
+        if let Some(token) = cached.as_ref().filter(|t| Millis::now() < t.use_until) {
             return Ok((token.value.clone(), token.generation));
         }
         let answer = self.authenticate(creds).await?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let token = CachedToken {
-            use_until: answer.use_until(SystemTime::now()),
+            use_until: answer.use_until(Millis::now()),
             value: SecretString::from(answer.access_token),
             generation,
         };
@@ -126,7 +127,7 @@ impl CloudClient {
         const ENDPOINT: &str = "appauth";
         let mut tries = 0;
         loop {
-            let (body, authorization) = creds.sign(SystemTime::now());
+            let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
             headers.insert("Authorization", sensitive(&authorization)?);
             headers.insert("X-Token-Type", HeaderValue::from_static("LongTicket"));

@@ -2,13 +2,15 @@
 //! downloading: `status`, `check-config`, `verify`, `retry`.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::exit;
 use crate::archive::Archive;
+use crate::clock::Millis;
 use crate::config::Config;
-use crate::ledger::{MeetingRecord, Status, now_ms};
+use crate::ledger::{MeetingRecord, Status};
 use crate::pipeline::open_ledger;
 
 /// `status --json`: the ledger summary plus each meeting.
@@ -31,13 +33,13 @@ struct MeetingLine {
 /// yet), `in_progress`, `has_failures`, `complete` (still re-checked for new
 /// files) or `settled` (complete for longer than `poll.recheck_for`; no
 /// longer polled).
-fn meeting_state(m: &MeetingRecord, recheck_ms: i64, now: i64) -> &'static str {
+fn meeting_state(m: &MeetingRecord, recheck: Duration, now: Millis) -> &'static str {
     if m.last_poll_error.is_some() {
         "listing_failed"
     } else if m.files_total == 0 {
         "not_ready"
     } else if let Some(since) = m.complete_since {
-        if since.saturating_add(recheck_ms) < now {
+        if since + recheck < now {
             "settled"
         } else {
             "complete"
@@ -58,12 +60,12 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
     } else {
         (Status::default(), Vec::new())
     };
-    let recheck_ms = i64::try_from(config.poll.recheck_for.as_millis()).unwrap_or(i64::MAX);
-    let now = now_ms();
+    let recheck = config.poll.recheck_for;
+    let now = Millis::now();
     let meetings: Vec<MeetingLine> = meetings
         .into_iter()
         .map(|meeting| MeetingLine {
-            state: meeting_state(&meeting, recheck_ms, now),
+            state: meeting_state(&meeting, recheck, now),
             meeting,
         })
         .collect();
@@ -125,7 +127,7 @@ pub fn check_config(config: &Config) -> anyhow::Result<u8> {
 /// `retry`: failed files go back in the queue with a fresh attempt budget.
 pub async fn retry(config: &Config) -> anyhow::Result<u8> {
     let ledger = open_ledger(config, false)?;
-    let revived = ledger.call(|l| l.retry_failed(now_ms())).await?;
+    let revived = ledger.call(|l| l.retry_failed(Millis::now())).await?;
     println!("{revived} failed file(s) queued again; the next sync or poll downloads them");
     Ok(exit::OK)
 }
@@ -156,7 +158,7 @@ pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
             if repair {
                 let (id, reason) = (file.id, format!("verify: {problem}"));
                 ledger
-                    .call(move |l| l.requeue_done(id, &reason, now_ms()))
+                    .call(move |l| l.requeue_done(id, &reason, Millis::now()))
                     .await?;
             }
         }
@@ -179,45 +181,52 @@ pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::MeetingOrigin;
 
     fn meeting(total: i64, done: i64, failed: i64, complete_since: Option<i64>) -> MeetingRecord {
         MeetingRecord {
             conf_uuid: "c".into(),
             subject: None,
-            origin: "config".into(),
-            last_polled_at: Some(1),
+            origin: MeetingOrigin::Config,
+            last_polled_at: Some(Millis::from_unix_ms(1)),
             last_poll_error: None,
             files_total: total,
             files_done: done,
             files_failed: failed,
-            complete_since,
+            complete_since: complete_since.map(Millis::from_unix_ms),
         }
+    }
+
+    const RECHECK: Duration = Duration::from_millis(100);
+
+    fn at(ms: i64) -> Millis {
+        Millis::from_unix_ms(ms)
     }
 
     #[test]
     fn meeting_states_follow_the_lifecycle() {
         assert_eq!(
-            meeting_state(&meeting(0, 0, 0, None), 100, 1_000),
+            meeting_state(&meeting(0, 0, 0, None), RECHECK, at(1_000)),
             "not_ready"
         );
         assert_eq!(
-            meeting_state(&meeting(3, 1, 0, None), 100, 1_000),
+            meeting_state(&meeting(3, 1, 0, None), RECHECK, at(1_000)),
             "in_progress"
         );
         assert_eq!(
-            meeting_state(&meeting(3, 2, 1, None), 100, 1_000),
+            meeting_state(&meeting(3, 2, 1, None), RECHECK, at(1_000)),
             "has_failures"
         );
         assert_eq!(
-            meeting_state(&meeting(3, 3, 0, Some(950)), 100, 1_000),
+            meeting_state(&meeting(3, 3, 0, Some(950)), RECHECK, at(1_000)),
             "complete"
         );
         assert_eq!(
-            meeting_state(&meeting(3, 3, 0, Some(800)), 100, 1_000),
+            meeting_state(&meeting(3, 3, 0, Some(800)), RECHECK, at(1_000)),
             "settled"
         );
         let mut failed = meeting(3, 3, 0, None);
         failed.last_poll_error = Some("HTTP 500".into());
-        assert_eq!(meeting_state(&failed, 100, 1_000), "listing_failed");
+        assert_eq!(meeting_state(&failed, RECHECK, at(1_000)), "listing_failed");
     }
 }

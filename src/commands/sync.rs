@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::ProgressDisplay;
 use crate::config::Config;
-use crate::ledger::Status;
+use crate::ledger::{FileState, Status};
 use crate::pipeline::Engine;
 use crate::pipeline::{PollPlan, PollReport, StopWhen, build_engine, run_pool};
 
@@ -102,7 +102,7 @@ pub fn print_sync(outcome: &SyncOutcome) {
         .status
         .last_errors
         .iter()
-        .filter(|e| e.state == "failed")
+        .filter(|e| e.state == FileState::Failed)
     {
         println!("sync: FAILED {}: {}", e.rel_path, e.error);
     }

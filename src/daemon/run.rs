@@ -18,9 +18,10 @@ use super::reload;
 use super::schedule::Schedule;
 use super::server::{self, Health};
 use super::systemd;
+use crate::clock::Millis;
 use crate::cloud::error_chain;
 use crate::config::Config;
-use crate::ledger::{LedgerHandle, now_ms};
+use crate::ledger::LedgerHandle;
 use crate::pipeline::{Engine, PollPlan, PollReport, WorkerSet, build_engine};
 
 /// Runs the daemon until `shutdown` fires. Each message on `reloads`
@@ -70,7 +71,7 @@ pub async fn run(
             Some(()) = ticks.recv() => {
                 if poll.is_some() {
                     tracing::info!("the previous poll is still running; skipping this tick");
-                    engine.metrics().poll("skipped", now_ms() as f64 / 1000.0);
+                    engine.metrics().poll("skipped", Millis::now());
                 } else {
                     poll = Some(start_poll(&engine, &plan));
                 }

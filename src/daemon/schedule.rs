@@ -15,7 +15,7 @@ use croner::parser::{CronParser, Seconds};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
-use crate::ledger::now_ms;
+use crate::clock::Millis;
 
 /// How late a tick may be before the scheduler counts as dead.
 pub const TICK_GRACE: Duration = Duration::from_secs(30);
@@ -54,7 +54,7 @@ impl Schedule {
             source,
         };
         let scheduler = JobScheduler::new().await.map_err(err)?;
-        let last_tick = Arc::new(AtomicI64::new(now_ms()));
+        let last_tick = Arc::new(AtomicI64::new(Millis::now().as_unix_ms()));
         let job = scheduler
             .add(job(expr, tick, Arc::clone(&last_tick)).map_err(err)?)
             .await
@@ -88,7 +88,8 @@ impl Schedule {
         let _ = self.scheduler.remove(&self.job).await;
         self.job = new;
         self.expr = expr.to_owned();
-        self.last_tick.store(now_ms(), Ordering::Relaxed);
+        self.last_tick
+            .store(Millis::now().as_unix_ms(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -110,7 +111,7 @@ impl Schedule {
 
 fn job(expr: &str, tick: Ticks, last_tick: Arc<AtomicI64>) -> Result<Job, JobSchedulerError> {
     Job::new(expr, move |_, _| {
-        last_tick.store(now_ms(), Ordering::Relaxed);
+        last_tick.store(Millis::now().as_unix_ms(), Ordering::Relaxed);
         // Full: a tick is already waiting. Closed: the daemon is stopping.
         let _ = tick.try_send(());
     })
@@ -127,12 +128,10 @@ pub struct Liveness {
 impl Liveness {
     /// The tick that is overdue at `now` (due more than [`TICK_GRACE`]
     /// ago and not seen), if any.
-    pub fn overdue(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let last =
-            DateTime::from_timestamp_millis(self.last_tick.load(Ordering::Relaxed)).unwrap_or(now);
-        let next = next_after(&self.expr, last)?;
-        let grace = chrono::Duration::from_std(TICK_GRACE).unwrap_or_default();
-        (now > next + grace).then_some(next)
+    pub fn overdue(&self, now: Millis) -> Option<DateTime<Utc>> {
+        let last = Millis::from_unix_ms(self.last_tick.load(Ordering::Relaxed));
+        let next = next_after(&self.expr, last.to_utc())?;
+        (now > Millis::from(next) + TICK_GRACE).then_some(next)
     }
 }
 
@@ -164,9 +163,9 @@ mod tests {
             expr: "*/1 * * * * *".to_owned(),
             last_tick: Arc::new(AtomicI64::new(1_700_000_000_000)),
         };
-        let soon = DateTime::from_timestamp(1_700_000_010, 0).expect("time");
+        let soon = Millis::from_unix_secs(1_700_000_010);
         assert_eq!(live.overdue(soon), None);
-        let late = DateTime::from_timestamp(1_700_000_100, 0).expect("time");
+        let late = Millis::from_unix_secs(1_700_000_100);
         assert!(live.overdue(late).is_some());
     }
 
@@ -181,7 +180,7 @@ mod tests {
         })
         .await
         .expect("three ticks within ten seconds");
-        assert_eq!(schedule.liveness().overdue(Utc::now()), None);
+        assert_eq!(schedule.liveness().overdue(Millis::now()), None);
         schedule.stop().await;
     }
 }

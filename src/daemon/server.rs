@@ -15,9 +15,10 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Millis;
 use crate::cloud::error_chain;
 use crate::daemon::schedule::Liveness;
-use crate::ledger::{LedgerError, LedgerHandle, now_ms};
+use crate::ledger::{LedgerError, LedgerHandle};
 use crate::metrics::Metrics;
 
 /// Why the daemon should not be trusted.
@@ -64,11 +65,11 @@ impl Health {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let liveness = liveness.ok_or(Unhealthy::NoSchedule)?;
-        if let Some(due) = liveness.overdue(Utc::now()) {
+        if let Some(due) = liveness.overdue(Millis::now()) {
             return Err(Unhealthy::MissedTick(due));
         }
         self.ledger
-            .call(|l| l.heartbeat(now_ms()))
+            .call(|l| l.heartbeat(Millis::now()))
             .await
             .map_err(Unhealthy::Ledger)
     }
@@ -137,7 +138,7 @@ async fn render_metrics(State(shared): State<Shared>) -> Response {
     let read = shared
         .ledger
         .call(|l| {
-            let now = now_ms();
+            let now = Millis::now();
             Ok((l.status(0)?, l.due_count(now)?))
         })
         .await;

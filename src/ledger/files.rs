@@ -5,13 +5,14 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::meetings::refresh_completion;
-use super::{Ledger, Result};
+use super::{FileId, FileState, Ledger, Result};
+use crate::clock::Millis;
 
 /// A file claimed by a worker (now `downloading`).
 #[derive(Debug, Clone)]
 pub struct ClaimedFile {
     /// The file's row.
-    pub id: i64,
+    pub id: FileId,
     /// Its meeting.
     pub conf_uuid: String,
     /// `Hd`, `Sd`, `Aux`, ...
@@ -30,7 +31,7 @@ pub struct ClaimedFile {
 #[derive(Debug, Clone)]
 pub struct DoneFile {
     /// The file's row.
-    pub id: i64,
+    pub id: FileId,
     /// Its meeting.
     pub conf_uuid: String,
     /// Where it lies under the archive folder.
@@ -48,22 +49,22 @@ pub struct FileRecord {
     pub file_type: String,
     /// Where it lies under the archive folder.
     pub rel_path: String,
-    /// `pending`, `downloading`, `done` or `failed`.
-    pub state: String,
+    /// Where it stands in the queue.
+    pub state: FileState,
     /// Size in bytes once done.
     pub size: Option<u64>,
     /// Hex SHA-256 once done.
     pub sha256: Option<String>,
-    /// When it was archived (Unix ms).
-    pub done_at: Option<i64>,
+    /// When it was archived.
+    pub done_at: Option<Millis>,
 }
 
 /// What to do with a file whose attempt failed.
 pub struct RetryPlan<'a> {
     /// The error to show in `status`.
     pub error: &'a str,
-    /// When to try again (Unix ms).
-    pub next_attempt_at: i64,
+    /// When to try again.
+    pub next_attempt_at: Millis,
     /// The limit: reaching it marks the file failed.
     pub max_attempts: u32,
 }
@@ -71,7 +72,7 @@ pub struct RetryPlan<'a> {
 impl Ledger {
     /// Claims the next due pending file, in one `UPDATE … RETURNING` inside
     /// an IMMEDIATE transaction so no two workers get the same file.
-    pub fn claim_next(&mut self, now: i64) -> Result<Option<ClaimedFile>> {
+    pub fn claim_next(&mut self, now: Millis) -> Result<Option<ClaimedFile>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -100,7 +101,7 @@ impl Ledger {
     }
 
     /// The latest URL listed for a file (it changes when a re-query moves it).
-    pub fn file_url(&self, file_id: i64) -> Result<String> {
+    pub fn file_url(&self, file_id: FileId) -> Result<String> {
         Ok(self
             .conn
             .query_row("SELECT url FROM files WHERE id = ?1", [file_id], |row| {
@@ -110,7 +111,13 @@ impl Ledger {
 
     /// Marks a file archived; call only once its bytes are durable under
     /// their final name.
-    pub fn mark_done(&mut self, file_id: i64, size: u64, sha256: &str, now: i64) -> Result<()> {
+    pub fn mark_done(
+        &mut self,
+        file_id: FileId,
+        size: u64,
+        sha256: &str,
+        now: Millis,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
                  partial_bytes = 0, last_error = NULL
@@ -128,8 +135,13 @@ impl Ledger {
 
     /// Puts a failed file back in the queue, or marks it failed for good once
     /// its counted attempts reach the limit. Returns true if it failed for good.
-    pub fn schedule_retry(&mut self, file_id: i64, plan: &RetryPlan<'_>, now: i64) -> Result<bool> {
-        let state: String = self.conn.query_row(
+    pub fn schedule_retry(
+        &mut self,
+        file_id: FileId,
+        plan: &RetryPlan<'_>,
+        now: Millis,
+    ) -> Result<bool> {
+        let state: FileState = self.conn.query_row(
             "UPDATE files SET
                  attempts = attempts + 1,
                  state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
@@ -144,12 +156,12 @@ impl Ledger {
             ],
             |row| row.get(0),
         )?;
-        Ok(state == "failed")
+        Ok(state == FileState::Failed)
     }
 
     /// Returns a claimed file to the queue without counting an attempt
     /// (shutdown), keeping its partial data for resuming.
-    pub fn release(&mut self, file_id: i64, partial_bytes: u64, now: i64) -> Result<()> {
+    pub fn release(&mut self, file_id: FileId, partial_bytes: u64, now: Millis) -> Result<()> {
         self.conn.execute(
             "UPDATE files SET state = 'pending', partial_bytes = ?2, updated_at = ?3
              WHERE id = ?1 AND state = 'downloading'",
@@ -159,7 +171,7 @@ impl Ledger {
     }
 
     /// Records how many bytes of a file's partial data are durable.
-    pub fn set_partial(&mut self, file_id: i64, partial_bytes: u64) -> Result<()> {
+    pub fn set_partial(&mut self, file_id: FileId, partial_bytes: u64) -> Result<()> {
         self.conn.execute(
             "UPDATE files SET partial_bytes = ?2 WHERE id = ?1",
             params![file_id, partial_bytes as i64],
@@ -169,7 +181,7 @@ impl Ledger {
 
     /// After a crash: work left `downloading` goes back to pending and open
     /// attempts are closed as crashed. Returns the number of files requeued.
-    pub fn reset_interrupted(&mut self, now: i64) -> Result<usize> {
+    pub fn reset_interrupted(&mut self, now: Millis) -> Result<usize> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -186,7 +198,7 @@ impl Ledger {
     }
 
     /// Puts every failed file back in the queue with a fresh attempt budget.
-    pub fn retry_failed(&mut self, now: i64) -> Result<usize> {
+    pub fn retry_failed(&mut self, now: Millis) -> Result<usize> {
         let revived = self.conn.execute(
             "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
              WHERE state = 'failed'",
@@ -197,7 +209,7 @@ impl Ledger {
     }
 
     /// Queues an archived file again (its archived copy is missing or corrupt).
-    pub fn requeue_done(&mut self, file_id: i64, reason: &str, now: i64) -> Result<()> {
+    pub fn requeue_done(&mut self, file_id: FileId, reason: &str, now: Millis) -> Result<()> {
         self.conn.execute(
             "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
                  size = NULL, sha256 = NULL, done_at = NULL, updated_at = ?3
@@ -247,7 +259,7 @@ impl Ledger {
     /// What an idle worker needs, in one query: the earliest time a
     /// pending file becomes due (if any is pending) and how many files are
     /// being downloaded now.
-    pub fn queue_state(&self) -> Result<(Option<i64>, i64)> {
+    pub fn queue_state(&self) -> Result<(Option<Millis>, i64)> {
         Ok(self.conn.query_row(
             "SELECT min(next_attempt_at) FILTER (WHERE state = 'pending'),
                     count(*) FILTER (WHERE state = 'downloading')

@@ -4,25 +4,8 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{Ledger, Result};
-
-/// Why the archiver knows a meeting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MeetingOrigin {
-    /// Listed in `poll.meetings`.
-    Config,
-    /// Found by the recording-list API (`poll.discover_days`).
-    Discovered,
-}
-
-impl MeetingOrigin {
-    fn as_str(self) -> &'static str {
-        match self {
-            MeetingOrigin::Config => "config",
-            MeetingOrigin::Discovered => "discovered",
-        }
-    }
-}
+use super::{FileId, FileState, Ledger, MeetingOrigin, Result};
+use crate::clock::Millis;
 
 /// One download URL as listed by the cloud, with where its file will lie.
 pub struct UrlEntry {
@@ -47,10 +30,10 @@ pub struct MeetingRecord {
     pub conf_uuid: String,
     /// The subject, when discovery told us.
     pub subject: Option<String>,
-    /// `config` or `discovered`.
-    pub origin: String,
-    /// Last time its URLs were listed (Unix ms).
-    pub last_polled_at: Option<i64>,
+    /// Why it is archived; JSON `config` or `discovered`.
+    pub origin: MeetingOrigin,
+    /// Last time its URLs were listed.
+    pub last_polled_at: Option<Millis>,
     /// The last listing error, if the last listing failed.
     pub last_poll_error: Option<String>,
     /// Files of this meeting per state.
@@ -59,8 +42,8 @@ pub struct MeetingRecord {
     pub files_done: i64,
     /// Files failed for good.
     pub files_failed: i64,
-    /// Since when every known file is archived (Unix ms).
-    pub complete_since: Option<i64>,
+    /// Since when every known file is archived.
+    pub complete_since: Option<Millis>,
 }
 
 /// Sets or clears `complete_since` of one meeting (all of them with
@@ -69,7 +52,7 @@ pub struct MeetingRecord {
 pub(super) fn refresh_completion(
     conn: &rusqlite::Connection,
     conf_uuid: Option<&str>,
-    now: i64,
+    now: Millis,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE meetings SET complete_since = CASE
@@ -85,9 +68,9 @@ pub(super) fn refresh_completion(
 }
 
 impl Ledger {
-    /// Meetings complete since before `complete_before` (Unix ms): their
-    /// re-check period is over and polls leave them alone.
-    pub fn settled_meetings(&self, complete_before: i64) -> Result<Vec<String>> {
+    /// Meetings complete since before `complete_before`: their re-check
+    /// period is over and polls leave them alone.
+    pub fn settled_meetings(&self, complete_before: Millis) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
             "SELECT conf_uuid FROM meetings WHERE complete_since IS NOT NULL AND complete_since < ?1",
         )?;
@@ -101,13 +84,13 @@ impl Ledger {
         conf_uuid: &str,
         origin: MeetingOrigin,
         subject: Option<&str>,
-        now: i64,
+        now: Millis,
     ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)",
-            params![conf_uuid, subject, origin.as_str(), now],
+            params![conf_uuid, subject, origin, now],
         )?;
         Ok(())
     }
@@ -115,7 +98,12 @@ impl Ledger {
     /// Stores a fresh listing of a meeting's URLs: new files are queued, the
     /// tokens of unfinished files replace their older unspent ones, and the
     /// meeting's URL generation goes up. Returns how many files were new.
-    pub fn store_urls(&mut self, conf_uuid: &str, entries: &[UrlEntry], now: i64) -> Result<usize> {
+    pub fn store_urls(
+        &mut self,
+        conf_uuid: &str,
+        entries: &[UrlEntry],
+        now: Millis,
+    ) -> Result<usize> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -123,7 +111,7 @@ impl Ledger {
         for entry in entries {
             let (file_id, state, inserted) = upsert_file(&tx, conf_uuid, entry, now)?;
             new_files += usize::from(inserted);
-            if state == "done" || state == "failed" {
+            if matches!(state, FileState::Done | FileState::Failed) {
                 continue;
             }
             tx.execute(
@@ -150,7 +138,7 @@ impl Ledger {
     }
 
     /// Records that listing a meeting failed.
-    pub fn record_poll_error(&mut self, conf_uuid: &str, error: &str, now: i64) -> Result<()> {
+    pub fn record_poll_error(&mut self, conf_uuid: &str, error: &str, now: Millis) -> Result<()> {
         self.conn.execute(
             "UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1",
             params![conf_uuid, now, error],
@@ -205,9 +193,9 @@ fn upsert_file(
     tx: &rusqlite::Transaction<'_>,
     conf_uuid: &str,
     entry: &UrlEntry,
-    now: i64,
-) -> Result<(i64, String, bool)> {
-    let existing: Option<(i64, String)> = tx
+    now: Millis,
+) -> Result<(FileId, FileState, bool)> {
+    let existing: Option<(FileId, FileState)> = tx
         .query_row(
             "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url_path = ?3",
             params![conf_uuid, entry.file_type, entry.url_path],
@@ -237,7 +225,7 @@ fn upsert_file(
         params![conf_uuid, entry.file_type, entry.url_path, entry.url, rel_path, now],
         |row| row.get(0),
     )?;
-    Ok((id, "pending".to_owned(), true))
+    Ok((id, FileState::Pending, true))
 }
 
 /// The hex SHA-256 of a token: what the ledger keeps after the token is gone.

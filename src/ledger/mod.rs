@@ -6,7 +6,9 @@
 //! share the file safely. The schema is a list of plain `.sql` migrations,
 //! append-only, versioned by SQLite's `user_version`. A second backend
 //! (PostgreSQL for several instances) would re-implement this module's
-//! public functions; nothing outside it sees SQL.
+//! public functions; nothing outside it sees SQL. Columns are read and
+//! written as typed values ([`FileState`], [`MeetingOrigin`], [`FileId`],
+//! [`Millis`](crate::clock::Millis)), so callers never compare strings.
 //!
 //! A process that downloads (`sync`, `run`, `demo`, `retry`) also holds an
 //! exclusive advisory lock on the ledger file, so two archivers never share
@@ -18,9 +20,14 @@ mod handle;
 mod meetings;
 mod status;
 mod tokens;
+mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tokens;
+#[cfg(test)]
+mod tests_types;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,11 +38,10 @@ use rusqlite_migration::{M, Migrations};
 
 pub use files::{ClaimedFile, DoneFile, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
-pub use meetings::{MeetingOrigin, MeetingRecord, UrlEntry};
+pub use meetings::{MeetingRecord, UrlEntry};
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
-
-pub use crate::clock::now_ms;
+pub use types::{FileId, FileState, MeetingOrigin};
 
 /// Errors of the ledger; each names the ledger file or the operation.
 #[derive(Debug, thiserror::Error)]

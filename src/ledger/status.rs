@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Ledger, Result};
+use super::{FileState, Ledger, Result};
+use crate::clock::Millis;
 
 /// Files per state, meetings, bytes and the latest errors.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -30,6 +31,27 @@ pub struct FileCounts {
     pub failed: i64,
 }
 
+impl FileCounts {
+    /// Files in `state`.
+    pub fn count(&self, state: FileState) -> i64 {
+        match state {
+            FileState::Pending => self.pending,
+            FileState::Downloading => self.downloading,
+            FileState::Done => self.done,
+            FileState::Failed => self.failed,
+        }
+    }
+
+    fn count_mut(&mut self, state: FileState) -> &mut i64 {
+        match state {
+            FileState::Pending => &mut self.pending,
+            FileState::Downloading => &mut self.downloading,
+            FileState::Done => &mut self.done,
+            FileState::Failed => &mut self.failed,
+        }
+    }
+}
+
 /// One file's last error.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ErrorLine {
@@ -37,8 +59,8 @@ pub struct ErrorLine {
     pub conf_uuid: String,
     /// Where the file goes under the archive folder.
     pub rel_path: String,
-    /// Its state.
-    pub state: String,
+    /// Its state (`pending` or `failed`: done files have no error).
+    pub state: FileState,
     /// Failed attempts so far.
     pub attempts: i64,
     /// The error.
@@ -58,14 +80,7 @@ impl Ledger {
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let count: i64 = row.get(1)?;
-            let state: String = row.get(0)?;
-            match state.as_str() {
-                "pending" => files.pending = count,
-                "downloading" => files.downloading = count,
-                "done" => files.done = count,
-                "failed" => files.failed = count,
-                _ => {}
-            }
+            *files.count_mut(row.get(0)?) = count;
         }
         let bytes_archived = self.conn.query_row(
             "SELECT coalesce(sum(size), 0) FROM files WHERE state = 'done'",
@@ -101,7 +116,7 @@ impl Ledger {
 
 impl Ledger {
     /// Pending files whose next attempt is due at `now`: the queue depth.
-    pub fn due_count(&self, now: i64) -> Result<i64> {
+    pub fn due_count(&self, now: Millis) -> Result<i64> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM files WHERE state = 'pending' AND next_attempt_at <= ?1",
             [now],
@@ -111,7 +126,7 @@ impl Ledger {
 
     /// Writes the heartbeat row: fails if the ledger cannot be written
     /// (full disk, read-only file system, lost permissions).
-    pub fn heartbeat(&mut self, now: i64) -> Result<()> {
+    pub fn heartbeat(&mut self, now: Millis) -> Result<()> {
         self.conn.execute(
             "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
             [now],

@@ -1,12 +1,14 @@
-//! In-memory tests of every ledger query.
+//! In-memory tests of every ledger query: files and meetings here, tokens
+//! in `tests_tokens`, column types in `tests_types`.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::*;
+use crate::clock::Millis;
 
-const CONF: &str = "51adf610220411eaaae03f22d33cc26b";
+pub(super) const CONF: &str = "51adf610220411eaaae03f22d33cc26b";
 
-fn entry(file_type: &str, path: &str, token: &str) -> UrlEntry {
+pub(super) fn entry(file_type: &str, path: &str, token: &str) -> UrlEntry {
     UrlEntry {
         file_type: file_type.to_owned(),
         url: format!("https://192.0.2.1{path}"),
@@ -20,12 +22,17 @@ fn entry(file_type: &str, path: &str, token: &str) -> UrlEntry {
     }
 }
 
-fn ledger_with(entries: &[UrlEntry]) -> Ledger {
+/// A time `ms` after the epoch: the tests use small, readable instants.
+pub(super) fn at(ms: i64) -> Millis {
+    Millis::from_unix_ms(ms)
+}
+
+pub(super) fn ledger_with(entries: &[UrlEntry]) -> Ledger {
     let mut ledger = Ledger::open_in_memory().expect("open");
     ledger
-        .upsert_meeting(CONF, MeetingOrigin::Config, None, 1)
+        .upsert_meeting(CONF, MeetingOrigin::Config, None, at(1))
         .expect("meeting");
-    ledger.store_urls(CONF, entries, 10).expect("store");
+    ledger.store_urls(CONF, entries, at(10)).expect("store");
     ledger
 }
 
@@ -36,7 +43,7 @@ fn store_urls_queues_each_file_once() {
         entry("Sd", "/d/sd/0_0.mp4", "t2"),
     ]);
     let again = ledger
-        .store_urls(CONF, &[entry("Hd", "/d/hd/0_0.mp4", "t3")], 20)
+        .store_urls(CONF, &[entry("Hd", "/d/hd/0_0.mp4", "t3")], at(20))
         .expect("store again");
     assert_eq!(again, 0, "a known file is not new");
     assert_eq!(ledger.status(5).expect("status").files.pending, 2);
@@ -58,90 +65,53 @@ fn clashing_paths_get_the_alternative() {
 #[test]
 fn claim_hands_out_each_file_once() {
     let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
-    let first = ledger.claim_next(100).expect("claim").expect("a file");
+    let first = ledger.claim_next(at(100)).expect("claim").expect("a file");
     assert_eq!(first.file_type, "Hd");
-    assert!(ledger.claim_next(100).expect("claim").is_none());
+    assert!(ledger.claim_next(at(100)).expect("claim").is_none());
     assert_eq!(ledger.status(5).expect("status").files.downloading, 1);
 }
 
 #[test]
 fn claim_respects_next_attempt_at() {
     let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
-    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
     let plan = RetryPlan {
         error: "boom",
-        next_attempt_at: 500,
+        next_attempt_at: at(500),
         max_attempts: 3,
     };
-    assert!(!ledger.schedule_retry(file.id, &plan, 100).expect("retry"));
-    assert!(ledger.claim_next(499).expect("claim").is_none());
-    assert_eq!(ledger.queue_state().expect("due").0, Some(500));
-    let again = ledger.claim_next(500).expect("claim").expect("due now");
+    assert!(
+        !ledger
+            .schedule_retry(file.id, &plan, at(100))
+            .expect("retry")
+    );
+    assert!(ledger.claim_next(at(499)).expect("claim").is_none());
+    assert_eq!(ledger.queue_state().expect("due").0, Some(at(500)));
+    let again = ledger.claim_next(at(500)).expect("claim").expect("due now");
     assert_eq!(again.attempts, 1);
 }
 
 #[test]
-fn a_token_is_spent_before_it_is_handed_out_and_never_twice() {
-    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "secret-token")]);
-    let file = ledger.claim_next(100).expect("claim").expect("a file");
-    let spent = ledger
-        .take_token(file.id, 0, 0, 100)
-        .expect("take")
-        .expect("token");
-    assert_eq!(spent.token.expose_secret(), "secret-token");
-    assert!(
-        ledger
-            .take_token(file.id, 0, 0, 100)
-            .expect("take")
-            .is_none()
+fn a_released_file_keeps_its_partial_data_and_latest_url() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
+    assert_eq!(ledger.queue_state().expect("queue"), (None, 1));
+    let mut moved = entry("Hd", "/d/0_0.mp4", "t2");
+    moved.url = "https://198.51.100.7/d/0_0.mp4".to_owned();
+    ledger.store_urls(CONF, &[moved], at(150)).expect("store");
+    assert_eq!(
+        ledger.file_url(file.id).expect("url"),
+        "https://198.51.100.7/d/0_0.mp4"
     );
-    // The same token listed again is recognised and not stored anew.
-    ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "secret-token")], 200)
-        .expect("store");
-    assert!(
-        ledger
-            .take_token(file.id, 0, 0, 200)
-            .expect("take")
-            .is_none()
-    );
-    assert!(ledger.token_known("secret-token").expect("known"));
-    let stored: Option<String> = ledger
-        .conn
-        .query_row(
-            "SELECT token FROM tokens WHERE id = ?1",
-            [spent.token_id],
-            |r| r.get(0),
-        )
-        .expect("row");
-    assert_eq!(stored, None, "a spent token is erased");
-}
-
-#[test]
-fn old_and_superseded_tokens_are_not_used() {
-    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "old")]);
-    let file = ledger.claim_next(100).expect("claim").expect("a file");
-    assert!(
-        ledger
-            .take_token(file.id, 11, 0, 100)
-            .expect("take")
-            .is_none(),
-        "too old"
-    );
-    ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "new")], 50)
-        .expect("store");
-    let spent = ledger
-        .take_token(file.id, 0, 0, 100)
-        .expect("take")
-        .expect("token");
-    assert_eq!(spent.token.expose_secret(), "new");
-    assert!(
-        ledger
-            .take_token(file.id, 0, 0, 100)
-            .expect("take")
-            .is_none(),
-        "old one superseded"
+    ledger.release(file.id, 2048, at(200)).expect("release");
+    assert_eq!(ledger.queue_state().expect("queue"), (Some(at(0)), 0));
+    let again = ledger
+        .claim_next(at(300))
+        .expect("claim")
+        .expect("released");
+    assert_eq!(
+        (again.id, again.partial_bytes, again.attempts),
+        (file.id, 2048, 0)
     );
 }
 
@@ -149,32 +119,40 @@ fn old_and_superseded_tokens_are_not_used() {
 fn retries_end_in_failed_and_retry_revives() {
     let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
     for round in 0..2 {
-        let file = ledger.claim_next(1000).expect("claim").expect("a file");
+        let file = ledger.claim_next(at(1000)).expect("claim").expect("a file");
         let plan = RetryPlan {
             error: "server said 500",
-            next_attempt_at: 0,
+            next_attempt_at: at(0),
             max_attempts: 2,
         };
-        let failed = ledger.schedule_retry(file.id, &plan, 1000).expect("retry");
+        let failed = ledger
+            .schedule_retry(file.id, &plan, at(1000))
+            .expect("retry");
         assert_eq!(failed, round == 1);
     }
     let status = ledger.status(5).expect("status");
     assert_eq!(status.files.failed, 1);
     assert_eq!(status.last_errors[0].error, "server said 500");
-    assert!(ledger.claim_next(2000).expect("claim").is_none());
-    assert_eq!(ledger.retry_failed(2000).expect("retry"), 1);
-    let file = ledger.claim_next(2000).expect("claim").expect("revived");
+    assert!(ledger.claim_next(at(2000)).expect("claim").is_none());
+    assert_eq!(ledger.retry_failed(at(2000)).expect("retry"), 1);
+    let file = ledger
+        .claim_next(at(2000))
+        .expect("claim")
+        .expect("revived");
     assert_eq!(file.attempts, 0);
 }
 
 #[test]
 fn crash_recovery_requeues_downloading_and_closes_attempts() {
     let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
-    let file = ledger.claim_next(100).expect("claim").expect("a file");
-    ledger.take_token(file.id, 0, 0, 100).expect("take");
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
+    ledger.take_token(file.id, at(0), 0, at(100)).expect("take");
     ledger.set_partial(file.id, 4096).expect("partial");
-    assert_eq!(ledger.reset_interrupted(200).expect("reset"), 1);
-    let again = ledger.claim_next(300).expect("claim").expect("requeued");
+    assert_eq!(ledger.reset_interrupted(at(200)).expect("reset"), 1);
+    let again = ledger
+        .claim_next(at(300))
+        .expect("claim")
+        .expect("requeued");
     assert_eq!(again.partial_bytes, 4096);
     let open: i64 = ledger
         .conn
@@ -190,9 +168,9 @@ fn crash_recovery_requeues_downloading_and_closes_attempts() {
 #[test]
 fn done_files_get_no_new_tokens_and_count_bytes() {
     let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
-    let file = ledger.claim_next(100).expect("claim").expect("a file");
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
     let spent = ledger
-        .take_token(file.id, 0, 0, 100)
+        .take_token(file.id, at(0), 0, at(100))
         .expect("take")
         .expect("token");
     let end = AttemptEnd {
@@ -202,11 +180,13 @@ fn done_files_get_no_new_tokens_and_count_bytes() {
         error: None,
     };
     ledger
-        .finish_attempt(spent.attempt_id, &end, 150)
+        .finish_attempt(spent.attempt_id, &end, at(150))
         .expect("finish");
-    ledger.mark_done(file.id, 1234, "abcd", 150).expect("done");
     ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t2")], 200)
+        .mark_done(file.id, 1234, "abcd", at(150))
+        .expect("done");
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t2")], at(200))
         .expect("store");
     assert!(!ledger.token_known("t2").expect("known"));
     let status = ledger.status(5).expect("status");
@@ -214,7 +194,7 @@ fn done_files_get_no_new_tokens_and_count_bytes() {
     let done = ledger.done_files().expect("done files");
     assert_eq!(done[0].sha256, "abcd");
     ledger
-        .requeue_done(file.id, "missing", 300)
+        .requeue_done(file.id, "missing", at(300))
         .expect("requeue");
     assert_eq!(ledger.status(5).expect("status").files.pending, 1);
 }
@@ -226,7 +206,7 @@ fn meetings_list_counts_files() {
         entry("Sd", "/d/1.mp4", "t2"),
     ]);
     ledger
-        .record_poll_error(CONF, "HTTP 500", 50)
+        .record_poll_error(CONF, "HTTP 500", at(50))
         .expect("poll error");
     let meetings = ledger.meetings().expect("meetings");
     assert_eq!(meetings.len(), 1);
@@ -254,36 +234,39 @@ fn a_meeting_is_complete_once_every_file_is_done_and_reopens_on_a_new_file() {
     ]);
     assert!(
         ledger
-            .settled_meetings(i64::MAX)
+            .settled_meetings(at(i64::MAX))
             .expect("settled")
             .is_empty()
     );
     for now in [100, 200] {
-        let file = ledger.claim_next(now).expect("claim").expect("file");
-        ledger.mark_done(file.id, 1, "x", now).expect("done");
+        let file = ledger.claim_next(at(now)).expect("claim").expect("file");
+        ledger.mark_done(file.id, 1, "x", at(now)).expect("done");
     }
     assert_eq!(
         ledger.meetings().expect("meetings")[0].complete_since,
-        Some(200)
+        Some(at(200))
     );
     assert!(
-        ledger.settled_meetings(200).expect("settled").is_empty(),
+        ledger
+            .settled_meetings(at(200))
+            .expect("settled")
+            .is_empty(),
         "not before the period"
     );
     assert_eq!(
-        ledger.settled_meetings(201).expect("settled"),
+        ledger.settled_meetings(at(201)).expect("settled"),
         vec![CONF.to_owned()]
     );
     // Listing the same files again keeps it complete; a new file reopens it.
     ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t3")], 300)
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t3")], at(300))
         .expect("store");
     assert_eq!(
         ledger.meetings().expect("meetings")[0].complete_since,
-        Some(200)
+        Some(at(200))
     );
     ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_1.mp4", "t4")], 400)
+        .store_urls(CONF, &[entry("Hd", "/d/0_1.mp4", "t4")], at(400))
         .expect("store");
     assert_eq!(ledger.meetings().expect("meetings")[0].complete_since, None);
 }
@@ -294,16 +277,16 @@ fn queue_depth_counts_due_files_and_the_heartbeat_writes() {
         entry("Hd", "/d/0_0.mp4", "t1"),
         entry("Sd", "/d/s.mp4", "t2"),
     ]);
-    assert_eq!(ledger.due_count(0).expect("due"), 2);
-    let file = ledger.claim_next(0).expect("claim").expect("file");
+    assert_eq!(ledger.due_count(at(0)).expect("due"), 2);
+    let file = ledger.claim_next(at(0)).expect("claim").expect("file");
     let plan = RetryPlan {
         error: "later",
-        next_attempt_at: 1_000,
+        next_attempt_at: at(1_000),
         max_attempts: 5,
     };
-    ledger.schedule_retry(file.id, &plan, 0).expect("retry");
-    assert_eq!(ledger.due_count(999).expect("due"), 1);
-    assert_eq!(ledger.due_count(1_000).expect("due"), 2);
-    ledger.heartbeat(5).expect("heartbeat");
-    ledger.heartbeat(6).expect("heartbeat again");
+    ledger.schedule_retry(file.id, &plan, at(0)).expect("retry");
+    assert_eq!(ledger.due_count(at(999)).expect("due"), 1);
+    assert_eq!(ledger.due_count(at(1_000)).expect("due"), 2);
+    ledger.heartbeat(at(5)).expect("heartbeat");
+    ledger.heartbeat(at(6)).expect("heartbeat again");
 }

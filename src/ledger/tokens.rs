@@ -5,7 +5,8 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::SecretString;
 
-use super::{Ledger, Result};
+use super::{FileId, Ledger, Result};
+use crate::clock::Millis;
 
 /// A token taken for one request, with the attempt it opened.
 pub struct SpentToken {
@@ -15,8 +16,8 @@ pub struct SpentToken {
     pub attempt_id: i64,
     /// The token, now spent in the ledger; present it exactly once.
     pub token: SecretString,
-    /// When the cloud issued it (Unix ms).
-    pub issued_at: i64,
+    /// When the cloud issued it (when the listing that brought it was stored).
+    pub issued_at: Millis,
 }
 
 /// How an attempt ended, as recorded in `attempts.outcome`.
@@ -65,15 +66,15 @@ impl Ledger {
     /// `resume_from`. `None` when no usable token is stored.
     pub fn take_token(
         &mut self,
-        file_id: i64,
-        issued_after: i64,
+        file_id: FileId,
+        issued_after: Millis,
         resume_from: u64,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<SpentToken>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: Option<(i64, String, i64)> = tx
+        let found: Option<(i64, String, Millis)> = tx
             .query_row(
                 "SELECT id, token, issued_at FROM tokens
                  WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
@@ -110,7 +111,7 @@ impl Ledger {
         &mut self,
         attempt_id: i64,
         end: &AttemptEnd<'_>,
-        now: i64,
+        now: Millis,
     ) -> Result<()> {
         self.conn.execute(
             "UPDATE attempts SET finished_at = ?2, outcome = ?3, bytes = ?4, http_status = ?5, error = ?6
@@ -118,7 +119,7 @@ impl Ledger {
             params![
                 attempt_id,
                 now,
-                end.outcome.as_str(),
+                end.outcome,
                 end.bytes as i64,
                 end.http_status,
                 end.error
@@ -142,7 +143,12 @@ impl Ledger {
 impl Ledger {
     /// Supersedes a file's unspent tokens issued before `before`: after the
     /// server refused one of a batch, the rest of that batch is suspect.
-    pub fn supersede_tokens(&mut self, file_id: i64, before: i64, now: i64) -> Result<usize> {
+    pub fn supersede_tokens(
+        &mut self,
+        file_id: FileId,
+        before: Millis,
+        now: Millis,
+    ) -> Result<usize> {
         Ok(self.conn.execute(
             "UPDATE tokens SET superseded_at = ?3, token = NULL
              WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL AND issued_at < ?2",

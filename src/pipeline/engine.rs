@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::archive::Archive;
+use crate::clock::Millis;
 use crate::cloud::{Backoff, CloudClient, CloudError};
 use crate::download::DownloadClients;
 use crate::ledger::{LedgerError, LedgerHandle};
@@ -132,7 +133,7 @@ impl Engine {
     pub async fn recover_interrupted(&self) -> Result<(), EngineError> {
         let requeued = self
             .ledger
-            .call(|l| l.reset_interrupted(crate::ledger::now_ms()))
+            .call(|l| l.reset_interrupted(Millis::now()))
             .await?;
         if requeued > 0 {
             tracing::info!(

@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::ledger::{FileRecord, now_ms};
+use crate::clock::Millis;
+use crate::ledger::{FileRecord, FileState};
 use crate::pipeline::{Engine, EngineError};
 
 /// The manifest's name inside a meeting's folder.
@@ -14,7 +15,7 @@ pub const MANIFEST_NAME: &str = "meeting.json";
 struct Manifest<'a> {
     conf_uuid: &'a str,
     subject: Option<String>,
-    generated_at_ms: i64,
+    generated_at_ms: Millis,
     files: Vec<ManifestFile>,
 }
 
@@ -24,7 +25,7 @@ struct ManifestFile {
     path: String,
     size: Option<u64>,
     sha256: Option<String>,
-    archived_at_ms: Option<i64>,
+    archived_at_ms: Option<Millis>,
 }
 
 impl ManifestFile {
@@ -70,10 +71,10 @@ impl Engine {
         let manifest = Manifest {
             conf_uuid,
             subject,
-            generated_at_ms: now_ms(),
+            generated_at_ms: Millis::now(),
             files: files
                 .into_iter()
-                .filter(|f| f.state == "done")
+                .filter(|f| f.state == FileState::Done)
                 .map(|f| ManifestFile::from_record(&conf_dir, f))
                 .collect(),
         };

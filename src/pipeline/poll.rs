@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::ledger::{MeetingOrigin, now_ms};
+use crate::clock::Millis;
+use crate::ledger::MeetingOrigin;
 use crate::pipeline::{Engine, EngineError};
 
 /// How many meetings are listed at once.
@@ -76,10 +77,10 @@ impl Engine {
                     .push(("(discovery)".to_owned(), e.to_string())),
             }
         }
-        let recheck = i64::try_from(plan.recheck_for.as_millis()).unwrap_or(i64::MAX);
+        let recheck = plan.recheck_for;
         match self
             .ledger
-            .call(move |l| l.settled_meetings(now_ms().saturating_sub(recheck)))
+            .call(move |l| l.settled_meetings(Millis::now().saturating_sub(recheck)))
             .await
         {
             Ok(settled) => {
@@ -111,7 +112,7 @@ impl Engine {
                     let (c, message) = (conf.clone(), e.to_string());
                     let _ = self
                         .ledger
-                        .call(move |l| l.record_poll_error(&c, &message, now_ms()))
+                        .call(move |l| l.record_poll_error(&c, &message, Millis::now()))
                         .await;
                     report.errors.push((conf, e.to_string()));
                 }
@@ -125,7 +126,7 @@ impl Engine {
         } else {
             "failed"
         };
-        self.metrics.poll(result, now_ms() as f64 / 1000.0);
+        self.metrics.poll(result, Millis::now());
         report
     }
 
@@ -138,7 +139,7 @@ impl Engine {
     ) -> Result<Option<usize>, EngineError> {
         let (c, s) = (conf.to_owned(), subject.map(str::to_owned));
         self.ledger
-            .call(move |l| l.upsert_meeting(&c, origin, s.as_deref(), now_ms()))
+            .call(move |l| l.upsert_meeting(&c, origin, s.as_deref(), Millis::now()))
             .await?;
         let lock = self.meeting_lock(conf);
         let _guard = lock.lock().await;
@@ -147,13 +148,12 @@ impl Engine {
 
     /// Recordings of the last `days` days whose transcoding is finished.
     async fn discover(&self, days: u32) -> Result<Vec<(String, Option<String>)>, EngineError> {
-        let end = now_ms();
-        let start = end - i64::from(days) * 24 * 3600 * 1000;
-        let slice = DISCOVERY_SLICE.as_millis() as i64;
+        let end = Millis::now();
+        let start = end - Duration::from_secs(u64::from(days) * 24 * 3600);
         let mut found: Vec<(String, Option<String>)> = Vec::new();
         let mut from = start;
         while from < end {
-            let to = (from + slice).min(end);
+            let to = (from + DISCOVERY_SLICE).min(end);
             for rec in self.cloud.recordings(from, to).await? {
                 if !rec.is_decode_finish {
                     tracing::info!(meeting = %rec.conf_uuid, "recording still transcoding; later");
@@ -161,7 +161,7 @@ impl Engine {
                     found.push((rec.conf_uuid, rec.subject));
                 }
             }
-            from = to + 1;
+            from = to + Duration::from_millis(1);
         }
         tracing::info!(found = found.len(), days, "discovery done");
         Ok(found)

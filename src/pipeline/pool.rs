@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::ledger::now_ms;
+use crate::clock::Millis;
 use crate::pipeline::Outcome;
 use crate::pipeline::{Engine, EngineError};
 
@@ -160,7 +160,7 @@ async fn worker_loop(
             return Ok(());
         }
         let wait = next_due.map_or(Duration::from_secs(3600), |due| {
-            Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+            due.duration_since(Millis::now())
         });
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),

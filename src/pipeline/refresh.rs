@@ -6,7 +6,8 @@
 //! re-listed while it waited for the meeting's lock.
 
 use crate::archive;
-use crate::ledger::{UrlEntry, now_ms};
+use crate::clock::Millis;
+use crate::ledger::UrlEntry;
 
 use super::{Engine, EngineError};
 
@@ -20,7 +21,7 @@ impl Engine {
             tracing::info!("no recording files listed yet (still recording or transcoding?)");
             let c = conf.to_owned();
             self.ledger
-                .call(move |l| l.store_urls(&c, &[], now_ms()))
+                .call(move |l| l.store_urls(&c, &[], Millis::now()))
                 .await?;
             return Ok(None);
         }
@@ -50,7 +51,7 @@ impl Engine {
         let c = conf.to_owned();
         let new = self
             .ledger
-            .call(move |l| l.store_urls(&c, &entries, now_ms()))
+            .call(move |l| l.store_urls(&c, &entries, Millis::now()))
             .await?;
         tracing::info!(listed, new, "listed the meeting's recording files");
         Ok(Some(new))

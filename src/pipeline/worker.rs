@@ -3,14 +3,16 @@
 //! transfers it, places it in the archive and records the outcome. Tests
 //! drive the step directly.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::download::{self, FetchError, Fetched, Observer, Transfer};
-use std::sync::atomic::Ordering;
-
 use super::{Engine, EngineError};
-use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, RetryPlan, SpentToken, now_ms};
+use crate::clock::Millis;
+use crate::download::{self, FetchError, Fetched, Observer, Transfer};
+use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, FileId, RetryPlan, SpentToken};
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ impl Engine {
         if cancel.is_cancelled() {
             return Ok(Outcome::Interrupted);
         }
-        let Some(file) = self.ledger.call(|l| l.claim_next(now_ms())).await? else {
+        let Some(file) = self.ledger.call(|l| l.claim_next(Millis::now())).await? else {
             return Ok(Outcome::Idle);
         };
         // At error level so that the meeting and file stay on every line,
@@ -96,7 +98,7 @@ impl Engine {
                 Taken::Interrupted => {
                     let id = file.id;
                     self.ledger
-                        .call(move |l| l.release(id, resume_from, now_ms()))
+                        .call(move |l| l.release(id, resume_from, Millis::now()))
                         .await?;
                     return Ok(Outcome::Interrupted);
                 }
@@ -114,7 +116,7 @@ impl Engine {
                 Err(FetchError::Interrupted { partial, .. }) => {
                     let id = file.id;
                     self.ledger
-                        .call(move |l| l.release(id, partial, now_ms()))
+                        .call(move |l| l.release(id, partial, Millis::now()))
                         .await?;
                     return Ok(Outcome::Interrupted);
                 }
@@ -152,15 +154,14 @@ impl Engine {
     ) -> Result<Taken, EngineError> {
         for refreshed in [false, true] {
             let (id, conf) = (file.id, file.conf_uuid.clone());
-            let max_age =
-                i64::try_from(self.settings.token_max_age.as_millis()).unwrap_or(i64::MAX);
+            let max_age = self.settings.token_max_age;
             let (token, generation) = self
                 .ledger
                 .call(move |l| {
-                    let now = now_ms();
+                    let now = Millis::now();
                     let generation = l.url_generation(&conf)?;
                     Ok((
-                        l.take_token(id, now - max_age, resume_from, now)?,
+                        l.take_token(id, now.saturating_sub(max_age), resume_from, now)?,
                         generation,
                     ))
                 })
@@ -187,11 +188,11 @@ impl Engine {
     async fn discard_tokens_before(
         &self,
         file: &ClaimedFile,
-        issued_at: i64,
+        issued_at: Millis,
     ) -> Result<(), EngineError> {
-        let id = file.id;
+        let (id, after) = (file.id, issued_at + Duration::from_millis(1));
         self.ledger
-            .call(move |l| l.supersede_tokens(id, issued_at + 1, now_ms()))
+            .call(move |l| l.supersede_tokens(id, after, Millis::now()))
             .await?;
         Ok(())
     }
@@ -232,7 +233,7 @@ impl Engine {
         &self,
         spent: &SpentToken,
         result: &Result<Fetched, FetchError>,
-        took: std::time::Duration,
+        took: Duration,
     ) -> Result<(), EngineError> {
         let (outcome, bytes, status, error) = match result {
             Ok(f) => (AttemptOutcome::Done, f.received, Some(f.status), None),
@@ -275,7 +276,7 @@ impl Engine {
                     http_status: status,
                     error: error.as_deref(),
                 };
-                l.finish_attempt(attempt_id, &end, now_ms())
+                l.finish_attempt(attempt_id, &end, Millis::now())
             })
             .await?;
         Ok(())
@@ -291,7 +292,7 @@ impl Engine {
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
         self.ledger
-            .call(move |l| l.mark_done(id, size, &sha, now_ms()))
+            .call(move |l| l.mark_done(id, size, &sha, Millis::now()))
             .await?;
         self.progress.files_done.fetch_add(1, Ordering::Relaxed);
         tracing::info!(size, sha256 = %fetched.sha256, "archived");
@@ -310,7 +311,7 @@ impl Engine {
         partial: u64,
     ) -> Result<Outcome, EngineError> {
         let delay = self.settings.download_backoff.delay(file.attempts);
-        let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let next = Millis::now() + delay;
         let (id, error_owned, max) = (file.id, error.to_owned(), self.settings.max_attempts);
         let failed = self
             .ledger
@@ -321,7 +322,7 @@ impl Engine {
                     next_attempt_at: next,
                     max_attempts: max,
                 };
-                l.schedule_retry(id, &plan, now_ms())
+                l.schedule_retry(id, &plan, Millis::now())
             })
             .await?;
         if failed {
@@ -339,7 +340,7 @@ impl Engine {
 /// the ledger (so that a crash resumes from the last one).
 struct Watch<'a> {
     engine: &'a Engine,
-    file: i64,
+    file: FileId,
 }
 
 impl Observer for Watch<'_> {

@@ -14,9 +14,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::clock;
 use super::gateway::{RequestId, api_error};
 use super::state::{Config, Shared, random_alnum};
+use crate::clock::Millis;
 
 /// `expireTime` values above this look like milliseconds.
 const MAX_EXPIRE_SECS: i64 = 100_000_000_000;
@@ -169,7 +169,7 @@ fn check_body(cfg: &Config, auth: &AuthBody) -> Result<(), Reject> {
             "expireTime looks like milliseconds; it is in seconds",
         ));
     }
-    if auth.expire_time != 0 && auth.expire_time < clock::unix_secs() {
+    if auth.expire_time != 0 && auth.expire_time < Millis::now().as_secs() {
         return Err(unauthorized("expireTime is in the past"));
     }
     let user_ok = match &cfg.user_id {
@@ -218,16 +218,16 @@ fn issue(shared: &Shared, auth: &AuthBody) -> Json<Value> {
         inner.stats.appauth_ok += 1;
         inner.issue_access_token(&user, ttl)
     };
-    let now_ms = clock::unix_ms();
+    let now = Millis::now();
     let valid = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     Json(json!({
         "accessToken": token,
         "validPeriod": valid,
-        "expireTime": (now_ms / 1000).saturating_add(valid),
-        "createTime": now_ms,
+        "expireTime": now.as_secs().saturating_add(valid),
+        "createTime": now.as_unix_ms(),
         "refreshToken": random_alnum(48),
         "refreshValidPeriod": valid.saturating_mul(2),
-        "refreshExpireTime": (now_ms / 1000).saturating_add(valid.saturating_mul(2)),
+        "refreshExpireTime": now.as_secs().saturating_add(valid.saturating_mul(2)),
         "clientType": 72,
         "user": {
             "userId": if auth.user_id.is_empty() { cfg.app_id.clone() } else { auth.user_id.clone() },

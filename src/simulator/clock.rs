@@ -1,24 +1,12 @@
-//! Wall-clock helpers: Unix time in seconds and milliseconds, and the
-//! `"YYYY-MM-DD HH:MM"` UTC strings record/files uses, without a date crate.
+//! The `"YYYY-MM-DD HH:MM"` UTC strings record/files uses, without a date
+//! crate: the simulator formats times exactly as the real cloud does. The
+//! time itself comes from the crate's one clock, [`crate::clock`].
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::Millis;
 
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_secs() -> i64 {
-    unix_ms() / 1000
-}
-
-/// Formats Unix milliseconds as `"YYYY-MM-DD HH:MM"` in UTC.
-pub(crate) fn format_utc_minute(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
+/// Formats a time as `"YYYY-MM-DD HH:MM"` in UTC.
+pub(crate) fn format_utc_minute(t: Millis) -> String {
+    let secs = t.as_secs();
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -46,11 +34,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::format_utc_minute;
+    use crate::clock::Millis;
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(format_utc_minute(0), "1970-01-01 00:00");
-        assert_eq!(format_utc_minute(1_576_721_220_000), "2019-12-19 02:07");
-        assert_eq!(format_utc_minute(951_782_400_000), "2000-02-29 00:00");
+        let at = Millis::from_unix_ms;
+        assert_eq!(format_utc_minute(at(0)), "1970-01-01 00:00");
+        assert_eq!(format_utc_minute(at(1_576_721_220_000)), "2019-12-19 02:07");
+        assert_eq!(format_utc_minute(at(951_782_400_000)), "2000-02-29 00:00");
     }
 }

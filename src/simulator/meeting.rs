@@ -2,7 +2,9 @@
 //! are generated from a seed on demand, so big files cost no memory and every
 //! request for a file is served exactly the same bytes.
 
-use super::clock;
+use std::time::Duration;
+
+use crate::clock::Millis;
 
 /// One recorded meeting as the cloud knows it.
 #[derive(Clone, Debug)]
@@ -13,8 +15,8 @@ pub struct SimMeeting {
     pub conf_id: String,
     /// Meeting subject.
     pub subject: String,
-    /// Recording start, Unix milliseconds.
-    pub start_ms: i64,
+    /// When the recording started (the wire carries Unix milliseconds).
+    pub start: Millis,
     /// downloadurls answers with no URLs for this many first calls (still transcoding).
     pub not_ready_calls: u32,
     /// The recording files, in the order downloadurls lists them.
@@ -48,12 +50,12 @@ impl SimMeeting {
                 });
             }
         }
-        let now = clock::unix_ms();
+        let two_hours_ago = (Millis::now() - Duration::from_secs(2 * 3600)).as_unix_ms();
         SimMeeting {
             conf_uuid: conf_uuid.to_string(),
             conf_id: format!("9{:09}", base_seed % 1_000_000_000),
             subject: subject.to_string(),
-            start_ms: (now - 2 * 3_600_000) / 60_000 * 60_000,
+            start: Millis::from_unix_ms(two_hours_ago / 60_000 * 60_000),
             not_ready_calls: 0,
             files,
         }

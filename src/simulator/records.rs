@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,14 +16,15 @@ use super::api::{Params, invalid_param};
 use super::clock;
 use super::gateway::{RequestId, authorize};
 use super::state::{MeetingState, Shared};
+use crate::clock::Millis;
 
 /// Dates below this (other than 0) look like seconds, not milliseconds.
 const MIN_MS: i64 = 100_000_000_000;
 
 /// What record/files was asked for.
 struct ListQuery {
-    start: i64,
-    end: i64,
+    start: Millis,
+    end: Millis,
     offset: usize,
     limit: usize,
     ascending: bool,
@@ -48,7 +50,7 @@ pub(crate) async fn list(
 
 fn parse_query(params: &Params) -> Result<ListQuery, &'static str> {
     let date = |key| match params.int(key) {
-        Ok(Some(v)) if v == 0 || v >= MIN_MS => Ok(v),
+        Ok(Some(v)) if v == 0 || v >= MIN_MS => Ok(Millis::from_unix_ms(v)),
         Ok(Some(_)) => Err("startDate and endDate are Unix milliseconds"),
         Ok(None) => Err("startDate and endDate are required"),
         Err(()) => Err("startDate and endDate must be integers"),
@@ -83,10 +85,10 @@ fn listing(shared: &Shared, q: &ListQuery) -> Value {
     let mut hits: Vec<&MeetingState> = inner
         .meetings
         .iter()
-        .filter(|m| (q.start..=q.end).contains(&m.meeting.start_ms))
+        .filter(|m| (q.start..=q.end).contains(&m.meeting.start))
         .filter(|m| q.search.as_ref().is_none_or(|s| matches_search(m, s)))
         .collect();
-    hits.sort_by_key(|m| m.meeting.start_ms);
+    hits.sort_by_key(|m| m.meeting.start);
     if !q.ascending {
         hits.reverse();
     }
@@ -120,7 +122,7 @@ fn item(m: &MeetingState) -> Value {
     let rcd_time = parts * 1800;
     let ready = m.ready();
     let decode_end = if ready {
-        meeting.start_ms + (rcd_time as i64) * 1000 + 300_000
+        (meeting.start + Duration::from_secs(rcd_time + 300)).as_unix_ms()
     } else {
         0
     };
@@ -132,7 +134,7 @@ fn item(m: &MeetingState) -> Value {
         "rcdSize": meeting.total_size().div_ceil(1024 * 1024),
         "subject": meeting.subject,
         "scheduserName": "Simulated Host",
-        "startTime": clock::format_utc_minute(meeting.start_ms),
+        "startTime": clock::format_utc_minute(meeting.start),
         "isDecodeFinish": ready,
         "decodeEndTime": decode_end,
         "available": true,

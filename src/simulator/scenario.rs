@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::meeting::SimMeeting;
+use crate::clock::Millis;
 
 /// Everything a [`super::Simulator`] starts with.
 #[derive(Clone, Debug)]
@@ -58,8 +59,8 @@ impl Scenario {
     /// A small, realistic cloud that a demo archives in seconds: a short
     /// meeting, a long one split in three parts, and one without an `Sd` file.
     pub fn demo() -> Scenario {
-        let now = super::clock::unix_ms();
-        let hour = 3_600_000;
+        let now = Millis::now();
+        let hours = |n: u64| Duration::from_secs(n * 3600);
         let types = ["Hd", "Sd", "Aux"];
         let mut short = SimMeeting::standard(
             "3f1c2a9b8d7e4f60a1b2c3d4e5f60718",
@@ -68,7 +69,7 @@ impl Scenario {
             &types,
             512 * 1024,
         );
-        short.start_ms = now - 26 * hour;
+        short.start = now - hours(26);
         let mut long = SimMeeting::standard(
             "7a8b9c0d1e2f43a5b6c7d8e9f0a1b2c3",
             "All-hands: product roadmap",
@@ -76,7 +77,7 @@ impl Scenario {
             &types,
             2 * 1024 * 1024,
         );
-        long.start_ms = now - 8 * hour;
+        long.start = now - hours(8);
         let mut no_sd = SimMeeting::standard(
             "c0ffee00112233445566778899aabbcc",
             "Design sync",
@@ -84,7 +85,7 @@ impl Scenario {
             &["Hd", "Aux"],
             256 * 1024,
         );
-        no_sd.start_ms = now - 2 * hour;
+        no_sd.start = now - hours(2);
         for meeting in [&mut short, &mut long, &mut no_sd] {
             shrink_secondary_streams(meeting);
         }

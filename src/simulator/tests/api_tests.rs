@@ -106,7 +106,7 @@ fn three_meetings(base: i64) -> Vec<SimMeeting> {
                 &["Hd"],
                 10,
             );
-            m.start_ms = base + i * 3_600_000;
+            m.start = crate::clock::Millis::from_unix_ms(base + i * 3_600_000);
             m
         })
         .collect()

@@ -35,7 +35,7 @@ pub(super) fn hmac_hex(key: &str, msg: &str) -> String {
 
 /// Unix seconds now.
 pub(super) fn now_secs() -> i64 {
-    super::clock::unix_secs()
+    crate::clock::Millis::now().as_secs()
 }
 
 /// A 40-character nonce.
