@@ -191,6 +191,9 @@ pub struct DownloadConfig {
 pub struct LedgerConfig {
     /// Path of the database file.
     pub path: PathBuf,
+    /// How long a ledger that refuses writes (locked by another program,
+    /// its disk full) is retried before the work in hand is given up.
+    pub retry_for: Duration,
 }
 
 /// `[tls]`: extra trust settings.

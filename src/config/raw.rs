@@ -55,6 +55,8 @@ pub mod defaults {
     pub const MIN_FREE_SPACE: u64 = 1 << 30;
     /// `ledger.path`
     pub const LEDGER_PATH: &str = "/var/lib/meeting-archiver/ledger.sqlite3";
+    /// `ledger.retry_for`
+    pub const LEDGER_RETRY_FOR: Duration = Duration::from_secs(60);
     /// `server.listen`
     pub const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9187);
     /// `log.level`
@@ -95,6 +97,7 @@ impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
             path: PathBuf::from(defaults::LEDGER_PATH),
+            retry_for: defaults::LEDGER_RETRY_FOR,
         }
     }
 }
@@ -182,6 +185,7 @@ pub(super) struct RawDownload {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawLedger {
     pub path: Option<PathBuf>,
+    pub retry_for: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -96,6 +96,7 @@ impl Config {
     fn write_other(&self, out: &mut String) {
         let _ = writeln!(out, "\n[ledger]");
         line(out, "path", &self.ledger.path.display().to_string());
+        line(out, "retry_for", &dur(self.ledger.retry_for));
         let _ = writeln!(out, "\n[tls]");
         let ca = self.tls.ca_file.as_ref().map(|p| p.display().to_string());
         line(

@@ -36,6 +36,11 @@ pub(super) fn parse(
         download: download(raw.download)?,
         ledger: LedgerConfig {
             path: path("ledger.path", raw.ledger.path, defaults::LEDGER_PATH)?,
+            retry_for: positive(
+                "ledger.retry_for",
+                &raw.ledger.retry_for,
+                defaults::LEDGER_RETRY_FOR,
+            )?,
         },
         tls: TlsConfig {
             ca_file: raw.tls.ca_file.filter(|p| !p.as_os_str().is_empty()),

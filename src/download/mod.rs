@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use body::{describe_message, is_message_type, looks_like_message, parse_content_range};
 pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
 use partial::Partial;
+pub use partial::prefix_digest;
 
 /// A checkpoint is taken at least this often in bytes, whatever the interval.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
@@ -57,9 +58,9 @@ pub struct Transfer<'a> {
     pub resume_from: u64,
     /// How often to fsync and report a checkpoint while streaming.
     pub checkpoint_every: Duration,
-    /// A probe: an earlier body of unannounced length ended at
-    /// `resume_from`; a 416 to `Range: bytes=<resume_from>-` confirms it.
-    pub confirm_end: bool,
+    /// A probe: an earlier body of unannounced length ended at this
+    /// offset; a 416 to `Range: bytes=<offset>-` confirms that end.
+    pub confirm_end: Option<u64>,
 }
 
 /// A complete file in the partial area.
@@ -272,7 +273,7 @@ async fn check_response<O: Observer>(
             status: status.as_u16(),
             detail: format!("HTTP {status}"),
         }),
-        StatusCode::RANGE_NOT_SATISFIABLE if transfer.confirm_end && offset > 0 => {
+        StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 && transfer.confirm_end == Some(offset) => {
             Ok(Promise::EndConfirmed)
         }
         StatusCode::RANGE_NOT_SATISFIABLE => Err(FetchError::failed(

@@ -8,6 +8,16 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
+/// Keeps the first `size` bytes of the partial file at `path` and returns
+/// their hex SHA-256, or `None` if the file holds fewer bytes.
+pub async fn prefix_digest(path: &Path, size: u64) -> std::io::Result<Option<String>> {
+    let partial = Partial::open(path, size).await?;
+    if partial.len < size {
+        return Ok(None);
+    }
+    Ok(Some(hex::encode(partial.hasher.finalize())))
+}
+
 /// The partial file being written and the hash of what it holds.
 pub(super) struct Partial {
     file: BufWriter<tokio::fs::File>,

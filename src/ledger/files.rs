@@ -1,6 +1,12 @@
 //! The download queue: files move pending → downloading → done | failed.
 //! Retry state lives in the rows (`attempts`, `next_attempt_at`,
 //! `last_error`), so a restart forgets nothing.
+//!
+//! Every write either runs as one `execute` (whose result includes its
+//! autocommit) or in an explicit transaction whose commit is checked: a
+//! `query_row` over an autocommit `UPDATE … RETURNING` would hand back the
+//! row even when the commit after it failed, and the caller would believe
+//! a change that was never saved.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -25,6 +31,9 @@ pub struct ClaimedFile {
     pub attempts: u32,
     /// Durable bytes of its partial file.
     pub partial_bytes: u64,
+    /// An earlier body of unannounced length, awaiting confirmation of its
+    /// end: its size and SHA-256.
+    pub candidate: Option<(u64, String)>,
 }
 
 /// A file recorded as archived.
@@ -57,6 +66,18 @@ pub struct FileRecord {
     pub sha256: Option<String>,
     /// When it was archived.
     pub done_at: Option<Millis>,
+    /// Archived although nothing could confirm its length.
+    pub length_unconfirmed: bool,
+}
+
+/// A verified file, as [`Ledger::mark_done`] records it.
+pub struct DoneMark<'a> {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its hex SHA-256.
+    pub sha256: &'a str,
+    /// Whether its length was announced or confirmed by the server.
+    pub length_confirmed: bool,
 }
 
 /// What to do with a file whose attempt failed.
@@ -67,6 +88,8 @@ pub struct RetryPlan<'a> {
     pub next_attempt_at: Millis,
     /// The limit: reaching it marks the file failed.
     pub max_attempts: u32,
+    /// Durable bytes of the partial file, kept for a resume.
+    pub partial_bytes: u64,
 }
 
 impl Ledger {
@@ -81,7 +104,8 @@ impl Ledger {
                 "UPDATE files SET state = 'downloading', updated_at = ?1
                  WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
                              ORDER BY next_attempt_at, id LIMIT 1)
-                 RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes",
+                 RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
+                           candidate_size, candidate_sha256",
                 [now],
                 |row| {
                     Ok(ClaimedFile {
@@ -92,6 +116,10 @@ impl Ledger {
                         rel_path: row.get(4)?,
                         attempts: row.get(5)?,
                         partial_bytes: row.get::<_, i64>(6)?.max(0) as u64,
+                        candidate: match (row.get::<_, Option<i64>>(7)?, row.get(8)?) {
+                            (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
+                            _ => None,
+                        },
                     })
                 },
             )
@@ -110,26 +138,50 @@ impl Ledger {
     }
 
     /// Marks a file archived; call only once its bytes are durable under
-    /// their final name.
-    pub fn mark_done(
-        &mut self,
-        file_id: FileId,
-        size: u64,
-        sha256: &str,
-        now: Millis,
-    ) -> Result<()> {
-        self.conn.execute(
+    /// their final name. `length_confirmed` is false when nothing could
+    /// confirm where the body ended (shown by `status` and the manifest).
+    pub fn mark_done(&mut self, file_id: FileId, done: &DoneMark<'_>, now: Millis) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conf: String = tx.query_row(
             "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
-                 partial_bytes = 0, last_error = NULL
-             WHERE id = ?1",
-            params![file_id, size as i64, sha256, now],
-        )?;
-        let conf: String = self.conn.query_row(
-            "SELECT conf_uuid FROM files WHERE id = ?1",
-            [file_id],
+                 partial_bytes = 0, last_error = NULL, candidate_size = NULL,
+                 candidate_sha256 = NULL, length_unconfirmed = ?5
+             WHERE id = ?1 RETURNING conf_uuid",
+            params![
+                file_id,
+                done.size as i64,
+                done.sha256,
+                now,
+                !done.length_confirmed
+            ],
             |r| r.get(0),
         )?;
-        refresh_completion(&self.conn, Some(&conf), now)?;
+        refresh_completion(&tx, Some(&conf), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a body of unannounced length as a candidate and queues the
+    /// file at once for the probe that confirms its end. The first
+    /// candidate costs no attempt; one that replaces a different earlier
+    /// candidate (`counted`) does, so disagreeing servers cannot loop.
+    pub fn await_confirmation(
+        &mut self,
+        file_id: FileId,
+        candidate: (u64, &str),
+        counted: bool,
+        now: Millis,
+    ) -> Result<()> {
+        let (size, sha256) = candidate;
+        self.conn.execute(
+            "UPDATE files SET state = 'pending', partial_bytes = ?2, candidate_size = ?2,
+                 candidate_sha256 = ?3, next_attempt_at = ?4, updated_at = ?4,
+                 attempts = attempts + ?5
+             WHERE id = ?1 AND state = 'downloading'",
+            params![file_id, size as i64, sha256, now, i64::from(counted)],
+        )?;
         Ok(())
     }
 
@@ -141,21 +193,26 @@ impl Ledger {
         plan: &RetryPlan<'_>,
         now: Millis,
     ) -> Result<bool> {
-        let state: FileState = self.conn.query_row(
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state: FileState = tx.query_row(
             "UPDATE files SET
                  attempts = attempts + 1,
                  state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
-                 next_attempt_at = ?3, last_error = ?4, updated_at = ?5
+                 next_attempt_at = ?3, last_error = ?4, updated_at = ?5, partial_bytes = ?6
              WHERE id = ?1 RETURNING state",
             params![
                 file_id,
                 plan.max_attempts,
                 plan.next_attempt_at,
                 plan.error,
-                now
+                now,
+                plan.partial_bytes as i64
             ],
             |row| row.get(0),
         )?;
+        tx.commit()?;
         Ok(state == FileState::Failed)
     }
 
@@ -177,24 +234,6 @@ impl Ledger {
             params![file_id, partial_bytes as i64],
         )?;
         Ok(())
-    }
-
-    /// After a crash: work left `downloading` goes back to pending and open
-    /// attempts are closed as crashed. Returns the number of files requeued.
-    pub fn reset_interrupted(&mut self, now: Millis) -> Result<usize> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE attempts SET outcome = 'crashed', finished_at = ?1 WHERE outcome IS NULL",
-            [now],
-        )?;
-        let requeued = tx.execute(
-            "UPDATE files SET state = 'pending', updated_at = ?1 WHERE state = 'downloading'",
-            [now],
-        )?;
-        tx.commit()?;
-        Ok(requeued)
     }
 
     /// Puts every failed file back in the queue with a fresh attempt budget.
@@ -240,7 +279,7 @@ impl Ledger {
     /// Every file of a meeting, for its manifest.
     pub fn meeting_files(&self, conf_uuid: &str) -> Result<Vec<FileRecord>> {
         let mut stmt = self.conn.prepare(
-            "SELECT file_type, rel_path, state, size, sha256, done_at FROM files
+            "SELECT file_type, rel_path, state, size, sha256, done_at, length_unconfirmed FROM files
              WHERE conf_uuid = ?1 ORDER BY rel_path",
         )?;
         let rows = stmt.query_map([conf_uuid], |row| {
@@ -251,6 +290,7 @@ impl Ledger {
                 size: row.get::<_, Option<i64>>(3)?.map(|s| s.max(0) as u64),
                 sha256: row.get(4)?,
                 done_at: row.get(5)?,
+                length_unconfirmed: row.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -18,6 +18,7 @@
 mod files;
 mod handle;
 mod meetings;
+mod recovery;
 mod status;
 mod tokens;
 mod types;
@@ -36,9 +37,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
-pub use files::{ClaimedFile, DoneFile, FileRecord, RetryPlan};
+pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};
+pub use recovery::Condition;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
 pub use types::{FileId, FileState, MeetingOrigin};
@@ -87,6 +89,7 @@ pub type Result<T> = std::result::Result<T, LedgerError>;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_initial.sql")),
     M::up(include_str!("../../migrations/0002_daemon.sql")),
+    M::up(include_str!("../../migrations/0003_faults.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

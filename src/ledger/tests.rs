@@ -79,6 +79,7 @@ fn claim_respects_next_attempt_at() {
         error: "boom",
         next_attempt_at: at(500),
         max_attempts: 3,
+        partial_bytes: 0,
     };
     assert!(
         !ledger
@@ -124,6 +125,7 @@ fn retries_end_in_failed_and_retry_revives() {
             error: "server said 500",
             next_attempt_at: at(0),
             max_attempts: 2,
+            partial_bytes: 0,
         };
         let failed = ledger
             .schedule_retry(file.id, &plan, at(1000))
@@ -183,7 +185,7 @@ fn done_files_get_no_new_tokens_and_count_bytes() {
         .finish_attempt(spent.attempt_id, &end, at(150))
         .expect("finish");
     ledger
-        .mark_done(file.id, 1234, "abcd", at(150))
+        .mark_done(file.id, &confirmed(1234, "abcd"), at(150))
         .expect("done");
     ledger
         .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t2")], at(200))
@@ -240,7 +242,9 @@ fn a_meeting_is_complete_once_every_file_is_done_and_reopens_on_a_new_file() {
     );
     for now in [100, 200] {
         let file = ledger.claim_next(at(now)).expect("claim").expect("file");
-        ledger.mark_done(file.id, 1, "x", at(now)).expect("done");
+        ledger
+            .mark_done(file.id, &confirmed(1, "x"), at(now))
+            .expect("done");
     }
     assert_eq!(
         ledger.meetings().expect("meetings")[0].complete_since,
@@ -283,10 +287,20 @@ fn queue_depth_counts_due_files_and_the_heartbeat_writes() {
         error: "later",
         next_attempt_at: at(1_000),
         max_attempts: 5,
+        partial_bytes: 0,
     };
     ledger.schedule_retry(file.id, &plan, at(0)).expect("retry");
     assert_eq!(ledger.due_count(at(999)).expect("due"), 1);
     assert_eq!(ledger.due_count(at(1_000)).expect("due"), 2);
     ledger.heartbeat(at(5)).expect("heartbeat");
     ledger.heartbeat(at(6)).expect("heartbeat again");
+}
+
+/// A verified file whose length the server announced.
+fn confirmed(size: u64, sha256: &'static str) -> DoneMark<'static> {
+    DoneMark {
+        size,
+        sha256,
+        length_confirmed: true,
+    }
 }

@@ -2,7 +2,7 @@
 //! clients and settings, built once from the config and shared by the
 //! poller and every worker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,10 +10,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::archive::Archive;
-use crate::clock::Millis;
 use crate::cloud::{Backoff, CloudClient, CloudError};
 use crate::download::DownloadClients;
-use crate::ledger::{LedgerError, LedgerHandle};
+use crate::ledger::{FileId, LedgerError, LedgerHandle};
+
+use super::upkeep::Space;
 use crate::metrics::Metrics;
 
 /// Errors of the pipeline; each says which part failed.
@@ -43,6 +44,11 @@ pub struct EngineSettings {
     pub download_backoff: Backoff,
     /// How often a transfer checkpoints its partial file.
     pub checkpoint_interval: Duration,
+    /// How long a ledger that refuses a write is retried before the work
+    /// in hand is given up (it stays `downloading`, requeued later).
+    pub ledger_patience: Duration,
+    /// Free bytes the archive's disk must keep before a claim.
+    pub min_free_space: u64,
 }
 
 /// Live counters of this process's work, for the progress display
@@ -81,6 +87,12 @@ pub struct Engine {
     /// one holds are pruned on the next lookup, so the map stays as small
     /// as the work in flight.
     meeting_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Files this process has claimed and not yet put back. The ledger is
+    /// locked to one downloading process, so any `downloading` row not in
+    /// here is orphaned (a put-back the ledger refused) and is requeued;
+    /// `sync` ends when this is empty, not when the rows say so.
+    pub(super) claims: Mutex<HashSet<FileId>>,
+    pub(super) space: Space,
 }
 
 impl Engine {
@@ -93,6 +105,7 @@ impl Engine {
         settings: EngineSettings,
         metrics: Arc<Metrics>,
     ) -> Engine {
+        let space = Space::new(archive.root(), settings.min_free_space);
         Engine {
             ledger,
             cloud,
@@ -103,6 +116,8 @@ impl Engine {
             metrics,
             wake: Notify::new(),
             meeting_locks: Mutex::new(HashMap::new()),
+            claims: Mutex::new(HashSet::new()),
+            space,
         }
     }
 
@@ -126,22 +141,6 @@ impl Engine {
         let mut locks = self.meeting_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.retain(|_, lock| Arc::strong_count(lock) > 1);
         Arc::clone(locks.entry(conf_uuid.to_owned()).or_default())
-    }
-
-    /// At start-up: work left `downloading` by an earlier stop or crash
-    /// goes back to the queue (its partial data is resumed).
-    pub async fn recover_interrupted(&self) -> Result<(), EngineError> {
-        let requeued = self
-            .ledger
-            .call(|l| l.reset_interrupted(Millis::now()))
-            .await?;
-        if requeued > 0 {
-            tracing::info!(
-                requeued,
-                "requeued transfers interrupted by an earlier stop"
-            );
-        }
-        Ok(())
     }
 
     /// Whether a file type passes `download.file_types`.

@@ -26,6 +26,9 @@ struct ManifestFile {
     size: Option<u64>,
     sha256: Option<String>,
     archived_at_ms: Option<Millis>,
+    /// Present (true) only when nothing could confirm the file's length.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    length_unconfirmed: bool,
 }
 
 impl ManifestFile {
@@ -42,11 +45,29 @@ impl ManifestFile {
             size: record.size,
             sha256: record.sha256,
             archived_at_ms: record.done_at,
+            length_unconfirmed: record.length_unconfirmed,
         }
     }
 }
 
 impl Engine {
+    /// Rewrites a meeting's manifest; if that fails, the meeting is marked
+    /// so that the write is retried (after the next poll, or at start-up).
+    pub async fn refresh_manifest(&self, conf_uuid: &str) {
+        let written = self.write_manifest(conf_uuid).await;
+        if let Err(e) = &written {
+            tracing::warn!(meeting = %conf_uuid, error = %e, "could not write the meeting manifest; will retry");
+        }
+        let (conf, stale) = (conf_uuid.to_owned(), written.is_err());
+        let marked = self
+            .ledger
+            .call(move |l| l.set_manifest_stale(&conf, stale))
+            .await;
+        if let Err(e) = marked {
+            tracing::warn!(meeting = %conf_uuid, error = %e, "could not record the manifest's state");
+        }
+    }
+
     /// Rewrites a meeting's manifest from the ledger (archived files only).
     pub async fn write_manifest(&self, conf_uuid: &str) -> Result<(), EngineError> {
         let lock = self.meeting_lock(conf_uuid);

@@ -13,7 +13,9 @@ mod manifest;
 mod poll;
 mod pool;
 mod refresh;
+mod settle;
 mod startup;
+mod upkeep;
 mod worker;
 
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
@@ -21,4 +23,5 @@ pub use manifest::MANIFEST_NAME;
 pub use poll::{PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use startup::{build_engine, cloud_client, open_ledger, tls_options};
+pub use upkeep::{DISK_FULL, DISK_RECHECK, human_bytes};
 pub use worker::Outcome;

@@ -84,6 +84,8 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
             max: config.download.retry_max,
         },
         checkpoint_interval: config.download.checkpoint_interval,
+        ledger_patience: config.ledger.retry_for,
+        min_free_space: config.download.min_free_space,
     };
     let metrics = Arc::new(Metrics::new());
     let cloud = cloud_client(config)?.with_metrics(Arc::clone(&metrics));

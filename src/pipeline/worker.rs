@@ -3,16 +3,16 @@
 //! transfers it, places it in the archive and records the outcome. Tests
 //! drive the step directly.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::settle::Watch;
 use super::{Engine, EngineError};
 use crate::clock::Millis;
-use crate::download::{self, FetchError, Fetched, Observer, Transfer};
-use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, FileId, RetryPlan, SpentToken};
+use crate::download::{self, FetchError, Fetched, Transfer};
+use crate::ledger::{ClaimedFile, SpentToken};
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +21,16 @@ pub enum Outcome {
     Done,
     /// No file is due now.
     Idle,
-    /// A file failed and is queued again after a backoff.
+    /// A file failed and is queued again after a backoff (or, after a
+    /// body of unannounced length, at once for the probe that confirms it).
     Retry,
     /// A file failed for the last time (`max_attempts`).
     Failed,
     /// Shutdown stopped a transfer; it will resume later.
     Interrupted,
+    /// The archive's disk is too full to claim or write a file; nothing was
+    /// counted against any file. Claims resume when space returns.
+    DiskFull,
 }
 
 /// What looking for a download token gave.
@@ -46,14 +50,23 @@ enum Taken {
 const MAX_REFUSALS_PER_CLAIM: u32 = 2;
 
 impl Engine {
-    /// Claims and processes one due file.
+    /// Claims and processes one due file, unless the archive's disk is too
+    /// full. However the step ends, the claim is put back or recorded: a
+    /// ledger that refuses the put-back is retried for
+    /// `ledger.retry_for`, and a claim it still refuses is dropped from
+    /// this process's claims, so it is requeued as soon as the ledger
+    /// takes writes again ([`Engine::requeue_orphans`]).
     pub async fn process_next(&self, cancel: &CancellationToken) -> Result<Outcome, EngineError> {
         if cancel.is_cancelled() {
             return Ok(Outcome::Interrupted);
         }
+        if self.disk_full().await?.is_some() {
+            return Ok(Outcome::DiskFull);
+        }
         let Some(file) = self.ledger.call(|l| l.claim_next(Millis::now())).await? else {
             return Ok(Outcome::Idle);
         };
+        let _claim = self.hold(file.id);
         // At error level so that the meeting and file stay on every line,
         // whatever the log filter.
         let span = tracing::error_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
@@ -64,11 +77,9 @@ impl Engine {
         self.wake.notify_waiters();
         match outcome {
             Err(e) => {
-                // Never leave a claimed file `downloading`: put it back with
-                // the error (if the ledger itself fails, the next start does).
                 let error = e.to_string();
                 tracing::error!(parent: &span, %error, "processing the file failed");
-                self.retry_later(&file, &error, file.partial_bytes)
+                self.put_back(&file, &error, file.partial_bytes)
                     .instrument(span)
                     .await
                     .map_err(|_| e)
@@ -95,13 +106,7 @@ impl Engine {
                     let error = format!("getting a fresh download token failed: {e}");
                     return self.retry_later(file, &error, resume_from).await;
                 }
-                Taken::Interrupted => {
-                    let id = file.id;
-                    self.ledger
-                        .call(move |l| l.release(id, resume_from, Millis::now()))
-                        .await?;
-                    return Ok(Outcome::Interrupted);
-                }
+                Taken::Interrupted => return self.release(file, resume_from).await,
             };
             let url = {
                 let id = file.id;
@@ -112,13 +117,18 @@ impl Engine {
             self.record_attempt(&spent, &result, started.elapsed())
                 .await?;
             match result {
-                Ok(fetched) => return self.finish(file, fetched).await,
+                Ok(fetched) => return self.settle(file, fetched).await,
                 Err(FetchError::Interrupted { partial, .. }) => {
-                    let id = file.id;
-                    self.ledger
-                        .call(move |l| l.release(id, partial, Millis::now()))
-                        .await?;
-                    return Ok(Outcome::Interrupted);
+                    return self.release(file, partial).await;
+                }
+                Err(FetchError::DiskFull {
+                    detail, partial, ..
+                }) => {
+                    tracing::error!(error = %detail, "the archive's disk is full; the file waits, uncounted");
+                    self.note_out_of_space();
+                    self.release(file, partial).await?;
+                    self.disk_full().await?;
+                    return Ok(Outcome::DiskFull);
                 }
                 Err(FetchError::TokenRejected { detail, .. }) => {
                     refusals += 1;
@@ -132,9 +142,6 @@ impl Engine {
                     self.discard_tokens_before(file, spent.issued_at).await?;
                 }
                 Err(FetchError::Failed {
-                    detail, partial, ..
-                })
-                | Err(FetchError::DiskFull {
                     detail, partial, ..
                 }) => {
                     tracing::warn!(error = %detail, kept = partial, "download failed");
@@ -219,7 +226,13 @@ impl Engine {
             partial: &partial,
             resume_from,
             checkpoint_every: self.settings.checkpoint_interval,
-            confirm_end: false,
+            // A body of unannounced length ended at the candidate's size:
+            // resuming there asks the server to confirm that end.
+            confirm_end: file
+                .candidate
+                .as_ref()
+                .map(|(size, _)| *size)
+                .filter(|&size| size == resume_from),
         };
         tracing::debug!(resume_from, "downloading");
         let watch = Watch {
@@ -227,137 +240,5 @@ impl Engine {
             file: file.id,
         };
         download::fetch(transfer, cancel, &watch).await
-    }
-
-    async fn record_attempt(
-        &self,
-        spent: &SpentToken,
-        result: &Result<Fetched, FetchError>,
-        took: Duration,
-    ) -> Result<(), EngineError> {
-        let (outcome, bytes, status, error) = match result {
-            Ok(f) => (AttemptOutcome::Done, f.received, Some(f.status), None),
-            Err(FetchError::TokenRejected { status, detail }) => (
-                AttemptOutcome::TokenRejected,
-                0,
-                Some(*status),
-                Some(detail.clone()),
-            ),
-            Err(FetchError::Failed {
-                status,
-                detail,
-                received,
-                ..
-            }) => (
-                AttemptOutcome::Failed,
-                *received,
-                *status,
-                Some(detail.clone()),
-            ),
-            Err(FetchError::DiskFull {
-                detail, received, ..
-            }) => (
-                AttemptOutcome::DiskFull,
-                *received,
-                None,
-                Some(detail.clone()),
-            ),
-            Err(FetchError::Interrupted { received, .. }) => {
-                (AttemptOutcome::Interrupted, *received, None, None)
-            }
-        };
-        self.metrics.download(outcome.as_str(), took.as_secs_f64());
-        let attempt_id = spent.attempt_id;
-        self.ledger
-            .call(move |l| {
-                let end = AttemptEnd {
-                    outcome,
-                    bytes,
-                    http_status: status,
-                    error: error.as_deref(),
-                };
-                l.finish_attempt(attempt_id, &end, Millis::now())
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Moves the verified file into place, then (only then) marks it done.
-    async fn finish(&self, file: &ClaimedFile, fetched: Fetched) -> Result<Outcome, EngineError> {
-        let partial = self.archive.partial_path(file.id);
-        if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
-            let error = format!("placing the file in the archive failed: {e}");
-            tracing::error!(%error);
-            return self.retry_later(file, &error, 0).await;
-        }
-        let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
-        self.ledger
-            .call(move |l| l.mark_done(id, size, &sha, Millis::now()))
-            .await?;
-        self.progress.files_done.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(size, sha256 = %fetched.sha256, "archived");
-        if let Err(e) = self.write_manifest(&file.conf_uuid).await {
-            tracing::warn!(error = %e, "could not write the meeting manifest");
-        }
-        Ok(Outcome::Done)
-    }
-
-    /// Records a failure: back in the queue after a backoff, or failed for
-    /// good at `max_attempts`.
-    async fn retry_later(
-        &self,
-        file: &ClaimedFile,
-        error: &str,
-        partial: u64,
-    ) -> Result<Outcome, EngineError> {
-        let delay = self.settings.download_backoff.delay(file.attempts);
-        let next = Millis::now() + delay;
-        let (id, error_owned, max) = (file.id, error.to_owned(), self.settings.max_attempts);
-        let failed = self
-            .ledger
-            .call(move |l| {
-                l.set_partial(id, partial)?;
-                let plan = RetryPlan {
-                    error: &error_owned,
-                    next_attempt_at: next,
-                    max_attempts: max,
-                };
-                l.schedule_retry(id, &plan, Millis::now())
-            })
-            .await?;
-        if failed {
-            self.progress.files_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(attempts = max, %error, "giving up on this file; `retry` queues it again");
-            Ok(Outcome::Failed)
-        } else {
-            tracing::info!(retry_in = ?delay, "will retry");
-            Ok(Outcome::Retry)
-        }
-    }
-}
-
-/// A transfer's reports: bytes go to the progress counters, checkpoints to
-/// the ledger (so that a crash resumes from the last one).
-struct Watch<'a> {
-    engine: &'a Engine,
-    file: FileId,
-}
-
-impl Observer for Watch<'_> {
-    fn bytes(&self, n: u64) {
-        self.engine.progress.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-
-    async fn checkpoint(&self, durable: u64) {
-        let id = self.file;
-        let saved = self
-            .engine
-            .ledger
-            .call(move |l| l.set_partial(id, durable))
-            .await;
-        if let Err(e) = saved {
-            // Not fatal: a crash now resumes from the previous checkpoint.
-            tracing::warn!(error = %e, durable, "could not record a download checkpoint");
-        }
     }
 }
