@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use meeting_archiver::commands::{self, DemoOptions, exit};
 use meeting_archiver::config::{Config, LogFormat};
 use meeting_archiver::daemon::signals;
-use meeting_archiver::telemetry;
+use meeting_archiver::telemetry::{self, error_chain};
 
 /// Keeps Huawei Cloud Meeting recordings in a verified local archive.
 #[derive(Parser)]
@@ -127,7 +127,7 @@ async fn dispatch(cli: Cli) -> u8 {
     let config = match loaded {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             return exit::CONFIG;
         }
     };
@@ -159,7 +159,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::CheckConfig => match commands::check_config(&config) {
             Ok(code) => Ok(code),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_chain(&*e));
                 Ok(exit::CONFIG)
             }
         },
@@ -170,11 +170,13 @@ async fn dispatch(cli: Cli) -> u8 {
     report(result)
 }
 
+/// The exit status of a command; its error, with each cause once, on
+/// standard error.
 fn report(result: anyhow::Result<u8>) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&*e));
             exit::FAILED
         }
     }

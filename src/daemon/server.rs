@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::error_chain;
 use crate::daemon::schedule::Liveness;
 use crate::ledger::{LedgerError, LedgerHandle, now_ms};
 use crate::metrics::Metrics;
+use crate::telemetry::error_chain;
 
 /// Why the daemon should not be trusted.
 #[derive(Debug, thiserror::Error)]

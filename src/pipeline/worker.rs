@@ -10,7 +10,9 @@ use crate::download::{self, FetchError, Fetched, Transfer};
 use std::sync::atomic::Ordering;
 
 use super::{Engine, EngineError};
+use crate::cloud::CloudError;
 use crate::ledger::{AttemptEnd, AttemptOutcome, ClaimedFile, RetryPlan, SpentToken, now_ms};
+use crate::telemetry::error_chain;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +35,8 @@ enum Taken {
     Token(SpentToken),
     /// Even a fresh listing has no URL for this file.
     Unlisted,
-    /// Listing the meeting's URLs failed.
-    RefreshFailed(String),
+    /// Listing the meeting's URLs failed; the file is retried later.
+    RefreshFailed(CloudError),
     /// Shutdown came while waiting for the listing.
     Interrupted,
 }
@@ -64,7 +66,7 @@ impl Engine {
             Err(e) => {
                 // Never leave a claimed file `downloading`: put it back with
                 // the error (if the ledger itself fails, the next start does).
-                let error = e.to_string();
+                let error = error_chain(&e);
                 tracing::error!(parent: &span, %error, "processing the file failed");
                 self.retry_later(&file, &error, file.partial_bytes)
                     .instrument(span)
@@ -90,7 +92,8 @@ impl Engine {
                     return self.retry_later(file, error, resume_from).await;
                 }
                 Taken::RefreshFailed(e) => {
-                    let error = format!("getting a fresh download token failed: {e}");
+                    let error =
+                        format!("getting a fresh download token failed: {}", error_chain(&e));
                     return self.retry_later(file, &error, resume_from).await;
                 }
                 Taken::Interrupted => {
@@ -173,7 +176,7 @@ impl Engine {
             };
             match refresh {
                 Ok(()) => {}
-                Err(EngineError::Cloud(e)) => return Ok(Taken::RefreshFailed(e.to_string())),
+                Err(EngineError::Cloud(e)) => return Ok(Taken::RefreshFailed(e)),
                 Err(e) => return Err(e),
             }
         }
@@ -271,7 +274,10 @@ impl Engine {
     async fn finish(&self, file: &ClaimedFile, fetched: Fetched) -> Result<Outcome, EngineError> {
         let partial = self.archive.partial_path(file.id);
         if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
-            let error = format!("placing the file in the archive failed: {e}");
+            let error = format!(
+                "placing the file in the archive failed: {}",
+                error_chain(&e)
+            );
             tracing::error!(%error);
             return self.retry_later(file, &error, 0).await;
         }
@@ -282,7 +288,7 @@ impl Engine {
         self.progress.files_done.fetch_add(1, Ordering::Relaxed);
         tracing::info!(size, sha256 = %fetched.sha256, "archived");
         if let Err(e) = self.write_manifest(&file.conf_uuid).await {
-            tracing::warn!(error = %e, "could not write the meeting manifest");
+            tracing::warn!(error = %error_chain(&e), "could not write the meeting manifest");
         }
         Ok(Outcome::Done)
     }
