@@ -9,7 +9,7 @@ use meeting_archiver::commands::cli::{Cli, Command};
 use meeting_archiver::commands::{self, DemoOptions, exit};
 use meeting_archiver::config::{Config, LogFormat};
 use meeting_archiver::daemon::{self, signals};
-use meeting_archiver::telemetry;
+use meeting_archiver::telemetry::{self, error_chain};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -47,7 +47,7 @@ async fn dispatch(cli: Cli) -> u8 {
     let config = match config {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             return exit::CONFIG;
         }
     };
@@ -71,7 +71,7 @@ async fn dispatch(cli: Cli) -> u8 {
             }),
         Command::Status { json } => commands::status(&config, json).await,
         Command::CheckConfig => commands::check_config(&config).or_else(|e| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&*e));
             Ok(exit::CONFIG)
         }),
         Command::Verify { repair } => commands::verify(&config, repair).await,
@@ -80,9 +80,11 @@ async fn dispatch(cli: Cli) -> u8 {
     })
 }
 
+/// The exit status of a command; its error, with each cause once, on
+/// standard error.
 fn report(result: anyhow::Result<u8>) -> u8 {
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_chain(&*e));
         exit::FAILED
     })
 }

@@ -1,7 +1,8 @@
 //! Logging: `RUST_LOG`-style filters, human-readable text on a terminal
 //! (colour only there) or one JSON object per line for journald and
 //! containers. Everything goes to standard error; standard output is kept
-//! for command results (`status --json`).
+//! for command results (`status --json`). [`error_chain`] is how every
+//! error reaches a log line or the terminal: with each cause, once.
 
 use std::io::IsTerminal;
 
@@ -43,6 +44,23 @@ pub fn init(format: LogFormat, level: &str) {
     };
     // Already installed (tests, or demo after a failed start): keep it.
     let _ = result;
+}
+
+/// An error and its causes on one line, `outer: cause: root cause`.
+///
+/// Our error types keep a cause out of their own message and return it
+/// from `source()` only (and wrap dependencies that print theirs, such as
+/// rusqlite), so walking the chain names each cause exactly once. Use it
+/// wherever an error is logged or printed: `%e` alone would drop the causes.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 #[cfg(test)]

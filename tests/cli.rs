@@ -242,3 +242,104 @@ async fn the_simulator_command_serves_a_cloud_that_sync_can_archive() {
         text(&out.stdout)
     );
 }
+
+/// Asserts that every line of `stderr` names each cause once (no `: `
+/// segment repeats) and that its `error:` line names everything in `names`.
+fn assert_each_cause_once(stderr: &str, names: &[&str]) {
+    for line in stderr.lines() {
+        let mut seen = std::collections::HashSet::new();
+        for segment in line.split(": ").map(str::trim).filter(|s| !s.is_empty()) {
+            assert!(seen.insert(segment), "{segment:?} repeats in {line:?}");
+        }
+    }
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr:?}"));
+    for name in names {
+        assert!(error.contains(name), "{error:?} should name {name}");
+    }
+}
+
+#[test]
+fn unusable_paths_are_reported_with_key_path_and_each_cause_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    let regular = base.join("regular-file");
+    std::fs::write(&regular, "not a folder").expect("write");
+    let not_a_db = base.join("not-a-database.sqlite3");
+    std::fs::write(&not_a_db, "plain text, not SQLite. ".repeat(10)).expect("write");
+    std::fs::create_dir(base.join("folder-ledger")).expect("mkdir");
+    let (good_dir, good_ledger) = (base.join("archive"), base.join("ledger.sqlite3"));
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let missing_ca = base.join("missing-ca.pem");
+    // (download.dir, ledger.path, tls.ca_file, what the error names)
+    let cases = [
+        (
+            good_dir.clone(),
+            good_ledger.clone(),
+            Some(missing_ca.clone()),
+            vec![
+                "tls.ca_file".to_owned(),
+                path(&missing_ca),
+                "No such file or directory".to_owned(),
+            ],
+        ),
+        (
+            good_dir.clone(),
+            base.join("folder-ledger"),
+            None,
+            vec!["ledger.path".to_owned(), path(&base.join("folder-ledger"))],
+        ),
+        (
+            good_dir.clone(),
+            regular.join("ledger.sqlite3"),
+            None,
+            vec![
+                "ledger.path".to_owned(),
+                path(&regular),
+                "File exists".to_owned(),
+            ],
+        ),
+        (
+            good_dir.clone(),
+            not_a_db.clone(),
+            None,
+            vec![
+                "ledger.path".to_owned(),
+                path(&not_a_db),
+                "file is not a database".to_owned(),
+            ],
+        ),
+        (
+            regular.clone(),
+            good_ledger.clone(),
+            None,
+            vec![
+                "download.dir".to_owned(),
+                path(&regular),
+                "File exists".to_owned(),
+            ],
+        ),
+    ];
+    for (i, (archive, ledger, ca, names)) in cases.iter().enumerate() {
+        let mut body = format!(
+            "[cloud.auth]\napp_id = \"a\"\napp_key = \"k\"\n[poll]\nmeetings = [\"m\"]\n\
+             [download]\ndir = {:?}\n[ledger]\npath = {:?}\n",
+            path(archive),
+            path(ledger)
+        );
+        if let Some(ca) = ca {
+            body.push_str(&format!("[tls]\nca_file = {:?}\n", path(ca)));
+        }
+        let config = base.join(format!("c{i}.toml"));
+        std::fs::write(&config, body).expect("write");
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        for (command, code) in [("sync", 1), ("check-config", 2)] {
+            let out = run(&["--config", &path(&config), command], &[]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{command} case {i}: {err}");
+            assert_each_cause_once(&err, &names);
+        }
+    }
+}

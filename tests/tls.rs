@@ -22,6 +22,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use meeting_archiver::commands::SyncOutcome;
 use meeting_archiver::ledger::FileState;
 use meeting_archiver::simulator::SimMeeting;
+use meeting_archiver::telemetry::error_chain;
 
 use crate::helpers::{Knobs, TestEnv, archived_media, file_count, scenario};
 
@@ -342,7 +343,7 @@ async fn insecure_download_hosts_do_not_cover_the_api() {
     let outcome = env.sync(&knobs).await;
     assert_eq!(outcome.exit_code(), 1, "{outcome:?}");
     assert_eq!(outcome.poll_errors.len(), 1, "{outcome:?}");
-    let (_, error) = &outcome.poll_errors[0];
+    let error = error_chain(&outcome.poll_errors[0]);
     eprintln!("API {error}");
     assert!(error.contains("invalid peer certificate"), "{error}");
     assert_eq!(proxy.handshakes(), 0);

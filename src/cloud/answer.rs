@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::CloudError;
+use crate::telemetry::error_chain;
 
 /// The `{"error_code", "error_msg", "request_id"}` body of API errors.
 #[derive(serde::Deserialize, Default)]
@@ -157,18 +158,6 @@ pub(super) fn sensitive(secret: &SecretString) -> Result<HeaderValue, CloudError
         })?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// An error and its causes on one line (reqwest hides the cause otherwise).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

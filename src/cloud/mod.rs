@@ -19,7 +19,6 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
-pub use answer::error_chain;
 pub use api::{DownloadUrl, PAGE_LIMIT, Recording};
 pub use auth::{AppCredentials, hmac_hex};
 pub use error::CloudError;

@@ -26,7 +26,7 @@ pub async fn healthcheck(config: &Config) -> anyhow::Result<u8> {
             Ok(if ok { exit::OK } else { exit::FAILED })
         }
         Err(e) => {
-            println!("unhealthy: {url}: {}", crate::cloud::error_chain(&e));
+            println!("unhealthy: {url}: {}", crate::telemetry::error_chain(&e));
             Ok(exit::FAILED)
         }
     }

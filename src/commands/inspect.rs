@@ -10,8 +10,9 @@ use super::exit;
 use crate::archive::Archive;
 use crate::clock::Millis;
 use crate::config::Config;
+use crate::download::DownloadClients;
 use crate::ledger::{MeetingRecord, Status};
-use crate::pipeline::open_ledger;
+use crate::pipeline::{open_ledger, tls_options};
 
 /// `status --json`: the ledger summary plus each meeting.
 #[derive(Serialize)]
@@ -116,9 +117,15 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
 }
 
 /// `check-config`: what was understood (secrets masked), warnings, and
-/// whether the folders are usable.
+/// whether the folders, an existing ledger and `tls.ca_file` are usable:
+/// each would stop `run` at start-up.
 pub fn check_config(config: &Config) -> anyhow::Result<u8> {
     config.check_dirs()?;
+    if config.ledger.path.exists() {
+        // Not created here; an existing one must open (as `status` does).
+        open_ledger(config, false)?;
+    }
+    DownloadClients::new(&tls_options(config))?;
     print!("{}", config.summary());
     println!("config OK");
     Ok(exit::OK)

@@ -9,15 +9,17 @@ use super::progress::ProgressDisplay;
 use crate::config::Config;
 use crate::ledger::{FileState, Status};
 use crate::pipeline::Engine;
-use crate::pipeline::{PollPlan, PollReport, StopWhen, build_engine, run_pool};
+use crate::pipeline::{PollError, PollPlan, PollReport, StopWhen, build_engine, run_pool};
+use crate::telemetry::error_chain;
 
 /// What a `sync` achieved.
 #[derive(Debug)]
 pub struct SyncOutcome {
     /// The ledger's summary at the end.
     pub status: Status,
-    /// Meetings whose listing failed.
-    pub poll_errors: Vec<(String, String)>,
+    /// What the poll could not do: meetings it could not list, a failed
+    /// discovery or ledger read (each already logged).
+    pub poll_errors: Vec<PollError>,
     /// Meetings with no recording files yet.
     pub not_ready: Vec<String>,
     /// Whether shutdown was asked for before the queue drained.
@@ -59,9 +61,6 @@ pub async fn sync_with(
         () = cancel.cancelled() => PollReport::default(),
         report = engine.poll(&plan) => report,
     };
-    for (meeting, error) in &report.errors {
-        tracing::error!(%meeting, %error, "could not list this meeting");
-    }
     let queued = engine.ledger().call(|l| l.status(0)).await?.files;
     let display = ProgressDisplay::start(
         u64::try_from(queued.pending + queued.downloading).unwrap_or(0),
@@ -95,8 +94,10 @@ pub fn print_sync(outcome: &SyncOutcome) {
     for meeting in &outcome.not_ready {
         println!("sync: meeting {meeting} has no recording files yet");
     }
-    for (meeting, error) in &outcome.poll_errors {
-        println!("sync: could not list meeting {meeting}: {error}");
+    // "sync: could not list meeting X: …", or one line for discovery or
+    // the ledger.
+    for error in &outcome.poll_errors {
+        println!("sync: {}", error_chain(error));
     }
     for e in outcome
         .status

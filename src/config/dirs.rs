@@ -1,5 +1,6 @@
 //! `check_dirs`: proves at start-up that the archive folder and the ledger's
-//! folder can be created and written, so a bad path fails fast with its key.
+//! folder can be created and written, and that the ledger is not a folder,
+//! so a bad path fails fast with its key.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,13 @@ impl Config {
     /// checks that a file can be written and removed in each.
     pub fn check_dirs(&self) -> Result<(), ConfigError> {
         check_writable("download.dir", &self.download.dir)?;
+        if self.ledger.path.is_dir() {
+            // SQLite would only say "unable to open database file".
+            return Err(ConfigError::invalid(
+                "ledger.path",
+                format!("names a folder, not a file: {}", self.ledger.path.display()),
+            ));
+        }
         let ledger_dir = match self.ledger.path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),

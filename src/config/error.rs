@@ -1,6 +1,8 @@
 //! Why a config was rejected. Every message names the key it is about and
 //! none ever contains a secret value: TOML errors are reported by position
 //! and message only, without the source snippet the `toml` crate would quote.
+//! An I/O cause is kept out of the message and returned by `source()`, so
+//! that a printed chain names it once.
 
 use std::path::PathBuf;
 
@@ -8,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file itself could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}", path.display())]
     Read {
         /// The config file.
         path: PathBuf,
@@ -64,7 +66,7 @@ pub enum ConfigError {
     #[error("{0}")]
     MissingSecret(String),
     /// A `*_file` secret could not be read (the message never holds its content).
-    #[error("{key}: cannot read {}: {source}", path.display())]
+    #[error("{key}: cannot read {}", path.display())]
     SecretFile {
         /// The dotted key, such as `cloud.auth.app_key_file`.
         key: String,
@@ -74,7 +76,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A folder the archiver must write to is unusable.
-    #[error("{key}: cannot {action} {}: {source}", path.display())]
+    #[error("{key}: cannot {action} {}", path.display())]
     Dir {
         /// The dotted key, such as `download.dir`.
         key: String,

@@ -198,9 +198,11 @@ fn summary_warns_when_nothing_to_archive() {
 #[test]
 fn load_reads_a_file_and_names_it() {
     let e = Config::load(std::path::Path::new("/nonexistent/config.toml")).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("cannot read config file /nonexistent/config.toml: ")
+    let chain = crate::telemetry::error_chain(&e);
+    assert_eq!(
+        chain,
+        "cannot read config file /nonexistent/config.toml: No such file or directory (os error 2)",
+        "the cause is named once"
     );
     let file = secret_file("[cloud\n");
     let e = Config::load(file.path()).unwrap_err().to_string();
@@ -243,6 +245,13 @@ fn check_dirs_under_a_regular_file_fails() {
     let e = c.check_dirs().unwrap_err().to_string();
     assert!(e.starts_with("ledger.path: "), "{e}");
     assert!(e.contains(&file.path().display().to_string()), "{e}");
+    c.ledger.path = tmp.path().join("archive");
+    let e = c.check_dirs().unwrap_err().to_string();
+    let expected = format!(
+        "ledger.path names a folder, not a file: {}",
+        c.ledger.path.display()
+    );
+    assert_eq!(e, expected);
 }
 
 #[test]

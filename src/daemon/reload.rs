@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use crate::cloud::error_chain;
 use crate::config::Config;
+use crate::telemetry::error_chain;
 
 /// Loads the config at `path` for a reload, logging which changed sections
 /// need a restart. `None` (logged with the reason) if it does not load.

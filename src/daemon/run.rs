@@ -19,10 +19,10 @@ use super::schedule::Schedule;
 use super::server::{self, Health};
 use super::systemd;
 use crate::clock::Millis;
-use crate::cloud::error_chain;
 use crate::config::Config;
 use crate::ledger::LedgerHandle;
-use crate::pipeline::{Engine, PollPlan, PollReport, WorkerSet, build_engine};
+use crate::pipeline::{Engine, PollError, PollPlan, PollReport, WorkerSet, build_engine};
+use crate::telemetry::error_chain;
 
 /// Runs the daemon until `shutdown` fires. Each message on `reloads`
 /// re-reads the config at `config_path`.
@@ -112,8 +112,10 @@ pub async fn run(
     if let Some(server) = server {
         match server.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP endpoint stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "the HTTP endpoint task failed"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %error_chain(&e), "the HTTP endpoint stopped with an error");
+            }
+            Err(e) => tracing::warn!(error = %error_chain(&e), "the HTTP endpoint task failed"),
         }
     }
     tracing::info!("stopped");
@@ -144,13 +146,32 @@ fn report_poll(finished: Result<PollReport, JoinError>) {
             settled = report.settled,
             "poll done"
         ),
-        Ok(report) => tracing::error!(
-            failed = report.errors.len(),
-            listed = report.meetings,
-            "poll done with errors"
-        ),
+        // Each failure was logged with its cause as it happened.
+        Ok(report) => {
+            let failed_meetings = report
+                .errors
+                .iter()
+                .filter(|e| matches!(e, PollError::Meeting { .. }))
+                .count();
+            let discovery_failed = report
+                .errors
+                .iter()
+                .any(|e| matches!(e, PollError::Discovery(_)));
+            let ledger_failed = report
+                .errors
+                .iter()
+                .any(|e| matches!(e, PollError::Settled(_)));
+            tracing::error!(
+                failed_meetings,
+                discovery_failed,
+                ledger_failed,
+                listed = report.meetings,
+                new_files = report.new_files,
+                "poll done with errors"
+            );
+        }
         // A panic in a poll is a bug; the schedule goes on regardless.
-        Err(e) => tracing::error!(error = %e, "the poll task failed"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "the poll task failed"),
     }
 }
 

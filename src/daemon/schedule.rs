@@ -24,7 +24,7 @@ pub const TICK_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     /// The scheduler refused the job or failed to start.
-    #[error("poll.schedule {expr:?}: {source}")]
+    #[error("poll.schedule {expr:?}: the scheduler refused it")]
     Scheduler {
         /// The cron expression.
         expr: String,
@@ -104,7 +104,7 @@ impl Schedule {
     /// Stops the scheduler.
     pub async fn stop(mut self) {
         if let Err(e) = self.scheduler.shutdown().await {
-            tracing::warn!(error = %e, "stopping the scheduler");
+            tracing::warn!(error = %crate::telemetry::error_chain(&e), "stopping the scheduler");
         }
     }
 }

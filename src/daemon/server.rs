@@ -16,10 +16,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Millis;
-use crate::cloud::error_chain;
 use crate::daemon::schedule::Liveness;
 use crate::ledger::{LedgerError, LedgerHandle};
 use crate::metrics::Metrics;
+use crate::telemetry::error_chain;
 
 /// Why the daemon should not be trusted.
 #[derive(Debug, thiserror::Error)]

@@ -20,11 +20,12 @@ pub struct TlsOptions {
     pub read_timeout: Duration,
 }
 
-/// Errors building clients; they name the file or setting.
+/// Errors building clients; they name the file or setting, and leave the
+/// cause to `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The CA file could not be read.
-    #[error("cannot read tls.ca_file {path}: {source}")]
+    #[error("cannot read tls.ca_file {}", path.display())]
     ReadCa {
         /// The file.
         path: PathBuf,
@@ -32,7 +33,7 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The CA file is not PEM.
-    #[error("tls.ca_file {path} holds no usable PEM certificate: {source}")]
+    #[error("tls.ca_file {} holds no usable PEM certificate", path.display())]
     ParseCa {
         /// The file.
         path: PathBuf,
@@ -40,7 +41,7 @@ pub enum ClientError {
         source: reqwest::Error,
     },
     /// reqwest refused the settings.
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Build(#[from] reqwest::Error),
 }
 

@@ -241,7 +241,7 @@ async fn send(transfer: &Transfer<'_>, offset: u64) -> Result<reqwest::Response,
     request.send().await.map_err(|e| {
         FetchError::failed(
             None,
-            format!("request failed: {}", crate::cloud::error_chain(&e)),
+            format!("request failed: {}", crate::telemetry::error_chain(&e)),
             offset,
         )
     })
@@ -370,7 +370,7 @@ async fn stream_body<O: Observer>(
                     status: Some(status),
                     detail: format!(
                         "transfer broke after {received} bytes: {}",
-                        crate::cloud::error_chain(&e)
+                        crate::telemetry::error_chain(&e)
                     ),
                     partial: kept,
                     received,

@@ -19,6 +19,7 @@ mod files;
 mod handle;
 mod meetings;
 mod recovery;
+mod sqlite_error;
 mod status;
 mod tokens;
 mod types;
@@ -41,34 +42,36 @@ pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};
 pub use recovery::Condition;
+pub use sqlite_error::SqliteError;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
 pub use types::{FileId, FileState, MeetingOrigin};
 
-/// Errors of the ledger; each names the ledger file or the operation.
+/// Errors of the ledger; each names the ledger file or the operation and
+/// leaves the cause to `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The database could not be opened or migrated.
-    #[error("cannot open ledger {path}: {source}")]
+    #[error("cannot open ledger {}", path.display())]
     Open {
         /// The ledger file.
         path: PathBuf,
         /// What SQLite said.
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// A migration failed.
-    #[error("cannot migrate ledger {path}: {source}")]
+    #[error("cannot migrate ledger {}", path.display())]
     Migrate {
         /// The ledger file.
         path: PathBuf,
         /// What the migration said.
-        source: rusqlite_migration::Error,
+        source: SqliteError,
     },
     /// Another process holds the ledger's lock.
-    #[error("ledger {0} is in use by another meeting-archiver process")]
+    #[error("ledger {} is in use by another meeting-archiver process", .0.display())]
     Locked(PathBuf),
     /// Locking the ledger failed for another reason.
-    #[error("cannot lock ledger {path}: {source}")]
+    #[error("cannot lock ledger {}", path.display())]
     Lock {
         /// The ledger file.
         path: PathBuf,
@@ -76,11 +79,19 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// A query failed.
-    #[error("ledger query failed: {0}")]
-    Sql(#[from] rusqlite::Error),
+    #[error("ledger query failed")]
+    Sql(#[source] SqliteError),
     /// The blocking task running a ledger call died.
     #[error("ledger task failed: {0}")]
     Task(String),
+}
+
+// By hand rather than `#[from]`: `?` on rusqlite results goes through the
+// wrapper that prints SQLite's message once.
+impl From<rusqlite::Error> for LedgerError {
+    fn from(error: rusqlite::Error) -> LedgerError {
+        LedgerError::Sql(error.into())
+    }
 }
 
 /// Result of ledger calls.
@@ -104,9 +115,9 @@ impl Ledger {
     /// Opens (creating if needed) the ledger at `path` and applies pending
     /// migrations. With `exclusive`, fails fast if another process holds it.
     pub fn open(path: &Path, exclusive: bool) -> Result<Ledger> {
-        let open_err = |source| LedgerError::Open {
+        let open_err = |error| LedgerError::Open {
             path: path.to_owned(),
-            source,
+            source: SqliteError::at(error, path),
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         let lock = if exclusive {
@@ -117,9 +128,9 @@ impl Ledger {
         configure(&conn).map_err(open_err)?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
-            .map_err(|source| LedgerError::Migrate {
+            .map_err(|error| LedgerError::Migrate {
                 path: path.to_owned(),
-                source,
+                source: SqliteError::migration(error),
             })?;
         Ok(Ledger { conn, _lock: lock })
     }
@@ -130,9 +141,9 @@ impl Ledger {
         configure(&conn)?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
-            .map_err(|source| LedgerError::Migrate {
+            .map_err(|error| LedgerError::Migrate {
                 path: PathBuf::from(":memory:"),
-                source,
+                source: SqliteError::migration(error),
             })?;
         Ok(Ledger { conn, _lock: None })
     }

@@ -104,7 +104,8 @@ fn a_state_written_behind_the_ledgers_back_fails_the_query_not_the_process() {
         .expect("hand edit");
     let error = ledger.meeting_files(CONF).expect_err("unknown state");
     assert!(matches!(error, LedgerError::Sql(_)), "{error:?}");
-    assert!(error.to_string().contains("archived"), "{error}");
+    let chain = crate::telemetry::error_chain(&error);
+    assert!(chain.contains("archived"), "{chain}");
     assert!(ledger.status(5).is_err(), "the summary does not skip it");
     assert_eq!(ledger.due_count(at(100)).expect("due"), 0);
 }

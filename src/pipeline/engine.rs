@@ -3,6 +3,7 @@
 //! poller and every worker.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +18,8 @@ use crate::ledger::{FileId, LedgerError, LedgerHandle};
 use super::upkeep::Space;
 use crate::metrics::Metrics;
 
-/// Errors of the pipeline; each says which part failed.
+/// Errors of the pipeline; each says which part failed and leaves the
+/// cause to `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The cloud refused or failed a call.
@@ -26,9 +28,35 @@ pub enum EngineError {
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// The archive folder failed (full disk, permissions).
-    #[error("archive: {0}")]
-    Archive(#[from] std::io::Error),
+    /// Writing a meeting's manifest into the archive folder failed (full
+    /// disk, permissions).
+    #[error("cannot write the manifest {}", path.display())]
+    WriteManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A meeting's manifest could not be turned into JSON (a bug).
+    #[error("cannot serialise the manifest of meeting {conf_uuid}")]
+    SerialiseManifest {
+        /// The meeting.
+        conf_uuid: String,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+    /// The partial area (`download.dir/.partial`) could not be read.
+    #[error("cannot read the partial file {}", path.display())]
+    Partial {
+        /// The partial file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A download worker panicked or was cancelled (a bug): its file is
+    /// requeued by the next start.
+    #[error("a download worker stopped unexpectedly")]
+    WorkerDied(#[source] tokio::task::JoinError),
 }
 
 /// Settings of the pipeline, from `[download]` and `[poll]`.

@@ -99,10 +99,20 @@ impl Engine {
                 .map(|f| ManifestFile::from_record(&conf_dir, f))
                 .collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| {
+            EngineError::SerialiseManifest {
+                conf_uuid: conf_uuid.to_owned(),
+                source,
+            }
+        })?;
+        let rel = format!("{conf_dir}/{MANIFEST_NAME}");
         self.archive
-            .write_metadata(&format!("{conf_dir}/{MANIFEST_NAME}"), bytes)
-            .await?;
+            .write_metadata(&rel, bytes)
+            .await
+            .map_err(|source| EngineError::WriteManifest {
+                path: self.archive.root().join(&rel),
+                source,
+            })?;
         Ok(())
     }
 }

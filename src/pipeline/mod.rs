@@ -20,7 +20,7 @@ mod worker;
 
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
 pub use manifest::MANIFEST_NAME;
-pub use poll::{PollPlan, PollReport};
+pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use startup::{build_engine, cloud_client, open_ledger, tls_options};
 pub use upkeep::{DISK_FULL, DISK_RECHECK, human_bytes};

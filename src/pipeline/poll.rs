@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::clock::Millis;
-use crate::ledger::MeetingOrigin;
+use crate::ledger::{LedgerError, MeetingOrigin};
 use crate::pipeline::{Engine, EngineError};
+use crate::telemetry::error_chain;
 
 /// How many meetings are listed at once.
 const POLL_CONCURRENCY: usize = 4;
@@ -37,6 +38,26 @@ impl From<&crate::config::PollConfig> for PollPlan {
     }
 }
 
+/// A part of a poll that failed; the others went on.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// One meeting's recordings could not be listed.
+    #[error("could not list meeting {conf_uuid}")]
+    Meeting {
+        /// The meeting.
+        conf_uuid: String,
+        /// Why (the cloud or the ledger).
+        source: EngineError,
+    },
+    /// Discovery (`poll.discover_days`) could not list recent recordings:
+    /// only configured and known meetings were polled.
+    #[error("could not discover recent recordings (poll.discover_days)")]
+    Discovery(#[source] EngineError),
+    /// The ledger could not tell which meetings are settled: all were polled.
+    #[error("could not read the settled meetings from the ledger")]
+    Settled(#[source] LedgerError),
+}
+
 /// What one poll did.
 #[derive(Debug, Default)]
 pub struct PollReport {
@@ -46,8 +67,8 @@ pub struct PollReport {
     pub new_files: usize,
     /// Meetings that listed no URLs yet (still recording or transcoding).
     pub not_ready: Vec<String>,
-    /// Meetings whose listing failed, with the error.
-    pub errors: Vec<(String, String)>,
+    /// What failed: meetings whose listing failed, discovery, the ledger.
+    pub errors: Vec<PollError>,
     /// Complete meetings past their re-check period, not asked about.
     pub settled: usize,
 }
@@ -72,9 +93,11 @@ impl Engine {
                         }
                     }
                 }
-                Err(e) => report
-                    .errors
-                    .push(("(discovery)".to_owned(), e.to_string())),
+                Err(e) => {
+                    let error = PollError::Discovery(e);
+                    tracing::error!(error = %error_chain(&error), "polling only the configured and known meetings");
+                    report.errors.push(error);
+                }
             }
         }
         let recheck = plan.recheck_for;
@@ -88,7 +111,11 @@ impl Engine {
                 targets.retain(|(conf, _, _)| !settled.contains(conf));
                 report.settled = before - targets.len();
             }
-            Err(e) => report.errors.push(("(ledger)".to_owned(), e.to_string())),
+            Err(e) => {
+                let error = PollError::Settled(e);
+                tracing::error!(error = %error_chain(&error), "polling every meeting, settled or not");
+                report.errors.push(error);
+            }
         }
         let results: Vec<_> = futures_util::stream::iter(targets)
             .map(|(conf, origin, subject)| async move {
@@ -108,13 +135,20 @@ impl Engine {
                 Ok(None) => report.not_ready.push(conf),
                 Ok(Some(new)) => report.new_files += new,
                 Err(e) => {
-                    tracing::error!(meeting = %conf, error = %e, "listing the meeting's recordings failed");
-                    let (c, message) = (conf.clone(), e.to_string());
-                    let _ = self
+                    let message = error_chain(&e);
+                    tracing::error!(meeting = %conf, error = %message, "listing the meeting's recordings failed");
+                    let c = conf.clone();
+                    let recorded = self
                         .ledger
                         .call(move |l| l.record_poll_error(&c, &message, Millis::now()))
                         .await;
-                    report.errors.push((conf, e.to_string()));
+                    if let Err(unrecorded) = recorded {
+                        tracing::warn!(meeting = %conf, error = %error_chain(&unrecorded), "could not record the listing failure in the ledger");
+                    }
+                    report.errors.push(PollError::Meeting {
+                        conf_uuid: conf,
+                        source: e,
+                    });
                 }
             }
         }

@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::clock::Millis;
 use crate::pipeline::Outcome;
 use crate::pipeline::{Engine, EngineError};
+use crate::telemetry::error_chain;
 
 /// When the pool stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub enum StopWhen {
 }
 
 /// Runs `workers` workers until `stop` says so or `cancel` fires. Returns
-/// the first ledger or archive error that stopped a worker, if any.
+/// the first error that stopped a worker (or a worker's panic), if any.
 pub async fn run_pool(
     engine: Arc<Engine>,
     workers: usize,
@@ -48,7 +49,7 @@ pub async fn run_pool(
                 first_error.get_or_insert(e);
             }
             Err(e) => {
-                first_error.get_or_insert(EngineError::Archive(std::io::Error::other(e)));
+                first_error.get_or_insert(EngineError::WorkerDied(e));
             }
         }
     }
@@ -97,7 +98,7 @@ impl WorkerSet {
             self.tracker.spawn(
                 async move {
                     if let Err(e) = task.await {
-                        tracing::error!(error = %e, "worker stopped");
+                        tracing::error!(error = %error_chain(&e), "worker stopped");
                     }
                 }
                 .instrument(span),
@@ -147,7 +148,7 @@ async fn worker_loop(
             Ok(_) => continue,
             Err(e) if stop == StopWhen::Drained => return Err(e),
             Err(e) => {
-                tracing::error!(error = %e, "worker step failed; pausing");
+                tracing::error!(error = %error_chain(&e), "worker step failed; pausing");
                 tokio::select! {
                     () = cancel.cancelled() => return Ok(()),
                     () = tokio::time::sleep(Duration::from_secs(5)) => continue,

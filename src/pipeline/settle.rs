@@ -13,6 +13,7 @@ use crate::download::{FetchError, Fetched, Observer, prefix_digest};
 use crate::ledger::{
     AttemptEnd, AttemptOutcome, ClaimedFile, DoneMark, FileId, RetryPlan, SpentToken,
 };
+use crate::telemetry::error_chain;
 
 impl Engine {
     pub(super) async fn record_attempt(
@@ -135,7 +136,10 @@ impl Engine {
     ) -> Result<Result<(), String>, EngineError> {
         let partial = self.archive.partial_path(file.id);
         if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
-            let error = format!("placing the file in the archive failed: {e}");
+            let error = format!(
+                "placing the file in the archive failed: {}",
+                error_chain(&e)
+            );
             tracing::error!(%error);
             return Ok(Err(error));
         }
@@ -207,7 +211,13 @@ impl Engine {
             return Ok(None);
         };
         let path = self.archive.partial_path(file.id);
-        if prefix_digest(&path, *size).await?.as_ref() != Some(sha) {
+        let held = prefix_digest(&path, *size)
+            .await
+            .map_err(|source| EngineError::Partial {
+                path: path.clone(),
+                source,
+            })?;
+        if held.as_ref() != Some(sha) {
             return Ok(None);
         }
         tracing::warn!(

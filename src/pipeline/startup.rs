@@ -60,10 +60,14 @@ pub fn cloud_client(config: &Config) -> anyhow::Result<CloudClient> {
 pub fn open_ledger(config: &Config, exclusive: bool) -> anyhow::Result<LedgerHandle> {
     let path = &config.ledger.path;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("while creating the ledger folder {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "while creating the folder of ledger.path {}",
+                parent.display()
+            )
+        })?;
     }
-    let ledger = Ledger::open(path, exclusive)?;
+    let ledger = Ledger::open(path, exclusive).context("while opening ledger.path")?;
     Ok(LedgerHandle::new(ledger))
 }
 

@@ -190,7 +190,13 @@ impl Engine {
     /// Removes partial files of files that will not be resumed (archived,
     /// failed for good, or unknown to this ledger).
     async fn remove_dead_partials(&self) -> Result<(), EngineError> {
-        let on_disk = self.archive.partial_ids()?;
+        let on_disk = self
+            .archive
+            .partial_ids()
+            .map_err(|source| EngineError::Partial {
+                path: self.archive.root().join(crate::archive::PARTIAL_DIR),
+                source,
+            })?;
         if on_disk.is_empty() {
             return Ok(());
         }

@@ -11,8 +11,10 @@ use tracing::Instrument;
 use super::settle::Watch;
 use super::{Engine, EngineError};
 use crate::clock::Millis;
+use crate::cloud::CloudError;
 use crate::download::{self, FetchError, Fetched, Transfer};
 use crate::ledger::{ClaimedFile, SpentToken};
+use crate::telemetry::error_chain;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +41,8 @@ enum Taken {
     Token(SpentToken),
     /// Even a fresh listing has no URL for this file.
     Unlisted,
-    /// Listing the meeting's URLs failed.
-    RefreshFailed(String),
+    /// Listing the meeting's URLs failed; the file is retried later.
+    RefreshFailed(CloudError),
     /// Shutdown came while waiting for the listing.
     Interrupted,
 }
@@ -77,7 +79,7 @@ impl Engine {
         self.wake.notify_waiters();
         match outcome {
             Err(e) => {
-                let error = e.to_string();
+                let error = error_chain(&e);
                 tracing::error!(parent: &span, %error, "processing the file failed");
                 self.put_back(&file, &error, file.partial_bytes)
                     .instrument(span)
@@ -103,7 +105,8 @@ impl Engine {
                     return self.retry_later(file, error, resume_from).await;
                 }
                 Taken::RefreshFailed(e) => {
-                    let error = format!("getting a fresh download token failed: {e}");
+                    let error =
+                        format!("getting a fresh download token failed: {}", error_chain(&e));
                     return self.retry_later(file, &error, resume_from).await;
                 }
                 Taken::Interrupted => return self.release(file, resume_from).await,
@@ -184,7 +187,7 @@ impl Engine {
             };
             match refresh {
                 Ok(()) => {}
-                Err(EngineError::Cloud(e)) => return Ok(Taken::RefreshFailed(e.to_string())),
+                Err(EngineError::Cloud(e)) => return Ok(Taken::RefreshFailed(e)),
                 Err(e) => return Err(e),
             }
         }
