@@ -42,7 +42,7 @@ async fn dispatch(cli: Cli) -> u8 {
             (Config::load_local(&cli.config), Some("warn"))
         }
         Command::CheckConfig => (Config::load(&cli.config), Some("warn")),
-        Command::Run | Command::Sync => (Config::load(&cli.config), None),
+        Command::Run | Command::Sync { .. } => (Config::load(&cli.config), None),
     };
     let config = match config {
         Ok(config) => config,
@@ -63,12 +63,14 @@ async fn dispatch(cli: Cli) -> u8 {
             run.await.map(|()| exit::OK)
         }
         Command::Healthcheck => commands::healthcheck(&config).await,
-        Command::Sync => commands::sync(&config, signals::shutdown_signal())
-            .await
-            .map(|outcome| {
+        Command::Sync { max_wait } => {
+            let options = commands::SyncOptions { max_wait };
+            let sync = commands::sync_with_options(&config, options, signals::shutdown_signal());
+            sync.await.map(|outcome| {
                 commands::print_sync(&outcome);
                 outcome.exit_code()
-            }),
+            })
+        }
         Command::Status { json } => commands::status(&config, json).await,
         Command::CheckConfig => commands::check_config(&config).or_else(|e| {
             eprintln!("error: {}", error_chain(&*e));

@@ -30,7 +30,12 @@ pub enum Command {
     /// Ask the running daemon's /healthz (exit 0 healthy, 1 not).
     Healthcheck,
     /// One poll, then download until everything is archived or failed for good.
-    Sync,
+    Sync {
+        /// Wait out backoffs up to this long; files due later stay pending
+        /// for the next run (and the exit status is 1).
+        #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+        max_wait: std::time::Duration,
+    },
     /// The ledger's summary: meetings, files per state, bytes, last errors.
     Status {
         /// Print one JSON document.

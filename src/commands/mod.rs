@@ -11,7 +11,7 @@ mod sync;
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
-pub use sync::{SyncOutcome, print_sync, sync};
+pub use sync::{SyncOptions, SyncOutcome, print_sync, sync, sync_with_options};
 
 /// Exit statuses of docs/interface.md.
 pub mod exit {

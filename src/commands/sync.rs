@@ -2,6 +2,8 @@
 //! has failed for good, waiting out backoffs.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +13,22 @@ use crate::ledger::{FileState, Status};
 use crate::pipeline::Engine;
 use crate::pipeline::{PollError, PollPlan, PollReport, StopWhen, build_engine, run_pool};
 use crate::telemetry::error_chain;
+
+/// How a `sync` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncOptions {
+    /// The longest backoff worth waiting for: a file whose next attempt is
+    /// further away stays pending for the next run (`--max-wait`).
+    pub max_wait: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
 
 /// What a `sync` achieved.
 #[derive(Debug)]
@@ -24,15 +42,28 @@ pub struct SyncOutcome {
     pub not_ready: Vec<String>,
     /// Whether shutdown was asked for before the queue drained.
     pub interrupted: bool,
+    /// Files that failed for good during this run.
+    pub failed_now: u64,
+    /// Why downloads stopped for lack of disk space, if they did.
+    pub disk_full: Option<String>,
 }
 
 impl SyncOutcome {
-    /// The exit status: 0 when every known file is archived and every
-    /// meeting could be listed, else 1.
+    /// The exit status: 0 when this run left nothing undone, else 1.
+    ///
+    /// Undone means: a meeting (or discovery) could not be listed, a file
+    /// failed for good in this run, a file is still pending (its next
+    /// attempt lies beyond `--max-wait`, or the disk is full), or the run
+    /// was interrupted. Files that failed for good in an earlier run and
+    /// were not revived with `retry` are reported, not counted: a file
+    /// kept `failed` on purpose must not fail every later run.
     pub fn exit_code(&self) -> u8 {
-        let clean = self.status.files.failed == 0
-            && self.status.files.pending == 0
+        let files = &self.status.files;
+        let clean = self.failed_now == 0
+            && files.pending == 0
+            && files.downloading == 0
             && self.poll_errors.is_empty()
+            && self.disk_full.is_none()
             && !self.interrupted;
         if clean {
             super::exit::OK
@@ -40,18 +71,36 @@ impl SyncOutcome {
             super::exit::FAILED
         }
     }
+
+    /// Files that failed for good in earlier runs (kept `failed`).
+    pub fn failed_before(&self) -> u64 {
+        u64::try_from(self.status.files.failed)
+            .unwrap_or(0)
+            .saturating_sub(self.failed_now)
+    }
 }
 
-/// Runs one sync with the given config; `cancel` stops it at a safe point.
+/// Runs one sync with the given config and default options; `cancel`
+/// stops it at a safe point.
 pub async fn sync(config: &Config, cancel: CancellationToken) -> anyhow::Result<SyncOutcome> {
+    sync_with_options(config, SyncOptions::default(), cancel).await
+}
+
+/// Runs one sync with the given config and options.
+pub async fn sync_with_options(
+    config: &Config,
+    options: SyncOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<SyncOutcome> {
     let engine = build_engine(config)?;
-    sync_with(&engine, config, cancel).await
+    sync_with(&engine, config, options, cancel).await
 }
 
 /// Runs one sync on an existing engine.
 pub async fn sync_with(
     engine: &Arc<Engine>,
     config: &Config,
+    options: SyncOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<SyncOutcome> {
     engine.recover_interrupted().await?;
@@ -66,21 +115,30 @@ pub async fn sync_with(
         u64::try_from(queued.pending + queued.downloading).unwrap_or(0),
         Arc::clone(engine.progress()),
     );
+    let stop = StopWhen::Drained {
+        max_wait: options.max_wait,
+    };
     let pool = run_pool(
         Arc::clone(engine),
         config.download.workers,
         cancel.clone(),
-        StopWhen::Drained,
+        stop,
     )
     .await;
     display.finish();
     pool?;
+    // Put-backs the ledger refused for a while (then took again) left
+    // rows `downloading` that no worker owns any more.
+    engine.requeue_orphans().await?;
+    let disk_full = engine.disk_full().await?;
     let status = engine.ledger().call(|l| l.status(10)).await?;
     Ok(SyncOutcome {
         status,
         poll_errors: report.errors,
         not_ready: report.not_ready,
         interrupted: cancel.is_cancelled(),
+        failed_now: engine.progress().files_failed.load(Ordering::Relaxed),
+        disk_full,
     })
 }
 
@@ -106,6 +164,21 @@ pub fn print_sync(outcome: &SyncOutcome) {
         .filter(|e| e.state == FileState::Failed)
     {
         println!("sync: FAILED {}: {}", e.rel_path, e.error);
+    }
+    if let Some(why) = &outcome.disk_full {
+        println!("sync: stopped: {why}; free space and run it again");
+    }
+    if f.pending > 0 && outcome.disk_full.is_none() && !outcome.interrupted {
+        println!(
+            "sync: {} file(s) wait for a retry later than --max-wait; the next run (or the daemon) takes them",
+            f.pending
+        );
+    }
+    let before = outcome.failed_before();
+    if before > 0 {
+        println!(
+            "sync: {before} file(s) failed for good in earlier runs (see `status`; `retry` queues them again)"
+        );
     }
     if outcome.interrupted {
         println!("sync: interrupted; run it again to resume");

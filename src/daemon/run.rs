@@ -79,6 +79,7 @@ pub async fn run(
             finished = finished(&mut poll) => {
                 poll = None;
                 report_poll(finished);
+                after_poll(&engine).await;
                 systemd::status(&status_line(engine.ledger()).await);
             }
             Some(()) = reloads.recv() => {
@@ -173,6 +174,16 @@ fn report_poll(finished: Result<PollReport, JoinError>) {
         // A panic in a poll is a bug; the schedule goes on regardless.
         Err(e) => tracing::error!(error = %error_chain(&e), "the poll task failed"),
     }
+}
+
+/// Upkeep after each poll: claims the ledger refused to take back while it
+/// was unavailable are requeued, and manifests whose write failed are
+/// rewritten.
+async fn after_poll(engine: &Engine) {
+    if let Err(e) = engine.requeue_orphans().await {
+        tracing::error!(error = %error_chain(&e), "cannot requeue files no worker owns");
+    }
+    engine.rewrite_stale_manifests().await;
 }
 
 /// Applies a reloaded config to the running parts.

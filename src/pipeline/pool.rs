@@ -4,23 +4,29 @@
 //! decided here and nowhere else.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::upkeep::DISK_RECHECK;
 use crate::clock::Millis;
-use crate::pipeline::Outcome;
-use crate::pipeline::{Engine, EngineError};
+use crate::pipeline::{Engine, EngineError, Outcome};
 use crate::telemetry::error_chain;
 
 /// When the pool stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopWhen {
-    /// When nothing is pending or downloading (`sync`): backoffs are waited out.
-    Drained,
-    /// Only on cancellation (the daemon).
+    /// `sync`: when this process holds no claim and no pending file is due
+    /// within `max_wait` (shorter backoffs are waited out; files further
+    /// away stay pending for the next run), or when the disk is full.
+    Drained {
+        /// The longest backoff worth waiting for.
+        max_wait: Duration,
+    },
+    /// Only on cancellation (the daemon): a full disk or a failing ledger
+    /// pauses the workers until it recovers.
     Cancelled,
 }
 
@@ -89,20 +95,12 @@ impl WorkerSet {
             let retire = CancellationToken::new();
             let span = tracing::info_span!("worker", n = self.spawned);
             self.spawned += 1;
-            let task = worker_loop(
+            let task = supervise(
                 Arc::clone(&self.engine),
                 self.cancel.clone(),
                 retire.clone(),
-                StopWhen::Cancelled,
             );
-            self.tracker.spawn(
-                async move {
-                    if let Err(e) = task.await {
-                        tracing::error!(error = %error_chain(&e), "worker stopped");
-                    }
-                }
-                .instrument(span),
-            );
+            self.tracker.spawn(task.instrument(span));
             self.retire.push(retire);
         }
     }
@@ -127,12 +125,39 @@ impl WorkerSet {
     }
 }
 
+/// Keeps one daemon worker alive: a worker that panics (a bug) is logged
+/// and replaced, so the pool never shrinks silently. Its claim is dropped
+/// with it and requeued after the next poll.
+async fn supervise(engine: Arc<Engine>, cancel: CancellationToken, retire: CancellationToken) {
+    loop {
+        let worker = worker_loop(
+            Arc::clone(&engine),
+            cancel.clone(),
+            retire.clone(),
+            StopWhen::Cancelled,
+        );
+        match tokio::spawn(worker.in_current_span()).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => {
+                tracing::error!(error = %error_chain(&e), "worker stopped; starting a new one")
+            }
+            Err(e) => tracing::error!(error = %e, "worker died; starting a new one"),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = retire.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 async fn worker_loop(
     engine: Arc<Engine>,
     cancel: CancellationToken,
     retire: CancellationToken,
     stop: StopWhen,
 ) -> Result<(), EngineError> {
+    let mut trouble = Trouble::default();
     loop {
         if retire.is_cancelled() {
             return Ok(());
@@ -142,23 +167,27 @@ async fn worker_loop(
         let woken = engine.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match engine.process_next(&cancel).await {
-            Ok(Outcome::Idle) => {}
-            Ok(Outcome::Interrupted) => return Ok(()),
-            Ok(_) => continue,
-            Err(e) if stop == StopWhen::Drained => return Err(e),
+        let next_due = match step_and_look(&engine, &cancel).await {
+            Ok(Look::Worked) => continue,
+            Ok(Look::Stop) => return Ok(()),
+            Ok(Look::DiskFull) if matches!(stop, StopWhen::Drained { .. }) => return Ok(()),
+            Ok(Look::DiskFull) => Some(Millis::now() + DISK_RECHECK),
+            Ok(Look::Idle(next_due)) => next_due,
             Err(e) => {
-                tracing::error!(error = %error_chain(&e), "worker step failed; pausing");
+                trouble.suffer(&engine, stop, e)?;
                 tokio::select! {
                     () = cancel.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    () = tokio::time::sleep(trouble.pause(stop)) => continue,
                 }
             }
-        }
-        let (next_due, busy) = engine.ledger.call(|l| l.queue_state()).await?;
-        if stop == StopWhen::Drained && next_due.is_none() && busy == 0 {
-            engine.wake.notify_waiters();
-            return Ok(());
+        };
+        trouble = Trouble::default();
+        if let StopWhen::Drained { max_wait } = stop {
+            let later = next_due.is_none_or(|due| due.duration_since(Millis::now()) > max_wait);
+            if later && engine.claims_held() == 0 {
+                engine.wake.notify_waiters();
+                return Ok(());
+            }
         }
         let wait = next_due.map_or(Duration::from_secs(3600), |due| {
             due.duration_since(Millis::now())
@@ -168,6 +197,63 @@ async fn worker_loop(
             () = retire.cancelled() => return Ok(()),
             () = &mut woken => {}
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// What a worker found in one turn.
+enum Look {
+    /// It processed a file: look again at once.
+    Worked,
+    /// Shutdown: stop.
+    Stop,
+    /// The disk is too full to claim.
+    DiskFull,
+    /// Nothing due; the next file is due then (if any is pending).
+    Idle(Option<Millis>),
+}
+
+async fn step_and_look(engine: &Engine, cancel: &CancellationToken) -> Result<Look, EngineError> {
+    match engine.process_next(cancel).await? {
+        Outcome::Idle => {}
+        Outcome::Interrupted => return Ok(Look::Stop),
+        Outcome::DiskFull => return Ok(Look::DiskFull),
+        Outcome::Done | Outcome::Retry | Outcome::Failed => return Ok(Look::Worked),
+    }
+    let (next_due, _) = engine.ledger.call(|l| l.queue_state()).await?;
+    Ok(Look::Idle(next_due))
+}
+
+/// A worker's run of failing steps (the ledger refusing reads or writes).
+#[derive(Default)]
+struct Trouble {
+    since: Option<Instant>,
+}
+
+impl Trouble {
+    /// Logs a failed step. `sync` gives up once the ledger has failed for
+    /// `ledger.retry_for`; the daemon never does (`/healthz` says why).
+    fn suffer(
+        &mut self,
+        engine: &Engine,
+        stop: StopWhen,
+        e: EngineError,
+    ) -> Result<(), EngineError> {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if matches!(stop, StopWhen::Drained { .. })
+            && since.elapsed() >= engine.settings.ledger_patience
+        {
+            return Err(e);
+        }
+        tracing::error!(error = %error_chain(&e), "worker step failed; pausing");
+        Ok(())
+    }
+
+    /// How long to pause before the next try.
+    fn pause(&self, stop: StopWhen) -> Duration {
+        match stop {
+            StopWhen::Drained { .. } => Duration::from_secs(1),
+            StopWhen::Cancelled => Duration::from_secs(5),
         }
     }
 }
