@@ -29,6 +29,7 @@ pub struct Metrics {
     download_seconds: Histogram,
     last_poll: Gauge<f64, AtomicU64>,
     polls: Family<Labels, Counter>,
+    conditions: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -52,6 +53,7 @@ impl Metrics {
             download_seconds: Histogram::new(exponential_buckets(0.05, 4.0, 10)),
             last_poll: Gauge::default(),
             polls: Family::default(),
+            conditions: Family::default(),
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
@@ -94,6 +96,11 @@ impl Metrics {
             "polls",
             "Polls by result (ok, failed, skipped)",
             m.polls.clone(),
+        );
+        registry.register(
+            "condition",
+            "1 while a local condition stops work (disk_full), else 0",
+            m.conditions.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -142,6 +149,12 @@ impl Metrics {
         }
         self.bytes_archived.set(status.bytes_archived);
         self.queue_depth.set(due);
+        for name in [crate::pipeline::DISK_FULL] {
+            let on = status.conditions.iter().any(|c| c.name == name);
+            self.conditions
+                .get_or_create(&vec![("name", name.to_owned())])
+                .set(i64::from(on));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -178,6 +191,7 @@ mod tests {
             "meeting_archiver_download_duration_seconds_count 1",
             "meeting_archiver_last_successful_poll_timestamp_seconds 1700000000",
             "meeting_archiver_polls_total{result=\"ok\"} 1",
+            "meeting_archiver_condition{name=\"disk_full\"} 0",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -92,6 +92,17 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
         f.done, f.pending, f.downloading, f.failed
     );
     let _ = writeln!(out, "archived: {} bytes", status.bytes_archived);
+    for c in &status.conditions {
+        let since = c.since.to_utc().format("%Y-%m-%d %H:%M:%S UTC");
+        let _ = writeln!(out, "NOW: {} since {since}: {}", c.name, c.detail);
+    }
+    if status.length_unconfirmed > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} archived file(s) have a length nothing could confirm (length_unconfirmed in their meeting.json)",
+            status.length_unconfirmed
+        );
+    }
     for MeetingLine { meeting: m, state } in meetings {
         let _ = writeln!(
             out,

@@ -33,6 +33,14 @@ pub enum Unhealthy {
     /// The heartbeat write failed.
     #[error("the ledger does not take writes")]
     Ledger(#[source] LedgerError),
+    /// A local condition stops work (a full disk).
+    #[error("{name}: {detail}")]
+    Condition {
+        /// The condition (`disk_full`).
+        name: String,
+        /// What is wrong and where.
+        detail: String,
+    },
 }
 
 /// What health means: the schedule's liveness and a writable ledger.
@@ -68,10 +76,21 @@ impl Health {
         if let Some(due) = liveness.overdue(Millis::now()) {
             return Err(Unhealthy::MissedTick(due));
         }
-        self.ledger
-            .call(|l| l.heartbeat(Millis::now()))
+        let conditions = self
+            .ledger
+            .call(|l| {
+                l.heartbeat(Millis::now())?;
+                l.conditions()
+            })
             .await
-            .map_err(Unhealthy::Ledger)
+            .map_err(Unhealthy::Ledger)?;
+        match conditions.into_iter().next() {
+            Some(c) => Err(Unhealthy::Condition {
+                name: c.name,
+                detail: c.detail,
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{FileState, Ledger, Result};
+use super::{Condition, FileState, Ledger, Result};
 use crate::clock::Millis;
 
 /// Files per state, meetings, bytes and the latest errors.
@@ -16,6 +16,11 @@ pub struct Status {
     pub bytes_archived: i64,
     /// The most recent errors of files not yet archived.
     pub last_errors: Vec<ErrorLine>,
+    /// Archived files whose length nothing could confirm (the server
+    /// announced none and no probe answered).
+    pub length_unconfirmed: i64,
+    /// Local conditions stopping work now (a full disk).
+    pub conditions: Vec<Condition>,
 }
 
 /// Files per state; the JSON keys are part of the interface.
@@ -82,16 +87,19 @@ impl Ledger {
             let count: i64 = row.get(1)?;
             *files.count_mut(row.get(0)?) = count;
         }
-        let bytes_archived = self.conn.query_row(
-            "SELECT coalesce(sum(size), 0) FROM files WHERE state = 'done'",
+        let (bytes_archived, length_unconfirmed) = self.conn.query_row(
+            "SELECT coalesce(sum(size), 0), count(*) FILTER (WHERE length_unconfirmed = 1)
+             FROM files WHERE state = 'done'",
             [],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
         Ok(Status {
             meetings,
             files,
             bytes_archived,
             last_errors: self.last_errors(max_errors)?,
+            length_unconfirmed,
+            conditions: self.conditions()?,
         })
     }
 

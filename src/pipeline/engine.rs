@@ -120,6 +120,10 @@ pub struct Engine {
     /// here is orphaned (a put-back the ledger refused) and is requeued;
     /// `sync` ends when this is empty, not when the rows say so.
     pub(super) claims: Mutex<HashSet<FileId>>,
+    /// Claiming (the ledger's `claim_next`, then the entry in `claims`)
+    /// takes it shared; requeueing orphans takes it exclusive, so that a
+    /// row claimed a moment ago is never mistaken for an orphan.
+    pub(super) claim_gate: tokio::sync::RwLock<()>,
     pub(super) space: Space,
 }
 
@@ -145,6 +149,7 @@ impl Engine {
             wake: Notify::new(),
             meeting_locks: Mutex::new(HashMap::new()),
             claims: Mutex::new(HashSet::new()),
+            claim_gate: tokio::sync::RwLock::new(()),
             space,
         }
     }

@@ -115,6 +115,7 @@ impl Engine {
     /// Requeues `downloading` rows that no claim of this process covers:
     /// put-backs the ledger refused while it was unavailable.
     pub async fn requeue_orphans(&self) -> Result<usize, LedgerError> {
+        let _gate = self.claim_gate.write().await;
         let owned: Vec<FileId> = self
             .claims
             .lock()

@@ -65,10 +65,14 @@ impl Engine {
         if self.disk_full().await?.is_some() {
             return Ok(Outcome::DiskFull);
         }
-        let Some(file) = self.ledger.call(|l| l.claim_next(Millis::now())).await? else {
-            return Ok(Outcome::Idle);
+        let (file, _claim) = {
+            let _gate = self.claim_gate.read().await;
+            let Some(file) = self.ledger.call(|l| l.claim_next(Millis::now())).await? else {
+                return Ok(Outcome::Idle);
+            };
+            let claim = self.hold(file.id);
+            (file, claim)
         };
-        let _claim = self.hold(file.id);
         // At error level so that the meeting and file stay on every line,
         // whatever the log filter.
         let span = tracing::error_span!("file", meeting = %file.conf_uuid, file = %file.rel_path);
