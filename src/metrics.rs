@@ -149,12 +149,11 @@ impl Metrics {
         }
         self.bytes_archived.set(status.bytes_archived);
         self.queue_depth.set(due);
-        for name in [crate::pipeline::DISK_FULL] {
-            let on = status.conditions.iter().any(|c| c.name == name);
-            self.conditions
-                .get_or_create(&vec![("name", name.to_owned())])
-                .set(i64::from(on));
-        }
+        let name = crate::pipeline::DISK_FULL;
+        let on = status.conditions.iter().any(|c| c.name == name);
+        self.conditions
+            .get_or_create(&vec![("name", name.to_owned())])
+            .set(i64::from(on));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
