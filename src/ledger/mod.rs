@@ -70,6 +70,14 @@ pub enum LedgerError {
     /// Another process holds the ledger's lock.
     #[error("ledger {} is in use by another meeting-archiver process", .0.display())]
     Locked(PathBuf),
+    /// The ledger file could not be created.
+    #[error("cannot create ledger {}", path.display())]
+    Create {
+        /// The ledger file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Locking the ledger failed for another reason.
     #[error("cannot lock ledger {}", path.display())]
     Lock {
@@ -119,6 +127,7 @@ impl Ledger {
             path: path.to_owned(),
             source: SqliteError::at(error, path),
         };
+        create_private(path)?;
         let mut conn = Connection::open(path).map_err(open_err)?;
         let lock = if exclusive {
             Some(lock_file(path)?)
@@ -158,6 +167,32 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Creates a missing ledger file readable by its owner only, whatever the
+/// umask: it holds unspent download tokens. SQLite gives its `-wal` and
+/// `-shm` files the same mode. An existing ledger keeps its mode (an admin
+/// may share it with a group on purpose).
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        // The folder is missing or not writable: SQLite says so better.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(LedgerError::Create {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
     Ok(())
 }
 

@@ -304,3 +304,19 @@ fn confirmed(size: u64, sha256: &'static str) -> DoneMark<'static> {
         length_confirmed: true,
     }
 }
+
+#[test]
+fn a_new_ledger_and_its_wal_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite3");
+    let mut ledger = Ledger::open(&path, true).expect("open");
+    ledger.heartbeat(at(1)).expect("a write, so the WAL exists");
+    for name in ["ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name} has mode {:o}", mode & 0o777);
+    }
+}
