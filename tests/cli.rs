@@ -100,7 +100,7 @@ async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
     )]))
     .await;
     let config = env
-        .config_file(&Knobs::default())
+        .write_config(&env.config())
         .to_string_lossy()
         .into_owned();
     let args = vec!["--config".to_owned(), config.clone(), "sync".to_owned()];
@@ -174,7 +174,7 @@ async fn json_logs_are_one_object_per_line_with_meeting_and_file() {
     )]))
     .await;
     let config = env
-        .config_file(&Knobs::default())
+        .write_config(&env.config())
         .to_string_lossy()
         .into_owned();
     let args = vec![
@@ -221,12 +221,7 @@ async fn the_simulator_command_serves_a_cloud_that_sync_can_archive() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("simulator starts");
-    bounded(async {
-        while !config.exists() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    until("the simulator's config file", async || config.exists()).await;
     let args = vec![
         "--config".to_owned(),
         config.to_string_lossy().into_owned(),

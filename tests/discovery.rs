@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use meeting_archiver::clock::Millis;
 use meeting_archiver::cloud::{CloudClient, CloudError};
-use meeting_archiver::config::Config;
+use meeting_archiver::config::Auth;
 use meeting_archiver::pipeline::cloud_client;
 use meeting_archiver::simulator::SimMeeting;
+use secrecy::SecretString;
 
 use crate::helpers::*;
 
@@ -18,7 +19,7 @@ fn empty_meetings(n: usize) -> Vec<SimMeeting> {
 }
 
 async fn list_all(env: &TestEnv) -> usize {
-    let client: CloudClient = cloud_client(&env.config(&Knobs::default())).expect("client");
+    let client: CloudClient = cloud_client(&env.config()).expect("client");
     let now = Millis::now();
     let found = client
         .recordings(now - Duration::from_secs(24 * 3600), now)
@@ -46,18 +47,10 @@ async fn discovery_archives_recent_recordings_that_are_not_configured() {
     let mut meetings = three_meetings();
     meetings[2].not_ready_calls = 1_000; // still transcoding: not archived yet
     let env = TestEnv::start(scenario(meetings)).await;
-    let knobs = Knobs {
-        meetings: Some(vec![env.meetings[0].conf_uuid.clone()]),
-        discover_days: 2,
-        ..Knobs::default()
-    };
-    let config = env.config(&knobs);
-    let outcome = bounded(meeting_archiver::commands::sync(
-        &config,
-        Default::default(),
-    ))
-    .await
-    .expect("sync");
+    let mut config = env.config();
+    config.poll.meetings = vec![env.meetings[0].conf_uuid.clone()];
+    config.poll.discover_days = 2;
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     assert_eq!(
         outcome.status.meetings, 2,
@@ -70,11 +63,8 @@ async fn discovery_archives_recent_recordings_that_are_not_configured() {
 #[tokio::test]
 async fn a_refused_static_access_token_is_a_clear_error() {
     let env = TestEnv::start(scenario(three_meetings())).await;
-    let text = env.config_text(&Knobs::default()).replace(
-        &format!("app_id = {:?}\napp_key = {:?}", env.app_id, env.app_key),
-        "access_token = \"not-a-live-token\"",
-    );
-    let config = Config::from_toml(&text, &|_| None).expect("config");
+    let mut config = env.config();
+    config.cloud.auth = Auth::AccessToken(SecretString::from("not-a-live-token"));
     let client = cloud_client(&config).expect("client");
     let err = client
         .download_urls(&env.meetings[0].conf_uuid)

@@ -33,7 +33,7 @@ async fn every_first_transfer_cut_half_way_still_archives_all_and_never_reuses_a
         ..Faults::default()
     };
     let env = TestEnv::start(scn).await;
-    let outcome = env.sync(&Knobs::default()).await;
+    let outcome = env.sync(&env.config()).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     let stats = env.sim.stats();
@@ -62,7 +62,7 @@ async fn cut_transfers_restart_when_the_server_ignores_range() {
         ..Faults::default()
     };
     let env = TestEnv::start(scn).await;
-    let outcome = env.sync(&Knobs::default()).await;
+    let outcome = env.sync(&env.config()).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     assert_eq!(env.sim.stats().ranged_requests, 0);
@@ -78,11 +78,9 @@ async fn tokens_expiring_in_two_seconds_with_one_slow_worker() {
         160 * 1024,
     );
     let env = TestEnv::start(slow_scenario(meeting, Duration::from_secs(2), 64 * 1024)).await;
-    let knobs = Knobs {
-        workers: 1,
-        ..Knobs::default()
-    };
-    let outcome = env.sync(&knobs).await;
+    let mut config = env.config();
+    config.download.workers = 1;
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     let stats = env.sim.stats();
@@ -96,8 +94,7 @@ async fn tokens_expiring_in_two_seconds_with_one_slow_worker() {
 #[tokio::test]
 async fn an_expired_access_token_is_replaced_once_and_the_call_succeeds() {
     let env = TestEnv::start(scenario(three_meetings())).await;
-    let client: Arc<CloudClient> =
-        Arc::new(cloud_client(&env.config(&Knobs::default())).expect("client"));
+    let client: Arc<CloudClient> = Arc::new(cloud_client(&env.config()).expect("client"));
     let conf = &env.meetings[0].conf_uuid;
     assert_eq!(
         client.download_urls(conf).await.expect("first call").len(),
@@ -137,16 +134,12 @@ async fn an_access_token_expiring_mid_run_does_not_stop_the_sync() {
         ))
         .await,
     );
-    let knobs = Knobs {
-        workers: 1,
-        ..Knobs::default()
-    };
+    let mut config = env.config();
+    config.download.workers = 1;
     let runner = Arc::clone(&env);
-    let sync = tokio::spawn(async move { runner.sync(&knobs).await });
-    bounded(async {
-        while env.sim.stats().downloads_completed < 1 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let sync = tokio::spawn(async move { runner.sync(&config).await });
+    until("a first download", async || {
+        env.sim.stats().downloads_completed >= 1
     })
     .await;
     env.sim.expire_access_tokens();
@@ -170,11 +163,9 @@ async fn flaky_api_and_lying_download_host_still_give_a_complete_archive() {
     };
     scn.seed = 7;
     let env = TestEnv::start(scn).await;
-    let knobs = Knobs {
-        max_attempts: 30,
-        ..Knobs::default()
-    };
-    let outcome = env.sync(&knobs).await;
+    let mut config = env.config();
+    config.download.max_attempts = 30;
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     let stats = env.sim.stats();
@@ -199,12 +190,9 @@ async fn a_wrong_content_length_is_refused_and_the_file_fetched_again() {
         ..Faults::default()
     };
     let env = TestEnv::start(scn).await;
-    let outcome = env
-        .sync(&Knobs {
-            max_attempts: 30,
-            ..Knobs::default()
-        })
-        .await;
+    let mut config = env.config();
+    config.download.max_attempts = 30;
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     assert!(env.sim.stats().download_faults_injected > 0);

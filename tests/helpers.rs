@@ -1,17 +1,32 @@
-//! Shared test helpers: a simulator plus an archiver config on a tempdir,
-//! and checks of what landed on disk.
+//! Shared test helpers: a simulator plus a typed archiver config on a
+//! tempdir (written as TOML only for the binary), the one wait helper, a
+//! drain of the worker's single step, and checks of what landed on disk.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use meeting_archiver::commands::{self, SyncOutcome};
-use meeting_archiver::config::Config;
+use meeting_archiver::config::{
+    Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig, ServerConfig,
+    TlsConfig,
+};
+use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
+
+mod config_file;
+
+use config_file::config_toml;
 
 /// One global bound for every test that waits.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How often [`until`] looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Runs `f` under [`TEST_TIMEOUT`].
 pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
@@ -20,42 +35,69 @@ pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
         .expect("test exceeded its time bound")
 }
 
-/// Knobs of the archiver config used by a test.
-#[derive(Clone)]
-pub struct Knobs {
-    pub workers: usize,
-    pub file_types: Vec<String>,
-    pub max_attempts: u32,
-    pub token_max_age: &'static str,
-    pub extra_download: String,
-    /// Configured meetings; `None` = every simulated meeting.
-    pub meetings: Option<Vec<String>>,
-    pub discover_days: u32,
-    pub schedule: &'static str,
-    /// `server.listen`; empty = off.
-    pub listen: String,
-    /// `cloud.api_base`; `None` = the simulator's API host.
-    pub api_base: Option<String>,
-    /// Lines of a `[tls]` section; empty = none.
-    pub tls: String,
+/// Waits until `done` holds, looking every few milliseconds; panics naming
+/// `what` after [`TEST_TIMEOUT`]. The one way tests wait for something.
+pub async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < TEST_TIMEOUT,
+            "timed out after {TEST_TIMEOUT:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
 }
 
-impl Default for Knobs {
-    fn default() -> Knobs {
-        Knobs {
-            workers: 4,
-            file_types: Vec::new(),
-            max_attempts: 10,
-            token_max_age: "50m",
-            extra_download: String::new(),
-            meetings: None,
-            discover_days: 0,
-            schedule: "0 */10 * * * *",
-            listen: String::new(),
-            api_base: None,
-            tls: String::new(),
+/// What [`drain`] saw, by outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    pub done: usize,
+    pub retry: usize,
+    pub failed: usize,
+    pub interrupted: usize,
+}
+
+impl Drained {
+    /// `n` files archived and nothing else.
+    pub fn done(n: usize) -> Drained {
+        Drained {
+            done: n,
+            ..Drained::default()
         }
     }
+}
+
+/// Drives the worker's single step until no file is due ([`Outcome::Idle`]),
+/// on this task: no pool, no sleeps. A file sent back with a backoff is not
+/// due yet, so it ends the drain as well; call again to take it.
+pub async fn drain(engine: &Engine) -> Drained {
+    let cancel = CancellationToken::new();
+    let mut seen = Drained::default();
+    bounded(async {
+        loop {
+            match engine.process_next(&cancel).await.expect("a step runs") {
+                Outcome::Idle => return seen,
+                Outcome::Done => seen.done += 1,
+                Outcome::Retry => seen.retry += 1,
+                Outcome::Failed => seen.failed += 1,
+                Outcome::Interrupted => seen.interrupted += 1,
+                Outcome::DiskFull => panic!("the test disk is full"),
+            }
+        }
+    })
+    .await
+}
+
+/// One poll of `config`'s meetings by `engine`.
+pub async fn poll(engine: &Engine, config: &Config) -> PollReport {
+    bounded(engine.poll(&PollPlan::from(&config.poll))).await
+}
+
+/// A loopback address with a port nobody listens on (yet).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
 }
 
 /// A simulator and a working folder for the archiver.
@@ -86,62 +128,78 @@ impl TestEnv {
         self.dir.path().join("archive")
     }
 
+    /// How many media files lie in the archive.
+    pub fn archived(&self) -> usize {
+        archived_media(&self.archive_dir()).len()
+    }
+
     pub fn ledger_path(&self) -> PathBuf {
         self.dir.path().join("ledger.sqlite3")
     }
 
-    /// The config text for these knobs.
-    pub fn config_text(&self, knobs: &Knobs) -> String {
-        let q = |s: &str| serde_json::to_string(s).expect("json string");
-        let all: Vec<String> = self.meetings.iter().map(|m| m.conf_uuid.clone()).collect();
-        let meetings: Vec<String> = knobs
-            .meetings
-            .as_ref()
-            .unwrap_or(&all)
-            .iter()
-            .map(|m| q(m))
-            .collect();
-        let types: Vec<String> = knobs.file_types.iter().map(|t| q(t)).collect();
-        format!(
-            "[cloud]\napi_base = {}\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nmax_retries = 12\n\
-             [cloud.auth]\napp_id = {}\napp_key = {}\n\
-             [poll]\nmeetings = [{}]\ndiscover_days = {}\nschedule = {}\n\
-             [download]\ndir = {}\nworkers = {}\nfile_types = [{}]\nmax_attempts = {}\n\
-             token_max_age = \"{}\"\nretry_base = \"10ms\"\nretry_max = \"200ms\"\nread_timeout = \"10s\"\n{}\n\
-             [ledger]\npath = {}\n[server]\nlisten = {}\n[tls]\n{}\n",
-            q(knobs.api_base.as_deref().unwrap_or(&self.sim.api_base())),
-            q(&self.app_id),
-            q(&self.app_key),
-            meetings.join(", "),
-            knobs.discover_days,
-            q(knobs.schedule),
-            q(&self.archive_dir().to_string_lossy()),
-            knobs.workers,
-            types.join(", "),
-            knobs.max_attempts,
-            knobs.token_max_age,
-            knobs.extra_download,
-            q(&self.ledger_path().to_string_lossy()),
-            q(&knobs.listen),
-            knobs.tls,
-        )
+    /// The archiver's config for this simulator: every simulated meeting,
+    /// millisecond backoffs, polls every ten minutes, no HTTP server. Tests
+    /// change its typed fields.
+    pub fn config(&self) -> Config {
+        let api_base = self.sim.api_base().parse().expect("simulator URL");
+        let auth = Auth::AppId {
+            app_id: self.app_id.clone(),
+            app_key: SecretString::from(self.app_key.clone()),
+            user_id: None,
+            corp_id: None,
+        };
+        Config {
+            cloud: CloudConfig {
+                max_retries: 12,
+                retry_base: Duration::from_millis(10),
+                retry_max: Duration::from_millis(200),
+                ..CloudConfig::new(api_base, auth)
+            },
+            poll: PollConfig {
+                meetings: self.meetings.iter().map(|m| m.conf_uuid.clone()).collect(),
+                ..PollConfig::default()
+            },
+            download: DownloadConfig {
+                dir: self.archive_dir(),
+                read_timeout: Duration::from_secs(10),
+                retry_base: Duration::from_millis(10),
+                retry_max: Duration::from_millis(200),
+                // A developer's nearly full disk must not fail the suite;
+                // the disk-full tests set their own.
+                min_free_space: 0,
+                ..DownloadConfig::default()
+            },
+            ledger: LedgerConfig {
+                path: self.ledger_path(),
+                retry_for: Duration::from_secs(20),
+            },
+            tls: TlsConfig::default(),
+            server: ServerConfig { listen: None },
+            log: LogConfig::default(),
+            exposed_secrets: Vec::new(),
+        }
     }
 
-    pub fn config(&self, knobs: &Knobs) -> Config {
-        Config::from_toml(&self.config_text(knobs), &|_| None).expect("test config is valid")
-    }
-
-    /// Writes the config to a file for the binary.
-    pub fn config_file(&self, knobs: &Knobs) -> PathBuf {
+    /// Writes `config` as the TOML file the binary reads (`config.toml` in
+    /// the working folder, replaced on each call) and returns its path.
+    pub fn write_config(&self, config: &Config) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.dir.path().join("config.toml");
-        std::fs::write(&path, self.config_text(knobs)).expect("write config");
+        std::fs::write(&path, config_toml(config)).expect("write config");
+        // It holds the App Key: private, as the README asks of users.
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&path, private).expect("chmod config");
         path
     }
 
+    /// The whole pipeline of `config`, for tests that drive its steps.
+    pub fn engine(&self, config: &Config) -> Arc<Engine> {
+        build_engine(config).expect("engine builds")
+    }
+
     /// One in-process `sync`.
-    pub async fn sync(&self, knobs: &Knobs) -> SyncOutcome {
-        let config = self.config(knobs);
-        bounded(commands::sync(&config, CancellationToken::new()))
+    pub async fn sync(&self, config: &Config) -> SyncOutcome {
+        bounded(commands::sync(config, CancellationToken::new()))
             .await
             .expect("sync runs")
     }

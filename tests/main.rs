@@ -11,4 +11,5 @@ mod discovery;
 mod faults;
 mod pipeline;
 mod recovery;
+mod service;
 mod tls;

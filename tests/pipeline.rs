@@ -6,14 +6,15 @@ use meeting_archiver::simulator::{SimFile, SimMeeting};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn three_meetings_are_archived_once_and_a_second_sync_downloads_nothing() {
+async fn three_meetings_are_archived_once_and_a_second_poll_downloads_nothing() {
     let env = TestEnv::start(scenario(three_meetings())).await;
-    let knobs = Knobs::default();
-    let first = env.sync(&knobs).await;
-    assert_eq!(first.exit_code(), 0, "{first:?}");
+    let config = env.config();
+    let engine = env.engine(&config);
     let total = file_count(&env.meetings);
     assert_eq!(total, 27 + 9 + 2);
-    assert_eq!(first.status.files.done as u64, total);
+    assert_eq!(poll(&engine, &config).await.new_files as u64, total);
+    let done = usize::try_from(total).expect("count");
+    assert_eq!(drain(&engine).await, Drained::done(done));
     env.assert_archive_complete(&[]);
     let stats = env.sim.stats();
     assert_eq!(
@@ -29,25 +30,23 @@ async fn three_meetings_are_archived_once_and_a_second_sync_downloads_nothing() 
     // listed with limit=500 in one call, so three meetings cost three calls.
     assert_eq!(stats.downloadurls_calls, 3);
 
-    let second = env.sync(&knobs).await;
-    assert_eq!(second.exit_code(), 0);
+    assert_eq!(poll(&engine, &config).await.new_files, 0);
+    assert_eq!(drain(&engine).await, Drained::default());
     assert_eq!(
         env.sim.stats().download_requests,
         total,
-        "second sync downloads nothing"
+        "the second round downloads nothing"
     );
-    assert_eq!(second.status.files.done as u64, total);
 }
 
 #[tokio::test]
 async fn only_the_configured_file_types_are_archived() {
     let env = TestEnv::start(scenario(three_meetings())).await;
-    let knobs = Knobs {
-        file_types: vec!["Hd".to_owned()],
-        ..Knobs::default()
-    };
-    let outcome = env.sync(&knobs).await;
-    assert_eq!(outcome.exit_code(), 0);
+    let mut config = env.config();
+    config.download.file_types = vec!["Hd".to_owned()];
+    let engine = env.engine(&config);
+    poll(&engine, &config).await;
+    assert_eq!(drain(&engine).await, Drained::done(9 + 3 + 1));
     env.assert_archive_complete(&["Hd"]);
     assert_eq!(env.sim.stats().download_requests, 9 + 3 + 1);
 }
@@ -82,7 +81,7 @@ async fn hostile_url_paths_stay_inside_the_archive() {
         ..SimMeeting::standard(conf, "Hostile", 1, &["Hd"], 10)
     };
     let env = TestEnv::start(scenario(vec![meeting])).await;
-    let outcome = env.sync(&Knobs::default()).await;
+    let outcome = env.sync(&env.config()).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     assert_eq!(outcome.status.files.done as usize, hostile.len());
     // Nothing lies outside the working folder's archive and ledger.
@@ -106,23 +105,16 @@ async fn hostile_url_paths_stay_inside_the_archive() {
 
 #[tokio::test]
 async fn a_meeting_without_recordings_yet_is_reported_and_archived_later() {
-    let mut meeting = SimMeeting::standard(
-        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeee55",
-        "Still transcoding",
-        1,
-        &["Hd"],
-        1000,
-    );
+    let conf = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeee55";
+    let mut meeting = SimMeeting::standard(conf, "Still transcoding", 1, &["Hd"], 1000);
     meeting.not_ready_calls = 1;
     let env = TestEnv::start(scenario(vec![meeting])).await;
-    let first = env.sync(&Knobs::default()).await;
-    assert_eq!(first.exit_code(), 0);
-    assert_eq!(
-        first.not_ready,
-        vec!["eeeeeeeeeeeeeeeeeeeeeeeeeeeeee55".to_owned()]
-    );
-    assert_eq!(first.status.files.done, 0);
-    let second = env.sync(&Knobs::default()).await;
-    assert_eq!(second.status.files.done, 1);
+    let config = env.config();
+    let engine = env.engine(&config);
+    let first = poll(&engine, &config).await;
+    assert_eq!(first.not_ready, vec![conf.to_owned()]);
+    assert_eq!(drain(&engine).await, Drained::default());
+    assert_eq!(poll(&engine, &config).await.new_files, 1);
+    assert_eq!(drain(&engine).await, Drained::done(1));
     env.assert_archive_complete(&[]);
 }

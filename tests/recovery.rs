@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use meeting_archiver::commands;
+use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Faults, SimMeeting};
 use tokio_util::sync::CancellationToken;
 
@@ -23,15 +24,12 @@ async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one
         ..Faults::default()
     };
     let env = TestEnv::start(scn).await;
-    let config = env.config(&Knobs::default());
+    let config = env.config();
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
-    let sim_stats = || env.sim.stats();
     let (outcome, ()) = tokio::join!(commands::sync(&config, cancel), async {
-        bounded(async {
-            while sim_stats().bytes_served < 100 * 1024 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        until("a transfer under way", async || {
+            env.sim.stats().bytes_served >= 100 * 1024
         })
         .await;
         stopper.cancel();
@@ -47,7 +45,7 @@ async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one
     assert_eq!(partials.len(), 1, "partial data kept for resuming");
 
     env.sim.set_faults(Faults::default());
-    let second = env.sync(&Knobs::default()).await;
+    let second = env.sync(&config).await;
     assert_eq!(second.exit_code(), 0);
     env.assert_archive_complete(&[]);
     assert!(
@@ -59,11 +57,9 @@ async fn a_cancelled_sync_leaves_no_partial_file_in_the_archive_and_the_next_one
 #[tokio::test]
 async fn files_failing_for_good_exit_1_and_retry_revives_them() {
     let env = TestEnv::start(broken_host("f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1", 2)).await;
-    let knobs = Knobs {
-        max_attempts: 2,
-        ..Knobs::default()
-    };
-    let first = env.sync(&knobs).await;
+    let mut config = env.config();
+    config.download.max_attempts = 2;
+    let first = env.sync(&config).await;
     assert_eq!(first.exit_code(), 1);
     assert_eq!(first.status.files.failed, 2);
     assert!(
@@ -81,9 +77,8 @@ async fn files_failing_for_good_exit_1_and_retry_revives_them() {
     );
 
     env.sim.set_faults(Faults::default());
-    let config = env.config(&knobs);
     assert_eq!(commands::retry(&config).await.expect("retry"), 0);
-    let second = env.sync(&knobs).await;
+    let second = env.sync(&config).await;
     assert_eq!(second.exit_code(), 0, "{second:?}");
     env.assert_archive_complete(&[]);
 }
@@ -98,44 +93,52 @@ async fn verify_finds_corrupt_and_missing_files_and_repair_requeues_them() {
         4096,
     )]))
     .await;
-    let knobs = Knobs::default();
-    assert_eq!(env.sync(&knobs).await.exit_code(), 0);
-    let config = env.config(&knobs);
+    let config = env.config();
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
     assert_eq!(commands::verify(&config, false).await.expect("verify"), 0);
     let media = archived_media(&env.archive_dir());
     std::fs::write(&media[0], b"tampered").expect("tamper");
     std::fs::remove_file(&media[1]).expect("remove");
     assert_eq!(commands::verify(&config, false).await.expect("verify"), 1);
     assert_eq!(commands::verify(&config, true).await.expect("repair"), 1);
-    let again = env.sync(&knobs).await;
+    let again = env.sync(&config).await;
     assert_eq!(again.exit_code(), 0);
     env.assert_archive_complete(&[]);
     assert_eq!(commands::verify(&config, false).await.expect("verify"), 0);
 }
 
 /// Two files failed for good, revived by `retry`, with the API now down so
-/// that the workers' token refresh fails.
-async fn revived_while_the_api_is_down(workers: usize) -> (TestEnv, Knobs) {
+/// that the workers' token refresh fails (after one quick API retry: how
+/// long the client keeps trying is not what these tests are about).
+async fn revived_while_the_api_is_down(workers: usize) -> (TestEnv, Config) {
     let env = TestEnv::start(broken_host("e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", 2)).await;
-    let knobs = Knobs {
-        max_attempts: 1,
-        workers,
-        ..Knobs::default()
-    };
-    assert_eq!(env.sync(&knobs).await.status.files.failed, 2);
-    commands::retry(&env.config(&knobs)).await.expect("retry");
+    let mut config = env.config();
+    config.download.max_attempts = 1;
+    config.download.workers = workers;
+    config.cloud.max_retries = 1;
+    let engine = env.engine(&config);
+    poll(&engine, &config).await;
+    assert_eq!(
+        drain(&engine).await,
+        Drained {
+            failed: 2,
+            ..Drained::default()
+        }
+    );
+    drop(engine);
+    commands::retry(&config).await.expect("retry");
     env.sim.set_faults(Faults {
         api_500: 1.0,
         ..Faults::default()
     });
-    (env, knobs)
+    (env, config)
 }
 
 #[tokio::test]
 async fn a_failed_token_refresh_puts_the_file_back_and_sync_ends() {
     for workers in [1, 4] {
-        let (env, knobs) = revived_while_the_api_is_down(workers).await;
-        let outcome = env.sync(&knobs).await;
+        let (env, config) = revived_while_the_api_is_down(workers).await;
+        let outcome = env.sync(&config).await;
         assert_eq!(outcome.exit_code(), 1);
         let files = &outcome.status.files;
         assert_eq!((files.downloading, files.failed), (0, 2), "{files:?}");
@@ -165,17 +168,17 @@ async fn a_stop_request_interrupts_a_poll_waiting_out_api_backoffs() {
         ..Faults::default()
     };
     let env = TestEnv::start(scn).await;
-    let text = env.config_text(&Knobs::default()).replacen(
-        "retry_base = \"10ms\"\nretry_max = \"200ms\"",
-        "retry_base = \"2s\"\nretry_max = \"30s\"",
-        1,
-    );
-    let config = meeting_archiver::config::Config::from_toml(&text, &|_| None).expect("config");
+    let mut config = env.config();
+    config.cloud.retry_base = Duration::from_secs(2);
+    config.cloud.retry_max = Duration::from_secs(30);
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
     let started = std::time::Instant::now();
     let (outcome, ()) = tokio::join!(commands::sync(&config, cancel), async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        until("the poll waiting out a backoff", async || {
+            env.sim.stats().api_faults_injected >= 1
+        })
+        .await;
         stopper.cancel();
     });
     assert!(

@@ -20,11 +20,12 @@ use tokio_rustls::rustls::crypto::aws_lc_rs;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use meeting_archiver::commands::SyncOutcome;
+use meeting_archiver::config::Config;
 use meeting_archiver::ledger::FileState;
 use meeting_archiver::simulator::SimMeeting;
 use meeting_archiver::telemetry::error_chain;
 
-use crate::helpers::{Knobs, TestEnv, archived_media, file_count, scenario};
+use crate::helpers::{TestEnv, archived_media, file_count, scenario};
 
 /// Where the proxies listen; their certificates name this IP.
 const PROXY_IP: &str = "127.0.0.3";
@@ -132,17 +133,11 @@ fn addr_of(base: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("not a plain base URL: {base}"))
 }
 
-fn q(s: &str) -> String {
-    serde_json::to_string(s).expect("json string")
-}
-
-/// Knobs for download tests: one attempt per file, `tls` as the `[tls]` lines.
-fn one_attempt(tls: String) -> Knobs {
-    Knobs {
-        max_attempts: 1,
-        tls,
-        ..Knobs::default()
-    }
+/// The config of download tests: one attempt per file.
+fn one_attempt(env: &TestEnv) -> Config {
+    let mut config = env.config();
+    config.download.max_attempts = 1;
+    config
 }
 
 /// Two meetings, five small files.
@@ -206,12 +201,7 @@ fn assert_refused_certificate(env: &TestEnv, outcome: &SyncOutcome) {
 async fn a_self_signed_download_host_is_refused_by_default() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs = one_attempt(String::new());
-    let outcome = env.sync(&knobs).await;
-    eprintln!(
-        "TEST1 {:?} POLL {:?}",
-        outcome.status.last_errors[0].error, outcome.poll_errors
-    );
+    let outcome = env.sync(&one_attempt(&env)).await;
     assert_refused_certificate(&env, &outcome);
     assert!(
         outcome.status.last_errors[0]
@@ -232,8 +222,9 @@ async fn ca_file_makes_a_self_signed_download_host_trusted() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
-    let outcome = env.sync(&knobs).await;
+    let mut config = one_attempt(&env);
+    config.tls.ca_file = Some(ca);
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     assert!(proxy.handshakes() >= 1, "the files came over TLS");
@@ -250,8 +241,9 @@ async fn ca_file_trusts_only_its_own_certificate() {
     let other = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&served).await;
     let ca = other.write_pem(&env, "other.pem");
-    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
-    let outcome = env.sync(&knobs).await;
+    let mut config = one_attempt(&env);
+    config.tls.ca_file = Some(ca);
+    let outcome = env.sync(&config).await;
     assert_refused_certificate(&env, &outcome);
     assert_eq!(proxy.handshakes(), 0);
 }
@@ -262,8 +254,9 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
     let cert = TestCert::for_ip("127.0.0.4");
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let knobs = one_attempt(format!("ca_file = {}", q(&ca.to_string_lossy())));
-    let outcome = env.sync(&knobs).await;
+    let mut config = one_attempt(&env);
+    config.tls.ca_file = Some(ca);
+    let outcome = env.sync(&config).await;
     assert_refused_certificate(&env, &outcome);
     assert!(
         outcome.status.last_errors[0]
@@ -279,8 +272,9 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
 async fn an_insecure_download_host_is_not_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs = one_attempt(format!("insecure_download_hosts = [{}]", q(PROXY_IP)));
-    let outcome = env.sync(&knobs).await;
+    let mut config = one_attempt(&env);
+    config.tls.insecure_download_hosts = vec![PROXY_IP.to_owned()];
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     assert!(proxy.handshakes() >= 1, "the files came over TLS");
@@ -290,9 +284,10 @@ async fn an_insecure_download_host_is_not_checked() {
 async fn a_download_host_not_listed_as_insecure_stays_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let knobs =
-        one_attempt("insecure_download_hosts = [\"127.0.0.4\", \"files.example.com\"]".to_string());
-    let outcome = env.sync(&knobs).await;
+    let mut config = one_attempt(&env);
+    config.tls.insecure_download_hosts =
+        vec!["127.0.0.4".to_owned(), "files.example.com".to_owned()];
+    let outcome = env.sync(&config).await;
     assert_refused_certificate(&env, &outcome);
     assert_eq!(proxy.handshakes(), 0);
 }
@@ -317,12 +312,10 @@ async fn ca_file_is_trusted_by_the_api_client_too() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = api_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let knobs = Knobs {
-        api_base: Some(proxy.base()),
-        tls: format!("ca_file = {}", q(&ca.to_string_lossy())),
-        ..Knobs::default()
-    };
-    let outcome = env.sync(&knobs).await;
+    let mut config = env.config();
+    config.cloud.api_base = proxy.base().parse().expect("proxy URL");
+    config.tls.ca_file = Some(ca);
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
     env.assert_archive_complete(&[]);
     assert!(proxy.handshakes() >= 1, "the API was called over TLS");
@@ -335,16 +328,13 @@ async fn insecure_download_hosts_do_not_cover_the_api() {
     // client still checks its certificate.
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = api_over_tls(&cert).await;
-    let knobs = Knobs {
-        api_base: Some(proxy.base()),
-        tls: format!("insecure_download_hosts = [{}]", q(PROXY_IP)),
-        ..Knobs::default()
-    };
-    let outcome = env.sync(&knobs).await;
+    let mut config = env.config();
+    config.cloud.api_base = proxy.base().parse().expect("proxy URL");
+    config.tls.insecure_download_hosts = vec![PROXY_IP.to_owned()];
+    let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 1, "{outcome:?}");
     assert_eq!(outcome.poll_errors.len(), 1, "{outcome:?}");
     let error = error_chain(&outcome.poll_errors[0]);
-    eprintln!("API {error}");
     assert!(error.contains("invalid peer certificate"), "{error}");
     assert_eq!(proxy.handshakes(), 0);
     let stats = env.sim.stats();

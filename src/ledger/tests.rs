@@ -320,3 +320,93 @@ fn a_new_ledger_and_its_wal_are_private_whatever_the_umask() {
         assert_eq!(mode & 0o077, 0, "{name} has mode {:o}", mode & 0o777);
     }
 }
+
+/// The schema version SQLite keeps in the file.
+fn user_version(conn: &Connection) -> usize {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    usize::try_from(version).expect("a version")
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |row| row.get(0)).expect("count")
+}
+
+#[test]
+fn opening_a_ledger_file_twice_migrates_it_once_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        let ledger = Ledger::open(&path, true).expect("first open");
+        assert_eq!(user_version(&ledger.conn), MIGRATIONS.len());
+        ledger
+            .conn
+            .execute_batch(
+                "INSERT INTO meetings (conf_uuid, origin, first_seen_at, complete_since)
+                     VALUES ('m', 'config', 1, 20);
+                 INSERT INTO files (conf_uuid, file_type, url_path, url, rel_path, state,
+                                    first_seen_at, updated_at, done_at)
+                     VALUES ('m', 'Hd', '/a', 'https://192.0.2.1/a', 'm/Hd/a', 'done', 1, 20, 20);
+                 INSERT INTO heartbeat (id, at) VALUES (1, 30);",
+            )
+            .expect("rows");
+    }
+    // A second migration run would fail (0002 adds a column) or lose rows.
+    let ledger = Ledger::open(&path, true).expect("second open");
+    assert_eq!(user_version(&ledger.conn), MIGRATIONS.len());
+    let conn = &ledger.conn;
+    assert_eq!(
+        count(conn, "SELECT count(*) FROM files WHERE state = 'done'"),
+        1
+    );
+    assert_eq!(count(conn, "SELECT complete_since FROM meetings"), 20);
+    assert_eq!(count(conn, "SELECT at FROM heartbeat"), 30);
+}
+
+#[test]
+fn a_ledger_of_schema_1_gets_migration_2_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        // What the first release left: only 0001 applied.
+        let mut conn = Connection::open(&path).expect("open");
+        Migrations::from_slice(&MIGRATIONS[..1])
+            .to_latest(&mut conn)
+            .expect("schema 1");
+        assert_eq!(user_version(&conn), 1);
+        conn.execute_batch(
+            "INSERT INTO meetings (conf_uuid, origin, first_seen_at) VALUES
+                 ('complete', 'config', 1), ('open', 'config', 1), ('empty', 'discovered', 1);
+             INSERT INTO files (conf_uuid, file_type, url_path, url, rel_path, state,
+                                first_seen_at, updated_at, done_at, size, sha256) VALUES
+                 ('complete', 'Hd', '/a', 'https://192.0.2.1/a', 'complete/Hd/a', 'done', 1, 300, 300, 3, 'x'),
+                 ('complete', 'Sd', '/b', 'https://192.0.2.1/b', 'complete/Sd/b', 'done', 1, 500, 500, 3, 'x'),
+                 ('open', 'Hd', '/c', 'https://192.0.2.1/c', 'open/Hd/c', 'done', 1, 400, 400, 3, 'x'),
+                 ('open', 'Sd', '/d', 'https://192.0.2.1/d', 'open/Sd/d', 'pending', 1, 1, NULL, NULL, NULL);",
+        )
+        .expect("schema-1 rows");
+    }
+    let ledger = Ledger::open(&path, true).expect("open upgrades");
+    let conn = &ledger.conn;
+    assert_eq!(user_version(conn), MIGRATIONS.len());
+    let since = |conf: &str| -> Option<i64> {
+        conn.query_row(
+            "SELECT complete_since FROM meetings WHERE conf_uuid = ?1",
+            [conf],
+            |row| row.get(0),
+        )
+        .expect("meeting")
+    };
+    assert_eq!(since("complete"), Some(500), "its last file's done_at");
+    assert_eq!(since("open"), None, "a file is still pending");
+    assert_eq!(since("empty"), None, "no file known");
+    assert_eq!(
+        count(
+            conn,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'heartbeat'"
+        ),
+        1
+    );
+    assert_eq!(count(conn, "SELECT count(*) FROM files"), 4, "rows kept");
+}

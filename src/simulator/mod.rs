@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -148,6 +149,11 @@ fn spawn_server(
     name: &'static str,
 ) -> JoinHandle<()> {
     let cancel = shared.cancel.clone();
+    // No Nagle delay: on a kept-alive connection a reply's last small
+    // segment would otherwise wait ~40 ms for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let serve = axum::serve(listener, router)
             .with_graceful_shutdown(async move { cancel.cancelled().await });

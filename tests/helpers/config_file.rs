@@ -1,0 +1,162 @@
+//! The one place tests turn a typed [`Config`] into the TOML file the
+//! binary reads, and the check that it reads back the same.
+
+use std::path::Path;
+use std::time::Duration;
+
+use meeting_archiver::config::{Auth, Config, LogFormat};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{TestEnv, scenario};
+
+/// `config` as the TOML file a user would write.
+pub fn config_toml(config: &Config) -> String {
+    let (cloud, poll, download) = (&config.cloud, &config.poll, &config.download);
+    let mut tls = vec![(
+        "insecure_download_hosts",
+        list(&config.tls.insecure_download_hosts),
+    )];
+    tls.extend(config.tls.ca_file.as_deref().map(|p| ("ca_file", path(p))));
+    let listen = config.server.listen.map(|a| a.to_string());
+    let format = match config.log.format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    let root = toml::Table::from_iter([
+        section(
+            "cloud",
+            [
+                ("api_base", text(cloud.api_base.as_str())),
+                ("auth", table(auth(&cloud.auth))),
+                ("request_timeout", time(cloud.request_timeout)),
+                ("max_retries", int(cloud.max_retries)),
+                ("retry_base", time(cloud.retry_base)),
+                ("retry_max", time(cloud.retry_max)),
+            ],
+        ),
+        section(
+            "poll",
+            [
+                ("schedule", text(&poll.schedule)),
+                ("meetings", list(&poll.meetings)),
+                ("discover_days", int(poll.discover_days)),
+                ("recheck_for", time(poll.recheck_for)),
+            ],
+        ),
+        section(
+            "download",
+            [
+                ("dir", path(&download.dir)),
+                ("workers", int(download.workers)),
+                ("file_types", list(&download.file_types)),
+                ("max_attempts", int(download.max_attempts)),
+                ("token_max_age", time(download.token_max_age)),
+                ("shutdown_timeout", time(download.shutdown_timeout)),
+                ("connect_timeout", time(download.connect_timeout)),
+                ("read_timeout", time(download.read_timeout)),
+                ("retry_base", time(download.retry_base)),
+                ("retry_max", time(download.retry_max)),
+                ("checkpoint_interval", time(download.checkpoint_interval)),
+                ("min_free_space", text(&download.min_free_space.to_string())),
+            ],
+        ),
+        section(
+            "ledger",
+            [
+                ("path", path(&config.ledger.path)),
+                ("retry_for", time(config.ledger.retry_for)),
+            ],
+        ),
+        section("tls", tls),
+        // An empty address turns the server off.
+        section("server", [("listen", text(&listen.unwrap_or_default()))]),
+        section(
+            "log",
+            [("format", text(format)), ("level", text(&config.log.level))],
+        ),
+    ]);
+    toml::to_string(&root).expect("a config is TOML")
+}
+
+/// The `[cloud.auth]` keys of one method, secrets in the clear.
+fn auth(auth: &Auth) -> Vec<(&'static str, toml::Value)> {
+    match auth {
+        Auth::AppId {
+            app_id,
+            app_key,
+            user_id,
+            corp_id,
+        } => {
+            let mut keys = vec![
+                ("app_id", text(app_id)),
+                ("app_key", text(app_key.expose_secret())),
+            ];
+            keys.extend(user_id.as_deref().map(|u| ("user_id", text(u))));
+            keys.extend(corp_id.as_deref().map(|c| ("corp_id", text(c))));
+            keys
+        }
+        Auth::AccessToken(token) => vec![("access_token", text(token.expose_secret()))],
+    }
+}
+
+fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, toml::Value)>) -> toml::Value {
+    toml::Value::Table(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn section<'a>(
+    name: &str,
+    pairs: impl IntoIterator<Item = (&'a str, toml::Value)>,
+) -> (String, toml::Value) {
+    (name.to_owned(), table(pairs))
+}
+
+fn text(s: &str) -> toml::Value {
+    toml::Value::String(s.to_owned())
+}
+
+fn time(d: Duration) -> toml::Value {
+    text(&humantime::format_duration(d).to_string())
+}
+
+fn path(p: &Path) -> toml::Value {
+    text(&p.to_string_lossy())
+}
+
+fn list(items: &[String]) -> toml::Value {
+    toml::Value::Array(items.iter().map(|s| text(s)).collect())
+}
+
+fn int(n: impl TryInto<i64>) -> toml::Value {
+    toml::Value::Integer(n.try_into().ok().expect("a TOML integer"))
+}
+
+#[tokio::test]
+async fn the_config_file_for_the_binary_reads_back_as_the_typed_config() {
+    let env = TestEnv::start(scenario(Vec::new())).await;
+    let mut config = env.config();
+    config.cloud.auth = Auth::AppId {
+        app_id: env.app_id.clone(),
+        app_key: SecretString::from("key \"with\" quotes"),
+        user_id: Some("user".to_owned()),
+        corp_id: Some("corp".to_owned()),
+    };
+    config.poll.meetings = vec!["m1".to_owned(), "m2".to_owned()];
+    config.poll.discover_days = 3;
+    config.download.file_types = vec!["Hd".to_owned(), "Aux".to_owned()];
+    config.download.shutdown_timeout = Duration::from_millis(1500);
+    config.tls.ca_file = Some(env.dir.path().join("ca.pem"));
+    config.tls.insecure_download_hosts = vec!["127.0.0.9".to_owned()];
+    config.server.listen = Some("127.0.0.1:9".parse().expect("address"));
+    config.log.format = LogFormat::Json;
+    let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
+    // Debug shows every field but the (redacted) secret.
+    assert_eq!(format!("{loaded:#?}"), format!("{config:#?}"));
+    let key = |c: &Config| match &c.cloud.auth {
+        Auth::AppId { app_key, .. } => app_key.expose_secret().to_owned(),
+        Auth::AccessToken(_) => panic!("app auth"),
+    };
+    assert_eq!(key(&loaded), key(&config));
+    config.cloud.auth = Auth::AccessToken(SecretString::from("token"));
+    let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
+    assert!(matches!(&loaded.cloud.auth, Auth::AccessToken(t) if t.expose_secret() == "token"));
+}
