@@ -123,7 +123,9 @@ async fn health_and_metrics_report_what_the_run_did() {
         "meeting_archiver_files{state=\"failed\"} 0",
         "meeting_archiver_bytes_archived 12000",
         "meeting_archiver_downloads_total{outcome=\"done\"} 4",
-        "meeting_archiver_api_requests_total{endpoint=\"downloadurls\",status=\"200\"} 1",
+        // One listing: its page, the empty page after it, offset 1 tried
+        // as a page number (which teaches the client what offset counts).
+        "meeting_archiver_api_requests_total{endpoint=\"downloadurls\",status=\"200\"} 3",
         "meeting_archiver_api_requests_total{endpoint=\"appauth\",status=\"200\"} 1",
         "meeting_archiver_token_refreshes_total 1",
         "meeting_archiver_download_duration_seconds_count 4",

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod cloud_variants;
 mod daemon;
 mod deploy;
 mod discovery;

@@ -27,8 +27,15 @@ async fn three_meetings_are_archived_once_and_a_second_poll_downloads_nothing() 
     );
     assert_eq!(stats.spent_token_reuses, 0);
     // The 27-file meeting needs more than the default page of 20: it was
-    // listed with limit=500 in one call, so three meetings cost three calls.
-    assert_eq!(stats.downloadurls_calls, 3);
+    // listed with limit=500. A short page proves nothing (pages may be
+    // capped), so each listing asks once past its last page, and a listing
+    // that does not know yet what `offset` counts tries offset 1 as a page
+    // number too: at most three calls a meeting, two once it is known.
+    assert!(
+        (6..=9).contains(&stats.downloadurls_calls),
+        "{} listing calls",
+        stats.downloadurls_calls
+    );
 
     assert_eq!(poll(&engine, &config).await.new_files, 0);
     assert_eq!(drain(&engine).await, Drained::default());

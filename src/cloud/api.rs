@@ -1,11 +1,12 @@
 //! The two business calls the archiver makes: a meeting's download URLs and
 //! the recording list (discovery), with their paging rules.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::paging::Walk;
 use super::{CloudClient, CloudError};
 use crate::clock::Millis;
 
@@ -80,15 +81,16 @@ struct RecordPage {
 }
 
 impl CloudClient {
-    /// Every download URL of a meeting, paged with `limit=500` (there is no
-    /// total count: a full page means ask again) and de-duplicated by URL.
-    /// Each call issues fresh tokens for all listed files.
+    /// Every download URL of a meeting. There is no total count and pages
+    /// may be capped below `limit`, so the walk goes on while pages bring
+    /// URLs not seen before (see [`super::paging`]). A URL listed twice
+    /// keeps its newest token: each call may issue fresh ones.
     pub async fn download_urls(&self, conf_uuid: &str) -> Result<Vec<DownloadUrl>, CloudError> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for page in 0..MAX_PAGES {
-            let offset = (page * PAGE_LIMIT).to_string();
-            let limit = PAGE_LIMIT.to_string();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut out: Vec<DownloadUrl> = Vec::new();
+        let mut walk = Walk::new("downloadurls", &self.paging.urls);
+        for _ in 0..MAX_PAGES {
+            let (offset, limit) = (walk.offset().to_string(), PAGE_LIMIT.to_string());
             let query = [
                 ("confUUID", conf_uuid),
                 ("offset", &offset),
@@ -101,8 +103,7 @@ impl CloudClient {
                     &query,
                 )
                 .await?;
-            let mut listed = 0;
-            let mut fresh = 0;
+            let (mut listed, mut fresh) = (0, 0);
             for group in answer.record_urls {
                 if group.conf_uuid.as_deref().is_some_and(|c| c != conf_uuid) {
                     tracing::warn!(asked = conf_uuid, got = ?group.conf_uuid, "downloadurls answered for another meeting; ignored");
@@ -110,17 +111,22 @@ impl CloudClient {
                 }
                 for item in group.urls {
                     listed += 1;
-                    if seen.insert(item.url.clone()) {
-                        fresh += 1;
-                        out.push(DownloadUrl {
-                            file_type: item.file_type.unwrap_or_else(|| "Unknown".to_owned()),
-                            url: item.url,
-                            token: SecretString::from(item.token),
-                        });
+                    let url = DownloadUrl {
+                        file_type: item.file_type.unwrap_or_else(|| "Unknown".to_owned()),
+                        url: item.url,
+                        token: SecretString::from(item.token),
+                    };
+                    match index.get(&url.url) {
+                        Some(&at) => out[at].token = url.token,
+                        None => {
+                            fresh += 1;
+                            index.insert(url.url.clone(), out.len());
+                            out.push(url);
+                        }
                     }
                 }
             }
-            if listed < PAGE_LIMIT || fresh == 0 {
+            if !walk.advance(listed, fresh, false) {
                 break;
             }
         }
@@ -128,9 +134,8 @@ impl CloudClient {
     }
 
     /// Every recording that started between `start` and `end`,
-    /// de-duplicated by conference UUID. Whether `offset` counts
-    /// records or pages is unconfirmed: records are tried first, pages if
-    /// records stop short of `count`.
+    /// de-duplicated by conference UUID, paged until `count` is reached or
+    /// pages bring nothing new (see [`super::paging`]).
     pub async fn recordings(
         &self,
         start: Millis,
@@ -138,17 +143,10 @@ impl CloudClient {
     ) -> Result<Vec<Recording>, CloudError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        let mut offset_in_pages = false;
-        let mut page = 0usize;
-        while page < MAX_PAGES {
-            let offset = if offset_in_pages {
-                page
-            } else {
-                page * PAGE_LIMIT
-            };
-            let answer = self.record_page(start, end, offset).await?;
+        let mut walk = Walk::new("record/files", &self.paging.records);
+        for _ in 0..MAX_PAGES {
+            let answer = self.record_page(start, end, walk.offset()).await?;
             let got = answer.data.len();
-            let total = answer.count.unwrap_or(0);
             let mut fresh = 0;
             for rec in answer.data {
                 if seen.insert(rec.conf_uuid.clone()) {
@@ -156,20 +154,10 @@ impl CloudClient {
                     out.push(rec);
                 }
             }
-            let complete = (out.len() as u64) >= total;
-            if complete || got < PAGE_LIMIT && page == 0 {
+            let done = answer.count.is_some_and(|total| out.len() as u64 >= total);
+            if !walk.advance(got, fresh, done) {
                 break;
             }
-            if (got == 0 || fresh == 0) && !offset_in_pages && page == 1 {
-                // offset=500 gave nothing new although `count` says more:
-                // this server counts offset in pages.
-                offset_in_pages = true;
-                continue;
-            }
-            if got < PAGE_LIMIT || fresh == 0 {
-                break;
-            }
-            page += 1;
         }
         Ok(out)
     }

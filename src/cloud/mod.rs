@@ -8,6 +8,7 @@ mod answer;
 mod api;
 mod auth;
 mod error;
+mod paging;
 mod retry;
 
 use std::sync::Arc;
@@ -57,6 +58,14 @@ pub struct CloudClient {
     token: Mutex<Option<CachedToken>>,
     generation: AtomicU64,
     metrics: Arc<Metrics>,
+    paging: Paging,
+}
+
+/// What each listing endpoint has shown of its paging rules.
+#[derive(Debug, Default)]
+struct Paging {
+    urls: paging::Learned,
+    records: paging::Learned,
 }
 
 impl CloudClient {
@@ -68,6 +77,7 @@ impl CloudClient {
             token: Mutex::new(None),
             generation: AtomicU64::new(0),
             metrics: Arc::new(Metrics::new()),
+            paging: Paging::default(),
         }
     }
 

@@ -114,16 +114,24 @@ impl Ledger {
             if matches!(state, FileState::Done | FileState::Failed) {
                 continue;
             }
+            let secret = entry.token.expose_secret();
+            let digest = token_digest(secret);
             tx.execute(
                 "UPDATE tokens SET superseded_at = ?2, token = NULL
-                 WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL",
-                params![file_id, now],
+                 WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
+                   AND token_sha256 <> ?3",
+                params![file_id, now, digest],
             )?;
-            let secret = entry.token.expose_secret();
+            // A token listed again (some servers re-issue a file's unused
+            // token) is usable again if it was never spent; a spent one
+            // stays spent and is never stored again: the WHERE keeps it.
             tx.execute(
-                "INSERT OR IGNORE INTO tokens (file_id, token_sha256, token, issued_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![file_id, token_digest(secret), secret, now],
+                "INSERT INTO tokens (file_id, token_sha256, token, issued_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (token_sha256) DO UPDATE
+                     SET token = excluded.token, superseded_at = NULL, issued_at = excluded.issued_at
+                 WHERE tokens.spent_at IS NULL AND tokens.file_id = excluded.file_id",
+                params![file_id, digest, secret, now],
             )?;
         }
         refresh_completion(&tx, Some(conf_uuid), now)?;

@@ -103,3 +103,46 @@ fn superseding_drops_only_older_unspent_tokens() {
     assert_eq!(spent.token.expose_secret(), "second");
     assert_eq!(spent.issued_at, at(200));
 }
+
+#[test]
+fn an_unspent_token_listed_again_stays_usable_and_a_spent_one_never_returns() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "same")]);
+    // A re-listing hands out the very same, still unused token.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "same")], at(50))
+        .expect("store");
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
+    let spent = ledger
+        .take_token(file.id, at(0), 0, at(100))
+        .expect("take")
+        .expect("the re-issued token is usable");
+    assert_eq!(spent.token.expose_secret(), "same");
+    assert_eq!(
+        spent.issued_at,
+        at(50),
+        "its age counts from the re-listing"
+    );
+    // Superseded by another token, then listed again: usable again.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "other")], at(200))
+        .expect("store");
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "other")], at(210))
+        .expect("store");
+    let again = ledger
+        .take_token(file.id, at(0), 0, at(300))
+        .expect("take")
+        .expect("token");
+    assert_eq!(again.token.expose_secret(), "other");
+    // The spent one comes back: never handed out again.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "same")], at(400))
+        .expect("store");
+    assert!(
+        ledger
+            .take_token(file.id, at(0), 0, at(500))
+            .expect("take")
+            .is_none(),
+        "a spent token is never presented again"
+    );
+}

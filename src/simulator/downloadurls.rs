@@ -61,19 +61,29 @@ fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option
     if state.calls <= state.meeting.not_ready_calls {
         return Some(json!({ "recordUrls": [] }));
     }
+    let size = cfg.urls_page_cap.map_or(limit, |cap| cap.min(limit));
+    let skip = if cfg.urls_offset_counts_pages {
+        offset.saturating_mul(size)
+    } else {
+        offset
+    };
     let files: Vec<_> = state
         .meeting
         .files
         .iter()
-        .skip(offset)
-        .take(limit)
+        .skip(skip)
+        .take(size)
         .cloned()
         .collect();
     let conf = state.meeting.conf_uuid.clone();
     let urls: Vec<Value> = files
         .iter()
         .map(|file| {
-            let token = inner.issue_download_token(&file.path, cfg.download_token_ttl);
+            let token = if cfg.reissue_unused_tokens {
+                inner.reissue_or_issue_token(&file.path, cfg.download_token_ttl)
+            } else {
+                inner.issue_download_token(&file.path, cfg.download_token_ttl)
+            };
             json!({
                 "token": token,
                 "fileType": file.file_type,

@@ -30,6 +30,13 @@ pub struct Scenario {
     pub spent_token_answer: TokenAnswer,
     /// record/files paging: `false` = `offset` counts records, `true` = it counts pages.
     pub record_offset_counts_pages: bool,
+    /// downloadurls paging: `false` = `offset` counts records, `true` = it counts pages.
+    pub urls_offset_counts_pages: bool,
+    /// downloadurls answers at most this many URLs a page, whatever `limit` says.
+    pub urls_page_cap: Option<usize>,
+    /// A re-listing hands out a file's previous token again while it is
+    /// unused and unexpired, instead of a fresh one.
+    pub reissue_unused_tokens: bool,
     /// Faults injected at random from the start.
     pub faults: Faults,
     /// Seed of the fault RNG.
@@ -49,6 +56,9 @@ impl Default for Scenario {
             range_support: true,
             spent_token_answer: TokenAnswer::Status401,
             record_offset_counts_pages: false,
+            urls_offset_counts_pages: false,
+            urls_page_cap: None,
+            reissue_unused_tokens: false,
             faults: Faults::default(),
             seed: 0,
         }

@@ -52,6 +52,8 @@ pub struct SimStats {
     pub bytes_served: u64,
     /// Download tokens issued.
     pub tokens_issued: u64,
+    /// Unused tokens handed out again by a re-listing (`reissue_unused_tokens`).
+    pub tokens_reissued: u64,
     /// Meetings removed by `DELETE record/files`.
     pub meetings_deleted: u64,
 }
@@ -66,6 +68,9 @@ pub(crate) struct Config {
     pub download_token_ttl: Duration,
     pub spent_token_answer: TokenAnswer,
     pub record_offset_counts_pages: bool,
+    pub urls_offset_counts_pages: bool,
+    pub urls_page_cap: Option<usize>,
+    pub reissue_unused_tokens: bool,
     pub download_base: String,
 }
 
@@ -88,6 +93,9 @@ impl Shared {
             download_token_ttl: scenario.download_token_ttl,
             spent_token_answer: scenario.spent_token_answer,
             record_offset_counts_pages: scenario.record_offset_counts_pages,
+            urls_offset_counts_pages: scenario.urls_offset_counts_pages,
+            urls_page_cap: scenario.urls_page_cap,
+            reissue_unused_tokens: scenario.reissue_unused_tokens,
             download_base,
         };
         let inner = Inner {
@@ -245,6 +253,24 @@ impl Inner {
         );
         self.stats.tokens_issued += 1;
         token
+    }
+
+    /// The newest token issued for `path` if it is still unused and
+    /// unexpired (a server that re-issues tokens), else a fresh one.
+    pub fn reissue_or_issue_token(&mut self, path: &str, ttl: Duration) -> String {
+        let now = Instant::now();
+        let reusable = self.issued.iter().rev().find(|t| {
+            self.download
+                .get(*t)
+                .is_some_and(|d| d.path == path && !d.spent && d.expires_at > now)
+        });
+        match reusable {
+            Some(token) => {
+                self.stats.tokens_reissued += 1;
+                token.clone()
+            }
+            None => self.issue_download_token(path, ttl),
+        }
     }
 
     /// Checks a presented download token for `path`, spends it and counts misuse.

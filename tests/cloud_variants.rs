@@ -1,0 +1,90 @@
+//! The answers the API documentation leaves open, each played both ways by
+//! the simulator: what `offset` of downloadurls counts, pages capped below
+//! `limit`, and a re-listing that hands out the same unused token again.
+//! Every file must be archived once, byte for byte, with no token sent twice.
+
+use meeting_archiver::simulator::{Scenario, SimMeeting};
+
+use crate::helpers::*;
+
+/// One meeting of `files` small Hd files.
+fn big_meeting(files: usize) -> SimMeeting {
+    SimMeeting::standard(
+        "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1",
+        "Big",
+        files,
+        &["Hd"],
+        512,
+    )
+}
+
+/// Archives everything with a poll and a drain; checks what landed.
+async fn archive_all(scn: Scenario) -> TestEnv {
+    let env = TestEnv::start(scn).await;
+    let config = env.config();
+    let engine = env.engine(&config);
+    let total = usize::try_from(file_count(&env.meetings)).expect("count");
+    assert_eq!(
+        poll(&engine, &config).await.new_files,
+        total,
+        "every file listed"
+    );
+    assert_eq!(drain(&engine).await, Drained::done(total));
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert_eq!(
+        stats.download_requests, total as u64,
+        "each file fetched once"
+    );
+    assert_eq!(stats.spent_token_reuses, 0);
+    assert_eq!(poll(&engine, &config).await.new_files, 0);
+    assert_eq!(drain(&engine).await, Drained::default(), "nothing twice");
+    env
+}
+
+#[tokio::test]
+async fn downloadurls_offset_counting_records_or_pages_lists_all_600_files() {
+    for pages in [false, true] {
+        let scn = Scenario {
+            urls_offset_counts_pages: pages,
+            ..scenario(vec![big_meeting(600)])
+        };
+        archive_all(scn).await;
+    }
+}
+
+#[tokio::test]
+async fn pages_capped_at_100_whatever_limit_says_list_all_300_files() {
+    for (cap, pages) in [(Some(100), false), (Some(100), true), (None, false)] {
+        let scn = Scenario {
+            urls_page_cap: cap,
+            urls_offset_counts_pages: pages,
+            ..scenario(vec![big_meeting(300)])
+        };
+        archive_all(scn).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unused_token_listed_again_is_used_and_no_token_is_sent_twice() {
+    for reissue in [false, true] {
+        let scn = Scenario {
+            reissue_unused_tokens: reissue,
+            ..scenario(three_meetings())
+        };
+        let env = TestEnv::start(scn).await;
+        let config = env.config();
+        let engine = env.engine(&config);
+        // Two listings before any download: the second re-issues (or
+        // replaces) every token of the first.
+        poll(&engine, &config).await;
+        poll(&engine, &config).await;
+        let total = usize::try_from(file_count(&env.meetings)).expect("count");
+        assert_eq!(drain(&engine).await, Drained::done(total));
+        env.assert_archive_complete(&[]);
+        let stats = env.sim.stats();
+        assert_eq!(stats.spent_token_reuses, 0);
+        assert_eq!(stats.download_requests, total as u64);
+        assert_eq!(stats.tokens_reissued > 0, reissue, "{stats:?}");
+    }
+}
