@@ -3,7 +3,7 @@
 //! `limit`, and a re-listing that hands out the same unused token again.
 //! Every file must be archived once, byte for byte, with no token sent twice.
 
-use meeting_archiver::simulator::{Scenario, SimMeeting};
+use meeting_archiver::simulator::{Scenario, SimMeeting, UrlStyle};
 
 use crate::helpers::*;
 
@@ -87,4 +87,48 @@ async fn an_unused_token_listed_again_is_used_and_no_token_is_sent_twice() {
         assert_eq!(stats.download_requests, total as u64);
         assert_eq!(stats.tokens_reissued > 0, reissue, "{stats:?}");
     }
+}
+
+#[tokio::test]
+async fn a_per_listing_path_segment_does_not_make_new_files_and_the_meeting_settles() {
+    for style in [UrlStyle::Plain, UrlStyle::NoncePath] {
+        let scn = Scenario {
+            url_style: style,
+            ..scenario(vec![SimMeeting::standard(
+                "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1",
+                "Nonce",
+                3,
+                &["Hd", "Sd"],
+                2048,
+            )])
+        };
+        let env = archive_all(scn).await;
+        // Two more polls: every URL differs from the first listing's.
+        let config = env.config();
+        let engine = env.engine(&config);
+        for _ in 0..2 {
+            assert_eq!(poll(&engine, &config).await.new_files, 0, "{style:?}");
+            assert_eq!(drain(&engine).await, Drained::default(), "{style:?}");
+        }
+        env.assert_archive_complete(&[]);
+        let files = env.ledger_status().files;
+        assert_eq!((files.done, files.pending), (6, 0), "{style:?}: {files:?}");
+    }
+}
+
+#[tokio::test]
+async fn urls_told_apart_only_by_their_query_are_separate_files() {
+    let scn = Scenario {
+        url_style: UrlStyle::QueryNamed,
+        ..scenario(vec![SimMeeting::standard(
+            "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2",
+            "Query",
+            3,
+            &["Hd", "Aux"],
+            2048,
+        )])
+    };
+    let env = archive_all(scn).await;
+    let files = env.ledger_status().files;
+    assert_eq!((files.done, files.pending), (6, 0), "{files:?}");
 }

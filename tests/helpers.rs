@@ -197,6 +197,13 @@ impl TestEnv {
         build_engine(config).expect("engine builds")
     }
 
+    /// The ledger's summary, read beside whatever engine holds it.
+    pub fn ledger_status(&self) -> meeting_archiver::ledger::Status {
+        let ledger = meeting_archiver::ledger::Ledger::open(&self.ledger_path(), false)
+            .expect("ledger opens");
+        ledger.status(10).expect("status")
+    }
+
     /// One in-process `sync`.
     pub async fn sync(&self, config: &Config) -> SyncOutcome {
         bounded(commands::sync(config, CancellationToken::new()))

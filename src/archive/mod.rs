@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::FileId;
 
-pub use paths::{file_name, rel_paths, sanitize_component, url_path};
+pub use paths::{rel_paths, sanitize_component};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";

@@ -48,30 +48,23 @@ fn truncate_keeping_extension(name: &str, max: usize) -> String {
     format!("{}{}", &stem[..cut], ext)
 }
 
-/// The path of a URL without scheme, host or query: a file's identity.
-pub fn url_path(url: &url::Url) -> String {
-    url.path().to_owned()
-}
-
-/// The file name a URL names: its last non-empty path segment, sanitised.
-pub fn file_name(url: &url::Url) -> String {
-    let last = url
-        .path()
-        .rsplit('/')
-        .find(|segment| !segment.is_empty())
-        .unwrap_or("recording");
-    sanitize_component(last)
-}
-
-/// Where a file lies under the archive: `<conference>/<type>/<name>`, and an
-/// alternative with a short hash of the URL path for when two URLs of one
-/// meeting and type share a file name.
-pub fn rel_paths(conf_uuid: &str, file_type: &str, url: &url::Url) -> (String, String) {
+/// Where a file lies under the archive: `<conference>/<type>/<name>`, every
+/// component sanitised from untrusted input, and an alternative with a
+/// short hash of the file's identity key for when two files of one meeting
+/// and type share a name. `raw_name` is the name the cloud gave the file.
+pub fn rel_paths(
+    conf_uuid: &str,
+    file_type: &str,
+    raw_name: &str,
+    file_key: &str,
+) -> (String, String) {
     let conf = sanitize_component(conf_uuid);
     let kind = sanitize_component(file_type);
-    let name = file_name(url);
+    let name = sanitize_component(raw_name);
     let primary = format!("{conf}/{kind}/{name}");
-    let digest = hex::encode(Sha256::digest(url.path().as_bytes()));
+    let digest = hex::encode(Sha256::digest(
+        format!("{conf_uuid}/{file_type}/{file_key}").as_bytes(),
+    ));
     let (stem, ext) = match name.rfind('.') {
         Some(dot) if dot > 0 && name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
         _ => (name.as_str(), ""),
@@ -126,7 +119,7 @@ mod tests {
     #[test]
     fn long_extensions_do_not_break_the_alternative_name() {
         let name = format!("a.{}", "b".repeat(115));
-        let (primary, alt) = rel_paths("conf", "Hd", &url(&format!("http://h/d/{name}")));
+        let (primary, alt) = rel_paths("conf", "Hd", &name, &name);
         for path in [primary, alt] {
             let last = path.rsplit('/').next().expect("name");
             assert!(last.len() <= MAX_COMPONENT, "{path}");
@@ -143,11 +136,9 @@ mod tests {
 
     #[test]
     fn rel_paths_use_meeting_type_and_name() {
-        let u = url("https://192.0.2.7/download/abc/videoHD/0_1.mp4?x=1");
-        let (primary, alt) = rel_paths("51adf610", "Hd", &u);
+        let (primary, alt) = rel_paths("51adf610", "Hd", "0_1.mp4", "0_1.mp4#2");
         assert_eq!(primary, "51adf610/Hd/0_1.mp4");
         assert!(alt.starts_with("51adf610/Hd/0_1-") && alt.ends_with(".mp4"));
-        assert_eq!(url_path(&u), "/download/abc/videoHD/0_1.mp4");
     }
 
     #[test]
@@ -158,7 +149,8 @@ mod tests {
             "http://h/download/x/..%5C..%5Cwin.mp4",
             "http://h/",
         ] {
-            let (primary, alt) = rel_paths("../..", "%2E%2E", &url(raw));
+            let name = crate::cloud::file_name_of(&url(raw));
+            let (primary, alt) = rel_paths("../..", "%2E%2E", &name, "k");
             for path in [primary, alt] {
                 let parts: Vec<_> = path.split('/').collect();
                 assert_eq!(parts.len(), 3, "{raw} -> {path}");

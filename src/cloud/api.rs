@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::names::file_name_of;
 use super::paging::Walk;
 use super::{CloudClient, CloudError};
 use crate::clock::Millis;
@@ -21,6 +22,9 @@ pub struct DownloadUrl {
     pub file_type: String,
     /// The URL (untrusted).
     pub url: String,
+    /// What the URL calls its file ([`super::file_name_of`]), unsanitised;
+    /// `None` if the URL does not parse.
+    pub name: Option<String>,
     /// Valid one hour, dies on first use.
     pub token: SecretString,
 }
@@ -83,10 +87,13 @@ struct RecordPage {
 impl CloudClient {
     /// Every download URL of a meeting. There is no total count and pages
     /// may be capped below `limit`, so the walk goes on while pages bring
-    /// URLs not seen before (see [`super::paging`]). A URL listed twice
-    /// keeps its newest token: each call may issue fresh ones.
+    /// files not seen before (see [`super::paging`]). A file is told by its
+    /// type and name (and, for equal names on one page, their order): URLs
+    /// may carry a per-listing nonce, so the same file can come back under
+    /// another URL on the next page. A file listed twice keeps its newest
+    /// URL and token: each call may issue fresh ones.
     pub async fn download_urls(&self, conf_uuid: &str) -> Result<Vec<DownloadUrl>, CloudError> {
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<(String, String, usize), usize> = HashMap::new();
         let mut out: Vec<DownloadUrl> = Vec::new();
         let mut walk = Walk::new("downloadurls", &self.paging.urls);
         for _ in 0..MAX_PAGES {
@@ -104,6 +111,7 @@ impl CloudClient {
                 )
                 .await?;
             let (mut listed, mut fresh) = (0, 0);
+            let mut on_page: HashMap<(String, String), usize> = HashMap::new();
             for group in answer.record_urls {
                 if group.conf_uuid.as_deref().is_some_and(|c| c != conf_uuid) {
                     tracing::warn!(asked = conf_uuid, got = ?group.conf_uuid, "downloadurls answered for another meeting; ignored");
@@ -111,16 +119,25 @@ impl CloudClient {
                 }
                 for item in group.urls {
                     listed += 1;
+                    let name = url::Url::parse(&item.url).ok().map(|u| file_name_of(&u));
                     let url = DownloadUrl {
                         file_type: item.file_type.unwrap_or_else(|| "Unknown".to_owned()),
+                        name,
                         url: item.url,
                         token: SecretString::from(item.token),
                     };
-                    match index.get(&url.url) {
-                        Some(&at) => out[at].token = url.token,
+                    // An unparsable URL is told by itself (it is skipped later).
+                    let told = url.name.clone().unwrap_or_else(|| url.url.clone());
+                    let nth = on_page
+                        .entry((url.file_type.clone(), told.clone()))
+                        .or_insert(0);
+                    *nth += 1;
+                    let key = (url.file_type.clone(), told, *nth);
+                    match index.get(&key) {
+                        Some(&at) => out[at] = url,
                         None => {
                             fresh += 1;
-                            index.insert(url.url.clone(), out.len());
+                            index.insert(key, out.len());
                             out.push(url);
                         }
                     }

@@ -8,6 +8,7 @@ mod answer;
 mod api;
 mod auth;
 mod error;
+mod names;
 mod paging;
 mod retry;
 
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 pub use api::{DownloadUrl, PAGE_LIMIT, Recording};
 pub use auth::{AppCredentials, hmac_hex};
 pub use error::CloudError;
+pub use names::file_name_of;
 pub use retry::Backoff;
 
 use answer::{read_json, sensitive};

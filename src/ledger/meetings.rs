@@ -13,8 +13,11 @@ pub struct UrlEntry {
     pub file_type: String,
     /// The full URL (untrusted).
     pub url: String,
-    /// The URL's path without query: part of the file's identity.
+    /// The URL's path without query (kept for the record; not identity).
     pub url_path: String,
+    /// The file's identity within its meeting and type: its name, with
+    /// `#2`, `#3`, ... for later files of the same name in the listing.
+    pub file_key: String,
     /// The sanitised path under the archive folder.
     pub rel_path: String,
     /// A second path, used if `rel_path` is taken by another file.
@@ -205,17 +208,33 @@ fn upsert_file(
 ) -> Result<(FileId, FileState, bool)> {
     let existing: Option<(FileId, FileState)> = tx
         .query_row(
-            "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url_path = ?3",
-            params![conf_uuid, entry.file_type, entry.url_path],
+            "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3",
+            params![conf_uuid, entry.file_type, entry.file_key],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
     if let Some((id, state)) = existing {
         tx.execute(
-            "UPDATE files SET url = ?2 WHERE id = ?1 AND url <> ?2",
-            params![id, entry.url],
+            "UPDATE files SET url = ?2, url_path = ?3 WHERE id = ?1 AND url <> ?2",
+            params![id, entry.url, entry.url_path],
         )?;
         return Ok((id, state, false));
+    }
+    let known_as: Option<String> = tx
+        .query_row(
+            "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3",
+            params![conf_uuid, entry.file_type, entry.url],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(old) = known_as {
+        tracing::warn!(
+            meeting = conf_uuid,
+            file_type = %entry.file_type,
+            was = %old,
+            now = %entry.file_key,
+            "a known URL is listed as another file (the listing's order changed?); it is kept as a new file"
+        );
     }
     let taken: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)",
@@ -228,9 +247,18 @@ fn upsert_file(
         &entry.rel_path
     };
     let id = tx.query_row(
-        "INSERT INTO files (conf_uuid, file_type, url_path, url, rel_path, first_seen_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
-        params![conf_uuid, entry.file_type, entry.url_path, entry.url, rel_path, now],
+        "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
+                            first_seen_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
+        params![
+            conf_uuid,
+            entry.file_type,
+            entry.file_key,
+            entry.url_path,
+            entry.url,
+            rel_path,
+            now
+        ],
         |row| row.get(0),
     )?;
     Ok((id, FileState::Pending, true))

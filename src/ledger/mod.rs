@@ -109,6 +109,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_initial.sql")),
     M::up(include_str!("../../migrations/0002_daemon.sql")),
     M::up(include_str!("../../migrations/0003_faults.sql")),
+    M::up(include_str!("../../migrations/0004_file_identity.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

@@ -13,6 +13,7 @@ pub(super) fn entry(file_type: &str, path: &str, token: &str) -> UrlEntry {
         file_type: file_type.to_owned(),
         url: format!("https://192.0.2.1{path}"),
         url_path: path.to_owned(),
+        file_key: path.rsplit('/').next().unwrap_or("x").to_owned(),
         rel_path: format!(
             "{CONF}/{file_type}/{}",
             path.rsplit('/').next().unwrap_or("x")
@@ -52,10 +53,11 @@ fn store_urls_queues_each_file_once() {
 
 #[test]
 fn clashing_paths_get_the_alternative() {
-    let ledger = ledger_with(&[
-        entry("Hd", "/a/0_0.mp4", "t1"),
-        entry("Hd", "/b/0_0.mp4", "t2"),
-    ]);
+    let second = UrlEntry {
+        file_key: "0_0.mp4#2".to_owned(),
+        ..entry("Hd", "/b/0_0.mp4", "t2")
+    };
+    let ledger = ledger_with(&[entry("Hd", "/a/0_0.mp4", "t1"), second]);
     let files = ledger.meeting_files(CONF).expect("files");
     let paths: Vec<_> = files.iter().map(|f| f.rel_path.as_str()).collect();
     assert_eq!(paths.len(), 2);
@@ -345,9 +347,10 @@ fn opening_a_ledger_file_twice_migrates_it_once_and_keeps_its_data() {
             .execute_batch(
                 "INSERT INTO meetings (conf_uuid, origin, first_seen_at, complete_since)
                      VALUES ('m', 'config', 1, 20);
-                 INSERT INTO files (conf_uuid, file_type, url_path, url, rel_path, state,
-                                    first_seen_at, updated_at, done_at)
-                     VALUES ('m', 'Hd', '/a', 'https://192.0.2.1/a', 'm/Hd/a', 'done', 1, 20, 20);
+                 INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
+                                    state, first_seen_at, updated_at, done_at)
+                     VALUES ('m', 'Hd', 'a', '/a', 'https://192.0.2.1/a', 'm/Hd/a', 'done', 1, 20,
+                             20);
                  INSERT INTO heartbeat (id, at) VALUES (1, 30);",
             )
             .expect("rows");
@@ -409,4 +412,50 @@ fn a_ledger_of_schema_1_gets_migration_2_on_open() {
         1
     );
     assert_eq!(count(conn, "SELECT count(*) FROM files"), 4, "rows kept");
+}
+
+#[test]
+fn migration_4_names_files_by_their_last_path_segment_and_keeps_their_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        let mut conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("fk");
+        Migrations::from_slice(&MIGRATIONS[..3])
+            .to_latest(&mut conn)
+            .expect("schema 3");
+        conn.execute_batch(
+            "INSERT INTO meetings (conf_uuid, origin, first_seen_at) VALUES ('m', 'config', 1);
+             INSERT INTO files (id, conf_uuid, file_type, url_path, url, rel_path, first_seen_at,
+                                updated_at) VALUES
+                 (1, 'm', 'Hd', '/x/videoHD/0_0.mp4', 'https://h/x/videoHD/0_0.mp4', 'm/Hd/0_0.mp4', 1, 1),
+                 (2, 'm', 'Hd', '/y/videoHD/0_0.mp4', 'https://h/y/videoHD/0_0.mp4', 'm/Hd/0_0-1.mp4', 1, 1),
+                 (3, 'm', 'Sd', '/x/videoSD/0_0.mp4', 'https://h/x/videoSD/0_0.mp4', 'm/Sd/0_0.mp4', 1, 1);
+             INSERT INTO tokens (file_id, token_sha256, token, issued_at) VALUES (2, 'h', 't', 1);",
+        )
+        .expect("schema-3 rows");
+    }
+    let ledger = Ledger::open(&path, true).expect("open upgrades");
+    let key = |id: i64| -> String {
+        ledger
+            .conn
+            .query_row("SELECT file_key FROM files WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .expect("file")
+    };
+    assert_eq!(key(1), "0_0.mp4");
+    assert_eq!(key(2), "0_0.mp4#2", "the second of one name, by id order");
+    assert_eq!(key(3), "0_0.mp4", "another type is another namespace");
+    assert_eq!(
+        count(&ledger.conn, "SELECT file_id FROM tokens WHERE token = 't'"),
+        2
+    );
+    let violations: i64 = ledger
+        .conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .expect("check");
+    assert_eq!(violations, 0);
 }

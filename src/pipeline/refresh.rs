@@ -5,8 +5,11 @@
 //! meeting's URL generation tells a waiter that someone else already
 //! re-listed while it waited for the meeting's lock.
 
+use std::collections::HashMap;
+
 use crate::archive;
 use crate::clock::Millis;
+use crate::cloud::file_name_of;
 use crate::ledger::UrlEntry;
 
 use super::{Engine, EngineError};
@@ -27,6 +30,7 @@ impl Engine {
         }
         let listed = urls.len();
         let mut entries = Vec::with_capacity(listed);
+        let mut names: HashMap<(String, String), usize> = HashMap::new();
         for item in urls {
             if !self.wants_type(&item.file_type) {
                 continue;
@@ -38,9 +42,13 @@ impl Engine {
                     continue;
                 }
             };
-            let (rel_path, rel_path_alt) = archive::rel_paths(conf, &item.file_type, &parsed);
+            let name = item.name.unwrap_or_else(|| file_name_of(&parsed));
+            let file_key = identity_key(&mut names, &item.file_type, &name);
+            let (rel_path, rel_path_alt) =
+                archive::rel_paths(conf, &item.file_type, &name, &file_key);
             entries.push(UrlEntry {
-                url_path: archive::url_path(&parsed),
+                url_path: parsed.path().to_owned(),
+                file_key,
                 file_type: item.file_type,
                 url: item.url,
                 rel_path,
@@ -72,5 +80,32 @@ impl Engine {
             self.refresh_urls(conf).await?;
         }
         Ok(())
+    }
+}
+
+/// A file's identity within its meeting: its name, and for the 2nd, 3rd,
+/// ... file of one type with that name in this listing, `#2`, `#3`, ...
+/// (the listing's order breaks the tie). Equal names are logged: the rule
+/// holds only while the cloud lists them in a stable order.
+fn identity_key(
+    seen: &mut HashMap<(String, String), usize>,
+    file_type: &str,
+    name: &str,
+) -> String {
+    let name = name.to_owned();
+    let count = seen
+        .entry((file_type.to_owned(), name.clone()))
+        .or_insert(0);
+    *count += 1;
+    if *count == 1 {
+        name
+    } else {
+        tracing::warn!(
+            %file_type,
+            %name,
+            nth = *count,
+            "two listed files share a type and a name; told apart by their order in the listing"
+        );
+        format!("{name}#{count}")
     }
 }

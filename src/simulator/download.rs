@@ -23,7 +23,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// Answers one download request.
 async fn serve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
+    let path = super::downloadurls::requested_path(req.uri(), shared.config.url_style)
+        .unwrap_or_else(|| req.uri().path().to_string());
     tracing::debug!(%path, method = %req.method(), "simulator download request");
     if req.method() != Method::GET {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::api::{Params, invalid_param};
 use super::gateway::{RequestId, api_error, authorize};
+use super::scenario::UrlStyle;
 use super::state::Shared;
 
 /// Handles downloadurls.
@@ -76,6 +77,7 @@ fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option
         .cloned()
         .collect();
     let conf = state.meeting.conf_uuid.clone();
+    let nonce = hex::encode(rand::random::<[u8; 4]>());
     let urls: Vec<Value> = files
         .iter()
         .map(|file| {
@@ -87,9 +89,42 @@ fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option
             json!({
                 "token": token,
                 "fileType": file.file_type,
-                "url": format!("{base}{}", file.path),
+                "url": listed_url(&base, &file.path, cfg.url_style, &nonce),
             })
         })
         .collect();
     Some(json!({ "recordUrls": [ { "confUuid": conf, "urls": urls } ] }))
+}
+
+/// A file's URL in the scenario's style (`nonce` is fresh per listing).
+fn listed_url(base: &str, path: &str, style: UrlStyle, nonce: &str) -> String {
+    match style {
+        UrlStyle::Plain => format!("{base}{path}"),
+        UrlStyle::NoncePath => format!("{base}/n/{nonce}{path}"),
+        UrlStyle::QueryNamed => {
+            let named: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            format!("{base}/download/file.mp4?f={named}")
+        }
+    }
+}
+
+/// The file path a download request names, in the scenario's style; the
+/// download host serves only URLs of that style.
+pub(crate) fn requested_path(uri: &axum::http::Uri, style: UrlStyle) -> Option<String> {
+    match style {
+        UrlStyle::Plain => Some(uri.path().to_owned()),
+        UrlStyle::NoncePath => {
+            let rest = uri.path().strip_prefix("/n/")?;
+            let (_nonce, path) = rest.split_once('/')?;
+            Some(format!("/{path}"))
+        }
+        UrlStyle::QueryNamed => {
+            if uri.path() != "/download/file.mp4" {
+                return None;
+            }
+            url::form_urlencoded::parse(uri.query()?.as_bytes())
+                .find(|(key, _)| key == "f")
+                .map(|(_, value)| value.into_owned())
+        }
+    }
 }

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use meeting::{SimFile, SimMeeting};
-pub use scenario::{Faults, Scenario, TokenAnswer};
+pub use scenario::{Faults, Scenario, TokenAnswer, UrlStyle};
 pub use state::SimStats;
 
 use state::Shared;

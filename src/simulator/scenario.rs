@@ -37,6 +37,8 @@ pub struct Scenario {
     /// A re-listing hands out a file's previous token again while it is
     /// unused and unexpired, instead of a fresh one.
     pub reissue_unused_tokens: bool,
+    /// How listed URLs name their files.
+    pub url_style: UrlStyle,
     /// Faults injected at random from the start.
     pub faults: Faults,
     /// Seed of the fault RNG.
@@ -59,6 +61,7 @@ impl Default for Scenario {
             urls_offset_counts_pages: false,
             urls_page_cap: None,
             reissue_unused_tokens: false,
+            url_style: UrlStyle::Plain,
             faults: Faults::default(),
             seed: 0,
         }
@@ -117,6 +120,20 @@ fn shrink_secondary_streams(meeting: &mut SimMeeting) {
         };
         file.size = (file.size / divisor).max(64 * 1024);
     }
+}
+
+/// How downloadurls writes a file's URL (the real form is unconfirmed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UrlStyle {
+    /// `<host>/download/<conf>/videoHD/0_0.mp4`, the same on every listing.
+    #[default]
+    Plain,
+    /// A per-listing segment in the path (a nonce or a signature):
+    /// `<host>/n/<random>/download/<conf>/videoHD/0_0.mp4`.
+    NoncePath,
+    /// One path for every file, the file named by the query (the newer
+    /// record-info API's style): `<host>/download/file.mp4?f=<file path>`.
+    QueryNamed,
 }
 
 /// The answer to a spent, expired or unknown download token (undocumented upstream).

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::meeting::{SimFile, SimMeeting};
-use super::scenario::{Faults, Scenario, TokenAnswer};
+use super::scenario::{Faults, Scenario, TokenAnswer, UrlStyle};
 
 /// Most live access tokens one user may hold; the next one evicts the oldest.
 pub(crate) const MAX_LIVE_TOKENS: usize = 64;
@@ -71,6 +71,7 @@ pub(crate) struct Config {
     pub urls_offset_counts_pages: bool,
     pub urls_page_cap: Option<usize>,
     pub reissue_unused_tokens: bool,
+    pub url_style: UrlStyle,
     pub download_base: String,
 }
 
@@ -96,6 +97,7 @@ impl Shared {
             urls_offset_counts_pages: scenario.urls_offset_counts_pages,
             urls_page_cap: scenario.urls_page_cap,
             reissue_unused_tokens: scenario.reissue_unused_tokens,
+            url_style: scenario.url_style,
             download_base,
         };
         let inner = Inner {
