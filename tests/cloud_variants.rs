@@ -3,7 +3,7 @@
 //! `limit`, and a re-listing that hands out the same unused token again.
 //! Every file must be archived once, byte for byte, with no token sent twice.
 
-use meeting_archiver::simulator::{Scenario, SimMeeting, UrlStyle};
+use meeting_archiver::simulator::{Faults, Scenario, SimFile, SimMeeting, UrlStyle};
 
 use crate::helpers::*;
 
@@ -131,4 +131,45 @@ async fn urls_told_apart_only_by_their_query_are_separate_files() {
     let env = archive_all(scn).await;
     let files = env.ledger_status().files;
     assert_eq!((files.done, files.pending), (6, 0), "{files:?}");
+}
+
+/// A meeting with a recording, a chat log (text) and subtitles (JSON whose
+/// keys look like an error's).
+fn meeting_with_text_files() -> SimMeeting {
+    let mut meeting =
+        SimMeeting::standard("c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3", "Text", 1, &["Hd"], 4096);
+    let conf = meeting.conf_uuid.clone();
+    for (file_type, name, seed) in [("Chat", "chat.txt", 7), ("Subtitle", "zh-CN.json", 8)] {
+        meeting.files.push(SimFile {
+            file_type: file_type.to_owned(),
+            path: format!("/download/{conf}/{file_type}/{name}"),
+            size: 3000,
+            seed,
+        });
+    }
+    meeting
+}
+
+#[tokio::test]
+async fn chat_logs_and_subtitles_are_archived_though_they_are_text() {
+    archive_all(scenario(vec![meeting_with_text_files()])).await;
+}
+
+#[tokio::test]
+async fn an_error_answer_is_refused_for_text_files_too() {
+    let scn = Scenario {
+        faults: Faults {
+            download_json_200: 0.5,
+            ..Faults::default()
+        },
+        seed: 3,
+        ..scenario(vec![meeting_with_text_files()])
+    };
+    let env = TestEnv::start(scn).await;
+    let outcome = env.sync(&env.config()).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    env.assert_archive_complete(&[]);
+    let stats = env.sim.stats();
+    assert!(stats.download_faults_injected > 0, "{stats:?}");
+    assert_eq!(stats.spent_token_reuses, 0);
 }

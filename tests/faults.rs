@@ -229,6 +229,7 @@ async fn an_empty_200_is_not_taken_for_the_file() {
         resume_from: 0,
         checkpoint_every: std::time::Duration::from_secs(2),
         confirm_end: None,
+        media: true,
     };
     let result = fetch(transfer, &tokio_util::sync::CancellationToken::new(), &()).await;
     assert!(

@@ -13,6 +13,7 @@ use meeting_archiver::config::{
     Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig, ServerConfig,
     TlsConfig,
 };
+use meeting_archiver::pipeline::MANIFEST_NAME;
 use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
 use secrecy::SecretString;
@@ -251,11 +252,10 @@ pub fn archived_media(root: &Path) -> Vec<PathBuf> {
     walk(root)
         .into_iter()
         .filter(|p| !p.starts_with(root.join(".partial")))
-        .filter(|p| p.extension().is_none_or(|e| e != "json"))
+        .filter(|p| p.file_name().is_none_or(|n| n != MANIFEST_NAME))
         .collect()
 }
 
-/// All files under `root`, recursively.
 /// The partial files (`<id>.part`) in an archive's partial area.
 pub fn partial_files(archive: &Path) -> Vec<PathBuf> {
     walk(&archive.join(".partial"))

@@ -2,6 +2,32 @@
 //! 200 instead of the file (a JSON error for a spent token, an HTML page
 //! from a proxy), and the `Content-Range` of a resumed transfer.
 
+/// Extensions of recordings: a text body under one of these names is an
+/// error answer, never the file.
+const MEDIA_EXTENSIONS: [&str; 12] = [
+    "mp4", "m4a", "m4v", "mp3", "aac", "wav", "flv", "mkv", "mov", "webm", "avi", "ts",
+];
+
+/// Whether a file is a recording (audio or video), told by its type (`Hd`,
+/// `Sd`, `Aux`) or its name's extension. Other files (a chat log, subtitles)
+/// may well be text or JSON.
+pub fn is_media(file_type: &str, name: &str) -> bool {
+    let media_type = ["hd", "sd", "aux"].contains(&file_type.to_ascii_lowercase().as_str());
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    media_type || ext.is_some_and(|e| MEDIA_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Whether the first bytes of a body are the API's error shape: a JSON
+/// object with an `error_code` (what a refused token gets as a "file").
+pub fn is_api_error(head: &[u8]) -> bool {
+    let head = head.trim_ascii_start();
+    if !head.starts_with(b"{") {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&head[..head.len().min(512)]).to_ascii_lowercase();
+    text.contains("\"error_code\"")
+}
+
 /// Whether a content type says "this is a message, not a recording".
 pub fn is_message_type(content_type: &str) -> bool {
     let ct = content_type.to_ascii_lowercase();
@@ -79,6 +105,20 @@ mod tests {
         assert!(is_message_type("text/html"));
         assert!(!is_message_type("video/mp4"));
         assert!(!is_message_type("application/octet-stream"));
+    }
+
+    #[test]
+    fn media_is_told_by_type_or_extension_and_only_the_error_shape_refuses_text() {
+        assert!(is_media("Hd", "0_0.mp4"));
+        assert!(is_media("aux", "x"));
+        assert!(is_media("Other", "meeting.M4A"));
+        assert!(!is_media("Chat", "chat.txt"));
+        assert!(!is_media("Subtitle", "zh.json"));
+        assert!(is_api_error(
+            br#" {"error_code":"MMC.111070011","error_msg":"x"}"#
+        ));
+        assert!(!is_api_error(br#"{"code": "zh-CN", "msg": ["hello"]}"#));
+        assert!(!is_api_error(b"00:00:01 alice: error_code is not a thing"));
     }
 
     #[test]

@@ -19,7 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-pub use body::{describe_message, is_message_type, looks_like_message, parse_content_range};
+pub use body::{
+    describe_message, is_api_error, is_media, is_message_type, looks_like_message,
+    parse_content_range,
+};
 pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
 use partial::Partial;
 pub use partial::prefix_digest;
@@ -61,6 +64,10 @@ pub struct Transfer<'a> {
     /// A probe: an earlier body of unannounced length ended at this
     /// offset; a 416 to `Range: bytes=<offset>-` confirms that end.
     pub confirm_end: Option<u64>,
+    /// A recording ([`is_media`]): any text, JSON or HTML body is an error
+    /// answer. For other files (chat logs, subtitles) only the API's error
+    /// shape ([`is_api_error`]) or an HTML page is.
+    pub media: bool,
 }
 
 /// A complete file in the partial area.
@@ -281,10 +288,12 @@ async fn check_response<O: Observer>(
             "server refused the resume range; starting over",
             0,
         )),
-        StatusCode::OK if is_message_type(&content_type) => Err(FetchError::TokenRejected {
-            status: 200,
-            detail: format!("HTTP 200 carrying {content_type} instead of the file"),
-        }),
+        StatusCode::OK if refused_type(&content_type, transfer.media) => {
+            Err(FetchError::TokenRejected {
+                status: 200,
+                detail: format!("HTTP 200 carrying {content_type} instead of the file"),
+            })
+        }
         StatusCode::OK => {
             if offset > 0 {
                 tracing::info!(
@@ -317,6 +326,15 @@ async fn check_response<O: Observer>(
             offset,
         )),
     }
+}
+
+/// Whether a 200's content type shows an error answer instead of the file.
+fn refused_type(content_type: &str, media: bool) -> bool {
+    if media {
+        return is_message_type(content_type);
+    }
+    // A chat log or subtitle may be text or JSON; an HTML page is a proxy's.
+    content_type.to_ascii_lowercase().contains("html")
 }
 
 /// Empties the partial file and records that nothing of it is durable, so
@@ -379,7 +397,12 @@ async fn stream_body<O: Observer>(
         };
         if !sniffed {
             sniffed = true;
-            if looks_like_message(&chunk) {
+            let refused = if transfer.media {
+                looks_like_message(&chunk)
+            } else {
+                is_api_error(&chunk)
+            };
+            if refused {
                 let _ = partial.restart().await;
                 return Err(FetchError::TokenRejected {
                     status,

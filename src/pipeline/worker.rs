@@ -240,6 +240,7 @@ impl Engine {
                 .as_ref()
                 .map(|(size, _)| *size)
                 .filter(|&size| size == resume_from),
+            media: download::is_media(&file.file_type, &file.rel_path),
         };
         tracing::debug!(resume_from, "downloading");
         let watch = Watch {

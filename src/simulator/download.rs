@@ -120,7 +120,10 @@ fn respond(shared: &Arc<Shared>, t: Transfer) -> Response {
         StatusCode::OK
     };
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(t.file.content_type()),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(t.declared_len));
     if t.accept_ranges {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));

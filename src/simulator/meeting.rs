@@ -86,11 +86,38 @@ impl SimFile {
         self.content_range(0, self.size)
     }
 
+    /// The `Content-Type` the download host sends, by the path's extension:
+    /// recordings are `video/mp4`; a chat log `.txt` is text, a subtitle
+    /// `.json` is JSON (whose keys may look like an error's: `code`, `msg`).
+    pub fn content_type(&self) -> &'static str {
+        match self.text_kind() {
+            Some(TextKind::Plain) => "text/plain; charset=utf-8",
+            Some(TextKind::Json) => "application/json",
+            None => "video/mp4",
+        }
+    }
+
+    fn text_kind(&self) -> Option<TextKind> {
+        let path = self.path.to_ascii_lowercase();
+        if path.ends_with(".txt") {
+            Some(TextKind::Plain)
+        } else if path.ends_with(".json") {
+            Some(TextKind::Json)
+        } else {
+            None
+        }
+    }
+
     /// Bytes `start..end` of [`SimFile::content`] (clamped to the file).
     pub fn content_range(&self, start: usize, end: usize) -> Vec<u8> {
         let end = end.min(self.size);
         let start = start.min(end);
-        let header = self.header();
+        let header: Vec<u8> = match self.text_kind() {
+            Some(TextKind::Plain) => b"00:00:01 alice: hello\n".to_vec(),
+            Some(TextKind::Json) => br#"{"code": "zh-CN", "msg": ["#.to_vec(),
+            None => self.header().to_vec(),
+        };
+        let text = self.text_kind().is_some();
         let mut out = Vec::with_capacity(end - start);
         let mut i = start;
         while i < end {
@@ -102,7 +129,12 @@ impl SimFile {
             let word = splitmix64(self.seed ^ ((i / 8) as u64).wrapping_mul(0xA24B_AED4_963E_E407));
             let from = i % 8;
             let to = 8.min(from + (end - i));
-            out.extend_from_slice(&word.to_le_bytes()[from..to]);
+            let bytes = word.to_le_bytes();
+            if text {
+                out.extend(bytes[from..to].iter().map(|b| b'a' + b % 26));
+            } else {
+                out.extend_from_slice(&bytes[from..to]);
+            }
             i += to - from;
         }
         out
@@ -118,6 +150,13 @@ impl SimFile {
         h[36..40].copy_from_slice(b"mdat");
         h
     }
+}
+
+/// Files whose body is text, not media.
+#[derive(Clone, Copy)]
+enum TextKind {
+    Plain,
+    Json,
 }
 
 /// SplitMix64 finaliser: a fast, well-mixed 64-bit hash of `x`.
