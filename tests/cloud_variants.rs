@@ -173,3 +173,23 @@ async fn an_error_answer_is_refused_for_text_files_too() {
     assert!(stats.download_faults_injected > 0, "{stats:?}");
     assert_eq!(stats.spent_token_reuses, 0);
 }
+
+#[tokio::test]
+async fn the_access_token_is_kept_across_runs_and_dropped_once_refused() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let config = env.config();
+    for _ in 0..3 {
+        assert_eq!(env.sync(&config).await.exit_code(), 0);
+    }
+    assert_eq!(
+        env.sim.stats().appauth_ok,
+        1,
+        "three runs, one authentication (an App ID holds at most 64 live tokens)"
+    );
+    // The cloud forgets every token: the kept one is refused, erased, and
+    // a new one fetched once.
+    env.sim.expire_access_tokens();
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(env.sim.stats().appauth_ok, 2);
+}

@@ -11,9 +11,10 @@ mod error;
 mod names;
 mod paging;
 mod retry;
+mod session;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -26,9 +27,11 @@ pub use auth::{AppCredentials, hmac_hex};
 pub use error::CloudError;
 pub use names::file_name_of;
 pub use retry::Backoff;
+pub use session::{Pending, StoredToken, TokenStore};
 
 use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
+use session::Paging;
 
 use crate::clock::Millis;
 use crate::metrics::Metrics;
@@ -61,13 +64,7 @@ pub struct CloudClient {
     generation: AtomicU64,
     metrics: Arc<Metrics>,
     paging: Paging,
-}
-
-/// What each listing endpoint has shown of its paging rules.
-#[derive(Debug, Default)]
-struct Paging {
-    urls: paging::Learned,
-    records: paging::Learned,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl CloudClient {
@@ -80,7 +77,14 @@ impl CloudClient {
             generation: AtomicU64::new(0),
             metrics: Arc::new(Metrics::new()),
             paging: Paging::default(),
+            store: None,
         }
+    }
+
+    /// Keeps the access token in `store` across runs.
+    pub fn with_token_store(mut self, store: Arc<dyn TokenStore>) -> CloudClient {
+        self.store = Some(store);
+        self
     }
 
     /// Reports API calls and token refreshes to `metrics`.
@@ -100,37 +104,6 @@ impl CloudClient {
             self.settings.api_base.as_str().trim_end_matches('/'),
             path
         )
-    }
-
-    /// The current access token and its generation, fetching a new one if
-    /// none is cached or the cached one is about to expire.
-    async fn access_token(&self) -> Result<(SecretString, u64), CloudError> {
-        let creds = match &self.settings.credentials {
-            Credentials::Static(token) => return Ok((token.clone(), 0)),
-            Credentials::App(creds) => creds,
-        };
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Millis::now() < t.use_until) {
-            return Ok((token.value.clone(), token.generation));
-        }
-        let answer = self.authenticate(creds).await?;
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let token = CachedToken {
-            use_until: answer.use_until(Millis::now()),
-            value: SecretString::from(answer.access_token),
-            generation,
-        };
-        let out = (token.value.clone(), generation);
-        *cached = Some(token);
-        Ok(out)
-    }
-
-    /// Forgets the cached token if it is still the one of `generation`.
-    async fn invalidate(&self, generation: u64) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.generation == generation) {
-            *cached = None;
-        }
     }
 
     /// `appauth`, retried like any call on transient errors.

@@ -15,6 +15,7 @@
 //! one queue: `reset_interrupted` would otherwise hand one's in-flight work
 //! to the other.
 
+mod access;
 mod files;
 mod handle;
 mod meetings;
@@ -110,6 +111,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0002_daemon.sql")),
     M::up(include_str!("../../migrations/0003_faults.sql")),
     M::up(include_str!("../../migrations/0004_file_identity.sql")),
+    M::up(include_str!("../../migrations/0005_access_token.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

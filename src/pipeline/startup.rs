@@ -6,12 +6,18 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::archive::Archive;
-use crate::cloud::{AppCredentials, Backoff, CloudClient, CloudSettings, Credentials};
+use crate::clock::Millis;
+use crate::cloud::{
+    AppCredentials, Backoff, CloudClient, CloudSettings, Credentials, Pending, StoredToken,
+    TokenStore,
+};
 use crate::config::{Auth, Config};
 use crate::download::{DownloadClients, TlsOptions, api_client};
 use crate::ledger::{Ledger, LedgerHandle};
 use crate::metrics::Metrics;
 use crate::pipeline::{Engine, EngineSettings};
+use crate::telemetry::error_chain;
+use secrecy::SecretString;
 
 /// The TLS and timeout options of a config.
 pub fn tls_options(config: &Config) -> TlsOptions {
@@ -92,7 +98,10 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         min_free_space: config.download.min_free_space,
     };
     let metrics = Arc::new(Metrics::new());
-    let cloud = cloud_client(config)?.with_metrics(Arc::clone(&metrics));
+    let store = Arc::new(LedgerTokens(ledger.clone()));
+    let cloud = cloud_client(config)?
+        .with_metrics(Arc::clone(&metrics))
+        .with_token_store(store);
     Ok(Arc::new(Engine::new(
         ledger,
         Arc::new(cloud),
@@ -101,4 +110,54 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         settings,
         metrics,
     )))
+}
+
+/// The ledger as the cloud client's [`TokenStore`]: the access token
+/// outlives the process, so a `sync` from cron does not abandon one token
+/// per run. Failures are logged; the client then authenticates anew.
+struct LedgerTokens(LedgerHandle);
+
+impl TokenStore for LedgerTokens {
+    fn load<'a>(&'a self, credentials: &'a str) -> Pending<'a, Option<StoredToken>> {
+        let key = credentials.to_owned();
+        Box::pin(async move {
+            let found = self
+                .0
+                .call(move |l| l.access_token(&key, Millis::now()))
+                .await;
+            match found {
+                Ok(found) => found.map(|(value, use_until)| StoredToken { value, use_until }),
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), "cannot read the kept access token");
+                    None
+                }
+            }
+        })
+    }
+
+    fn save<'a>(&'a self, credentials: &'a str, token: &'a StoredToken) -> Pending<'a, ()> {
+        let (key, value, until) = (credentials.to_owned(), token.value.clone(), token.use_until);
+        Box::pin(async move {
+            let saved = self
+                .0
+                .call(move |l| l.save_access_token(&key, &value, until))
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(error = %error_chain(&e), "cannot keep the access token for the next run");
+            }
+        })
+    }
+
+    fn erase<'a>(&'a self, credentials: &'a str, token: &'a SecretString) -> Pending<'a, ()> {
+        let (key, value) = (credentials.to_owned(), token.clone());
+        Box::pin(async move {
+            let erased = self
+                .0
+                .call(move |l| l.erase_access_token(&key, &value))
+                .await;
+            if let Err(e) = erased {
+                tracing::warn!(error = %error_chain(&e), "cannot forget a refused access token");
+            }
+        })
+    }
 }
