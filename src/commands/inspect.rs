@@ -35,8 +35,12 @@ struct MeetingLine {
 /// files) or `settled` (complete for longer than `poll.recheck_for`; no
 /// longer polled).
 fn meeting_state(m: &MeetingRecord, recheck: Duration, now: Millis) -> &'static str {
-    if m.last_poll_error.is_some() {
+    if m.given_up_at.is_some() {
+        "gave_up"
+    } else if m.last_poll_error.is_some() {
         "listing_failed"
+    } else if m.files_total == 0 && m.transcoding {
+        "transcoding"
     } else if m.files_total == 0 {
         "not_ready"
     } else if let Some(since) = m.complete_since {
@@ -212,6 +216,8 @@ mod tests {
             files_done: done,
             files_failed: failed,
             complete_since: complete_since.map(Millis::from_unix_ms),
+            transcoding: false,
+            given_up_at: None,
         }
     }
 
@@ -246,5 +252,13 @@ mod tests {
         let mut failed = meeting(3, 3, 0, None);
         failed.last_poll_error = Some("HTTP 500".into());
         assert_eq!(meeting_state(&failed, RECHECK, at(1_000)), "listing_failed");
+        let mut transcoding = meeting(0, 0, 0, None);
+        transcoding.transcoding = true;
+        assert_eq!(
+            meeting_state(&transcoding, RECHECK, at(1_000)),
+            "transcoding"
+        );
+        transcoding.given_up_at = Some(at(900));
+        assert_eq!(meeting_state(&transcoding, RECHECK, at(1_000)), "gave_up");
     }
 }

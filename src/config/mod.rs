@@ -151,8 +151,11 @@ pub struct PollConfig {
     pub meetings: Vec<String>,
     /// When > 0, also archive every recording of the last N days.
     pub discover_days: u32,
-    /// How long after a meeting is first seen it is still re-checked for new files.
+    /// How long after a meeting became complete it is still re-checked for new files.
     pub recheck_for: Duration,
+    /// How long a discovered meeting that lists no file (still
+    /// transcoding, or never recorded) is polled before it is given up.
+    pub give_up_after: Duration,
 }
 
 /// `[download]`: the archive folder and how files are fetched into it.

@@ -31,6 +31,8 @@ pub mod defaults {
     pub const DISCOVER_DAYS: u32 = 0;
     /// `poll.recheck_for`
     pub const RECHECK_FOR: Duration = Duration::from_secs(24 * 3600);
+    /// `poll.give_up_after`
+    pub const GIVE_UP_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
     /// `download.dir`
     pub const DOWNLOAD_DIR: &str = "/var/lib/meeting-archiver/recordings";
     /// `download.workers`
@@ -70,6 +72,7 @@ impl Default for PollConfig {
             meetings: Vec::new(),
             discover_days: defaults::DISCOVER_DAYS,
             recheck_for: defaults::RECHECK_FOR,
+            give_up_after: defaults::GIVE_UP_AFTER,
         }
     }
 }
@@ -162,6 +165,7 @@ pub(super) struct RawPoll {
     pub meetings: Vec<String>,
     pub discover_days: Option<u32>,
     pub recheck_for: Option<String>,
+    pub give_up_after: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

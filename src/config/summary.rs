@@ -63,6 +63,7 @@ impl Config {
         };
         line(out, "discover_days", &discover);
         line(out, "recheck_for", &dur(p.recheck_for));
+        line(out, "give_up_after", &dur(p.give_up_after));
         self.write_download(out);
         self.write_other(out);
     }

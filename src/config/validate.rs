@@ -157,6 +157,11 @@ fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
         meetings,
         discover_days: raw.discover_days.unwrap_or(defaults::DISCOVER_DAYS),
         recheck_for: duration("poll.recheck_for", &raw.recheck_for, defaults::RECHECK_FOR)?,
+        give_up_after: positive(
+            "poll.give_up_after",
+            &raw.give_up_after,
+            defaults::GIVE_UP_AFTER,
+        )?,
     })
 }
 

@@ -47,6 +47,10 @@ pub struct MeetingRecord {
     pub files_failed: i64,
     /// Since when every known file is archived.
     pub complete_since: Option<Millis>,
+    /// The recording list said it is still transcoding (no files yet).
+    pub transcoding: bool,
+    /// When polling it stopped: discovered, and no file for `poll.give_up_after`.
+    pub given_up_at: Option<Millis>,
 }
 
 /// Sets or clears `complete_since` of one meeting (all of them with
@@ -138,11 +142,14 @@ impl Ledger {
             )?;
         }
         refresh_completion(&tx, Some(conf_uuid), now)?;
+        // Files listed: whatever the recording list said, it is not
+        // transcoding any more.
         tx.execute(
             "UPDATE meetings SET url_generation = url_generation + 1,
-                 last_polled_at = ?2, last_poll_error = NULL
+                 last_polled_at = ?2, last_poll_error = NULL,
+                 transcoding = CASE WHEN ?3 THEN 0 ELSE transcoding END
              WHERE conf_uuid = ?1",
-            params![conf_uuid, now],
+            params![conf_uuid, now, !entries.is_empty()],
         )?;
         tx.commit()?;
         Ok(new_files)
@@ -177,7 +184,7 @@ impl Ledger {
                     count(f.id),
                     count(f.id) FILTER (WHERE f.state = 'done'),
                     count(f.id) FILTER (WHERE f.state = 'failed'),
-                    m.complete_since
+                    m.complete_since, m.transcoding, m.given_up_at
              FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
              GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
         )?;
@@ -192,6 +199,8 @@ impl Ledger {
                 files_done: row.get(6)?,
                 files_failed: row.get(7)?,
                 complete_since: row.get(8)?,
+                transcoding: row.get(9)?,
+                given_up_at: row.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -16,6 +16,7 @@
 //! to the other.
 
 mod access;
+mod discovery;
 mod files;
 mod handle;
 mod meetings;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+pub use discovery::Discovered;
 pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};
@@ -112,6 +114,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0003_faults.sql")),
     M::up(include_str!("../../migrations/0004_file_identity.sql")),
     M::up(include_str!("../../migrations/0005_access_token.sql")),
+    M::up(include_str!("../../migrations/0006_discovery.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

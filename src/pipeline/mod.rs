@@ -8,6 +8,7 @@
 //! records it. `refresh` is the single-flight re-listing both use when
 //! tokens run out; `manifest` writes each meeting's `meeting.json`.
 
+mod discovery;
 mod engine;
 mod manifest;
 mod poll;

@@ -14,8 +14,6 @@ use crate::telemetry::error_chain;
 
 /// How many meetings are listed at once.
 const POLL_CONCURRENCY: usize = 4;
-/// Discovery walks its window in slices of this length.
-const DISCOVERY_SLICE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What to poll: from `[poll]`.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +24,8 @@ pub struct PollPlan {
     pub discover_days: u32,
     /// How long a complete meeting is still re-checked for new files.
     pub recheck_for: Duration,
+    /// How long a discovered meeting that lists no file is polled.
+    pub give_up_after: Duration,
 }
 
 impl From<&crate::config::PollConfig> for PollPlan {
@@ -34,6 +34,7 @@ impl From<&crate::config::PollConfig> for PollPlan {
             meetings: poll.meetings.clone(),
             discover_days: poll.discover_days,
             recheck_for: poll.recheck_for,
+            give_up_after: poll.give_up_after,
         }
     }
 }
@@ -56,6 +57,10 @@ pub enum PollError {
     /// The ledger could not tell which meetings are settled: all were polled.
     #[error("could not read the settled meetings from the ledger")]
     Settled(#[source] LedgerError),
+    /// The ledger could not tell which discovered meetings to poll: only
+    /// configured ones were.
+    #[error("could not read the discovered meetings from the ledger")]
+    Discovered(#[source] LedgerError),
 }
 
 /// What one poll did.
@@ -84,20 +89,9 @@ impl Engine {
             .iter()
             .map(|m| (m.clone(), MeetingOrigin::Config, None))
             .collect();
-        if plan.discover_days > 0 {
-            match self.discover(plan.discover_days).await {
-                Ok(found) => {
-                    for (conf, subject) in found {
-                        if !targets.iter().any(|(c, _, _)| *c == conf) {
-                            targets.push((conf, MeetingOrigin::Discovered, subject));
-                        }
-                    }
-                }
-                Err(e) => {
-                    let error = PollError::Discovery(e);
-                    tracing::error!(error = %error_chain(&error), "polling only the configured and known meetings");
-                    report.errors.push(error);
-                }
+        for conf in self.discovered_targets(plan, &mut report).await {
+            if !targets.iter().any(|(c, _, _)| *c == conf) {
+                targets.push((conf, MeetingOrigin::Discovered, None));
             }
         }
         let recheck = plan.recheck_for;
@@ -178,26 +172,5 @@ impl Engine {
         let lock = self.meeting_lock(conf);
         let _guard = lock.lock().await;
         self.refresh_urls(conf).await
-    }
-
-    /// Recordings of the last `days` days whose transcoding is finished.
-    async fn discover(&self, days: u32) -> Result<Vec<(String, Option<String>)>, EngineError> {
-        let end = Millis::now();
-        let start = end - Duration::from_secs(u64::from(days) * 24 * 3600);
-        let mut found: Vec<(String, Option<String>)> = Vec::new();
-        let mut from = start;
-        while from < end {
-            let to = (from + DISCOVERY_SLICE).min(end);
-            for rec in self.cloud.recordings(from, to).await? {
-                if !rec.is_decode_finish {
-                    tracing::info!(meeting = %rec.conf_uuid, "recording still transcoding; later");
-                } else if !found.iter().any(|(c, _)| *c == rec.conf_uuid) {
-                    found.push((rec.conf_uuid, rec.subject));
-                }
-            }
-            from = to + Duration::from_millis(1);
-        }
-        tracing::info!(found = found.len(), days, "discovery done");
-        Ok(found)
     }
 }

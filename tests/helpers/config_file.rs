@@ -41,6 +41,7 @@ pub fn config_toml(config: &Config) -> String {
                 ("meetings", list(&poll.meetings)),
                 ("discover_days", int(poll.discover_days)),
                 ("recheck_for", time(poll.recheck_for)),
+                ("give_up_after", time(poll.give_up_after)),
             ],
         ),
         section(
