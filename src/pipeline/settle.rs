@@ -161,9 +161,9 @@ impl Engine {
     }
 
     /// Records a failure: back in the queue after a backoff, or failed for
-    /// good at `max_attempts` (its partial file removed, unless it holds a
-    /// candidate whose end no probe could confirm: that one is archived,
-    /// flagged, rather than lost).
+    /// good at `max_attempts` (its partial file removed, unless it holds
+    /// exactly a candidate whose end no probe could confirm: that one is
+    /// archived, flagged, rather than lost).
     pub(super) async fn retry_later(
         &self,
         file: &ClaimedFile,
@@ -172,7 +172,7 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         let max = self.settings.max_attempts;
         if file.attempts + 1 >= max
-            && let Some(outcome) = self.archive_candidate(file).await?
+            && let Some(outcome) = self.archive_candidate(file, partial).await?
         {
             return Ok(outcome);
         }
@@ -205,11 +205,22 @@ impl Engine {
     }
 
     /// The last resort for a body of unannounced length: if the partial
-    /// file still holds the candidate, archive it flagged.
-    async fn archive_candidate(&self, file: &ClaimedFile) -> Result<Option<Outcome>, EngineError> {
+    /// file still holds the candidate and nothing more (`partial` durable
+    /// bytes), archive it flagged.
+    async fn archive_candidate(
+        &self,
+        file: &ClaimedFile,
+        partial: u64,
+    ) -> Result<Option<Outcome>, EngineError> {
         let Some((size, sha)) = &file.candidate else {
             return Ok(None);
         };
+        if partial != *size {
+            // More bytes came after the candidate's end: the file is longer,
+            // so the candidate is refuted, not unconfirmed. Fewer: it is
+            // gone (a restart replaced it, or the attempt started over).
+            return Ok(None);
+        }
         let path = self.archive.partial_path(file.id);
         let held = prefix_digest(&path, *size)
             .await

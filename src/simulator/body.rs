@@ -1,6 +1,7 @@
 //! Download bodies streamed in chunks, so that the simulated faults are real
 //! on the wire: a cut yields an I/O error mid-body (the connection breaks), a
-//! short body ends before its Content-Length, a slow one sleeps between chunks.
+//! short body ends before its Content-Length (or, when no length is
+//! announced, simply ends), a slow one sleeps between chunks.
 
 use std::io;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub(crate) struct Transfer {
     pub stop: usize,
     /// The Content-Length announced.
     pub declared_len: u64,
+    /// Announce the length at all: `Content-Length` and the total of a
+    /// 206's `Content-Range` (else none and `*`).
+    pub announce_length: bool,
     /// Answered 206.
     pub partial: bool,
     /// Announce `Accept-Ranges: bytes`.
@@ -47,6 +51,7 @@ impl Transfer {
             start: from,
             stop: file.size,
             declared_len: (file.size - from) as u64,
+            announce_length: true,
             partial: start.is_some(),
             accept_ranges,
             fail_at_stop: false,
@@ -59,6 +64,16 @@ impl Transfer {
     pub fn cut_half_way(&mut self) {
         self.stop = self.start + (self.file.size - self.start) / 2;
         self.fail_at_stop = true;
+    }
+
+    /// Sends about half the requested bytes, then ends the body cleanly.
+    pub fn end_half_way(&mut self) {
+        self.stop = self.start + (self.file.size - self.start) / 2;
+    }
+
+    /// Announces no length: no `Content-Length`, `*` as a 206's total.
+    pub fn hide_length(&mut self) {
+        self.announce_length = false;
     }
 
     /// Announces more bytes than are sent: about three quarters, then a clean end.

@@ -61,6 +61,7 @@ fn plan(
     range: Option<&str>,
 ) -> Result<Transfer, Refusal> {
     inner.stats.download_requests += 1;
+    *inner.requests_by_path.entry(path.to_owned()).or_default() += 1;
     let file = inner.file_at(path).ok_or(Refusal::NotFound)?;
     match inner.use_download_token(token, &file.path) {
         TokenCheck::Valid => {}
@@ -82,7 +83,10 @@ fn plan(
     }
     let size = file.size;
     let start = match parse_range(range).filter(|_| inner.range_support) {
-        Some(n) if n >= size => return Err(Refusal::Unsatisfiable(size)),
+        Some(n) if n >= size => {
+            let total = (!faults.no_length).then_some(size);
+            return Err(Refusal::Unsatisfiable(total));
+        }
         Some(n) => Some(n),
         None => None,
     };
@@ -92,9 +96,15 @@ fn plan(
     if first && faults.cut_first_transfer {
         inner.stats.download_faults_injected += 1;
         t.cut_half_way();
+    } else if first && faults.end_first_transfer_early {
+        inner.stats.download_faults_injected += 1;
+        t.end_half_way();
     } else if inner.draw(faults.download_wrong_length) {
         inner.stats.download_faults_injected += 1;
         t.understate_body();
+    }
+    if faults.no_length {
+        t.hide_length();
     }
     if t.partial {
         inner.stats.ranged_requests += 1;
@@ -111,7 +121,8 @@ fn parse_range(range: Option<&str>) -> Option<usize> {
     from.trim().parse().ok()
 }
 
-/// Builds the 200/206 response with a streamed body.
+/// Builds the 200/206 response with a streamed body (chunked when it
+/// announces no length).
 fn respond(shared: &Arc<Shared>, t: Transfer) -> Response {
     let mut resp = Response::new(Body::from_stream(body_stream(shared.clone(), &t)));
     *resp.status_mut() = if t.partial {
@@ -124,13 +135,20 @@ fn respond(shared: &Arc<Shared>, t: Transfer) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static(t.file.content_type()),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(t.declared_len));
+    if t.announce_length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(t.declared_len));
+    }
     if t.accept_ranges {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     if t.partial {
         let size = t.file.size;
-        let value = format!("bytes {}-{}/{size}", t.start, size.saturating_sub(1));
+        let total = if t.announce_length {
+            size.to_string()
+        } else {
+            "*".to_owned()
+        };
+        let value = format!("bytes {}-{}/{total}", t.start, size.saturating_sub(1));
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(header::CONTENT_RANGE, v);
         }
@@ -145,7 +163,8 @@ enum Refusal {
     DeadToken(TokenAnswer),
     Internal,
     JsonError,
-    Unsatisfiable(usize),
+    /// 416; the file's size, unless the server announces no length.
+    Unsatisfiable(Option<usize>),
 }
 
 impl IntoResponse for Refusal {
@@ -168,7 +187,7 @@ impl IntoResponse for Refusal {
                 "MMC.111070010",
                 "download failed, please retry",
             ),
-            Refusal::Unsatisfiable(size) => unsatisfiable(size),
+            Refusal::Unsatisfiable(total) => unsatisfiable(total),
         }
     }
 }
@@ -189,11 +208,12 @@ fn dead_token(answer: TokenAnswer) -> Response {
     error(status, "MMC.111070011", "download token invalid or expired")
 }
 
-/// 416 with `Content-Range: bytes */len`.
-fn unsatisfiable(size: usize) -> Response {
-    let value = HeaderValue::from_str(&format!("bytes */{size}"));
+/// 416 with `Content-Range: bytes */len`, or without the header when the
+/// server announces no length.
+fn unsatisfiable(total: Option<usize>) -> Response {
     let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-    if let Ok(v) = value {
+    let value = total.map(|size| HeaderValue::from_str(&format!("bytes */{size}")));
+    if let Some(Ok(v)) = value {
         resp.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     resp

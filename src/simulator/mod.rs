@@ -21,6 +21,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,6 +87,11 @@ impl Simulator {
     /// A snapshot of the counters.
     pub fn stats(&self) -> SimStats {
         self.shared.lock().stats.clone()
+    }
+
+    /// Requests the download host got so far, per raw request path.
+    pub fn download_requests_by_path(&self) -> HashMap<String, u64> {
+        self.shared.lock().requests_by_path.clone()
     }
 
     /// Every access and download token issued so far (for leak checks).

@@ -167,6 +167,12 @@ pub struct Faults {
     pub download_wrong_length: f64,
     /// Every file's first transfer sends about half the bytes, then breaks the connection.
     pub cut_first_transfer: bool,
+    /// Every file's first transfer sends about half the bytes, then ends
+    /// cleanly (with [`Faults::no_length`], a truncation nothing on the wire shows).
+    pub end_first_transfer_early: bool,
+    /// Download answers announce no length: no `Content-Length` (the body
+    /// is chunked), a 206's `Content-Range` total is `*`, a 416 names none.
+    pub no_length: bool,
     /// Throttles every download body to about this many bytes per second.
     pub slow_bytes_per_sec: Option<u64>,
 }

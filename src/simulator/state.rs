@@ -110,6 +110,7 @@ impl Shared {
             access: VecDeque::new(),
             download: HashMap::new(),
             transferred: HashSet::new(),
+            requests_by_path: HashMap::new(),
             issued: Vec::new(),
         };
         let shared = Shared {
@@ -176,6 +177,8 @@ pub(crate) struct Inner {
     access: VecDeque<AccessToken>,
     download: HashMap<String, DownloadToken>,
     transferred: HashSet<String>,
+    /// Requests to the download host per raw path (what a file cost).
+    pub requests_by_path: HashMap<String, u64>,
     /// Every token handed out, so tests can prove none leaked into logs.
     pub issued: Vec<String>,
 }

@@ -4,6 +4,7 @@
 mod api_tests;
 mod auth_tests;
 mod download_tests;
+mod length_tests;
 mod unit_tests;
 
 use base64::Engine;
