@@ -193,3 +193,42 @@ async fn the_access_token_is_kept_across_runs_and_dropped_once_refused() {
     assert_eq!(env.sync(&config).await.exit_code(), 0);
     assert_eq!(env.sim.stats().appauth_ok, 2);
 }
+
+#[tokio::test]
+async fn a_long_recording_of_7_parts_in_3_types_archives_as_its_parts_appear() {
+    for over_time in [false, true] {
+        let mut meeting = SimMeeting::standard(
+            "c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4",
+            "Seven hours",
+            7,
+            &["Hd", "Sd", "Aux"],
+            1024,
+        );
+        meeting.parts_appear_over_time = over_time;
+        let env = TestEnv::start(scenario(vec![meeting])).await;
+        let config = env.config();
+        let engine = env.engine(&config);
+        let mut polls = 0;
+        while env.ledger_status().files.done < 21 {
+            polls += 1;
+            assert!(polls <= 10, "all parts listed within ten polls");
+            poll(&engine, &config).await;
+            drain(&engine).await;
+        }
+        assert_eq!(polls > 1, over_time, "parts came over several polls");
+        env.assert_archive_complete(&[]);
+        let stats = env.sim.stats();
+        assert_eq!(stats.download_requests, 21, "each part fetched once");
+        assert_eq!(stats.spent_token_reuses, 0);
+        for kind in ["Hd", "Sd", "Aux"] {
+            for part in 0..7 {
+                let path = env
+                    .archive_dir()
+                    .join("c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4")
+                    .join(kind)
+                    .join(format!("0_{part}.mp4"));
+                assert!(path.is_file(), "{}", path.display());
+            }
+        }
+    }
+}

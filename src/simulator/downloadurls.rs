@@ -68,10 +68,12 @@ fn page(shared: &Shared, conf_uuid: &str, offset: usize, limit: usize) -> Option
     } else {
         offset
     };
+    let ready_call = state.calls - state.meeting.not_ready_calls;
     let files: Vec<_> = state
         .meeting
         .files
         .iter()
+        .filter(|f| state.meeting.lists(f, ready_call))
         .skip(skip)
         .take(size)
         .cloned()

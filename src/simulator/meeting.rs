@@ -21,6 +21,9 @@ pub struct SimMeeting {
     pub not_ready_calls: u32,
     /// The recording files, in the order downloadurls lists them.
     pub files: Vec<SimFile>,
+    /// Parts appear while the meeting is transcoded: part `0_N` of each
+    /// type is listed from the meeting's (N + 1)-th ready listing call on.
+    pub parts_appear_over_time: bool,
 }
 
 impl SimMeeting {
@@ -58,7 +61,23 @@ impl SimMeeting {
             start: Millis::from_unix_ms(two_hours_ago / 60_000 * 60_000),
             not_ready_calls: 0,
             files,
+            parts_appear_over_time: false,
         }
+    }
+
+    /// Whether `file` is listed at the meeting's `ready_call`-th ready call.
+    pub fn lists(&self, file: &SimFile, ready_call: u32) -> bool {
+        if !self.parts_appear_over_time {
+            return true;
+        }
+        let stem = file.path.rsplit('/').next().unwrap_or("");
+        let part = stem
+            .split('.')
+            .next()
+            .and_then(|s| s.rsplit('_').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0);
+        part < ready_call
     }
 
     /// Total bytes of all files.
