@@ -1,6 +1,7 @@
 //! Shared test helpers: a simulator plus a typed archiver config on a
-//! tempdir (written as TOML only for the binary), the one wait helper, a
-//! drain of the worker's single step, and checks of what landed on disk.
+//! tempdir (written as TOML only for the binary), the binary's `run` as a
+//! child process, the one wait helper, a drain of the worker's single step,
+//! and checks of what landed on disk.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,8 +21,10 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 mod config_file;
+mod process;
 
 use config_file::config_toml;
+pub use process::DaemonProcess;
 
 /// One global bound for every test that waits.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(90);

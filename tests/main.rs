@@ -10,6 +10,7 @@ mod daemon;
 mod deploy;
 mod discovery;
 mod faults;
+mod faults_kill;
 mod faults_length;
 mod pipeline;
 mod recovery;

@@ -8,6 +8,8 @@
 mod body;
 mod clients;
 mod partial;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::path::Path;
