@@ -6,8 +6,11 @@
 # aws-lc-sys (rustls' crypto, built with cc: no cmake) need.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first: this layer stays cached until Cargo.toml or Cargo.lock change.
+# Dependencies first: this layer stays cached until the manifest, the lock
+# file or the bench the manifest names change (cargo refuses a manifest whose
+# declared bench is missing).
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN cargo fetch --locked
 COPY migrations ./migrations
 COPY src ./src

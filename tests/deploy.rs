@@ -598,3 +598,64 @@ fn the_docker_build_context_holds_what_the_dockerfile_copies() {
         }
     }
 }
+
+/// The build stage's `COPY` sources (relative to the build context).
+fn build_context_sources(docker: &Dockerfile) -> Vec<String> {
+    let build = docker.stages.first().expect("a build stage");
+    build
+        .iter()
+        .filter(|i| i.keyword == "COPY" && !i.args.starts_with("--from"))
+        .flat_map(|i| {
+            let words: Vec<&str> = i.args.split_whitespace().collect();
+            let sources = &words[..words.len().saturating_sub(1)];
+            sources.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read dir") {
+            let entry = entry.expect("entry");
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).expect("copy");
+    }
+}
+
+#[test]
+fn the_docker_build_context_is_complete_for_cargo() {
+    let docker = Dockerfile::load();
+    let ignore = read(".dockerignore");
+    let included: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .collect();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "the context starts empty"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let context = tempfile::tempdir().expect("tempdir");
+    for source in build_context_sources(&docker) {
+        assert!(
+            included.contains(&source.trim_end_matches('/')),
+            "the Dockerfile copies {source}, which .dockerignore leaves out"
+        );
+        copy_tree(&root.join(&source), &context.path().join(&source));
+    }
+    // The image's first cargo step, offline (the crates are in the local
+    // cache): it refuses a manifest whose declared targets are missing.
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["fetch", "--locked", "--offline"])
+        .current_dir(context.path())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo cannot read the image's build context: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
