@@ -9,7 +9,7 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use super::CloudError;
+use super::{CloudError, transport};
 use crate::telemetry::error_chain;
 
 /// The `{"error_code", "error_msg", "request_id"}` body of API errors.
@@ -38,11 +38,7 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     endpoint: &'static str,
     sent: reqwest::Result<reqwest::Response>,
 ) -> Result<T, CloudError> {
-    let response = sent.map_err(|e| CloudError::Transient {
-        endpoint,
-        detail: format!("request failed: {}", error_chain(&e)),
-        request_id: None,
-    })?;
+    let response = sent.map_err(|e| unreached(endpoint, &e))?;
     let header = |name: &str| {
         response
             .headers()
@@ -80,6 +76,27 @@ pub(super) async fn read_json<T: DeserializeOwned>(
         reply.request_id = reply.error.as_ref().and_then(|e| e.request_id.clone());
     }
     Err(classify(reply, &problem))
+}
+
+/// A request that got no answer: permanent (certificate, DNS) or transient.
+fn unreached(endpoint: &'static str, error: &reqwest::Error) -> CloudError {
+    let chain = error_chain(error);
+    let host = error
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the API host")
+        .to_owned();
+    match transport::classify(&chain) {
+        transport::Failure::Transient => CloudError::Transient {
+            endpoint,
+            detail: format!("request failed: {chain}"),
+            request_id: None,
+        },
+        failure => CloudError::Unreachable {
+            endpoint,
+            detail: transport::explain(failure, &host, &chain, false),
+        },
+    }
 }
 
 /// Maps a reply that is not the expected answer to an error.

@@ -49,6 +49,16 @@ pub enum CloudError {
         /// The request id.
         request_id: Option<String>,
     },
+    /// The API cannot be reached for a reason retrying will not fix: its
+    /// certificate is not trusted or does not match, its name does not
+    /// resolve. The detail names the host and the setting to check.
+    #[error("{endpoint}: {detail}")]
+    Unreachable {
+        /// The endpoint called.
+        endpoint: &'static str,
+        /// What is wrong, in words, and how to fix it.
+        detail: String,
+    },
     /// 5xx, a broken connection, a timeout or an answer that is not the
     /// expected JSON (an HTML page from a proxy): worth retrying.
     #[error("{endpoint}: {detail}{}", rid(.request_id))]

@@ -12,6 +12,7 @@ mod names;
 mod paging;
 mod retry;
 mod session;
+pub mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -54,6 +55,8 @@ pub struct CloudSettings {
     pub max_retries: u32,
     /// Backoff between tries.
     pub backoff: Backoff,
+    /// The longest one call is retried.
+    pub give_up_after: Duration,
 }
 
 /// A client of the API, cheap to share behind an `Arc`.
@@ -65,6 +68,9 @@ pub struct CloudClient {
     metrics: Arc<Metrics>,
     paging: Paging,
     store: Option<Arc<dyn TokenStore>>,
+    /// The last authentication's failure, until the next poll begins: one
+    /// refused App Key must not be tried again for every meeting.
+    refused: std::sync::Mutex<Option<CloudError>>,
 }
 
 impl CloudClient {
@@ -78,6 +84,7 @@ impl CloudClient {
             metrics: Arc::new(Metrics::new()),
             paging: Paging::default(),
             store: None,
+            refused: std::sync::Mutex::new(None),
         }
     }
 
@@ -110,6 +117,7 @@ impl CloudClient {
     async fn authenticate(&self, creds: &AppCredentials) -> Result<AppAuthAnswer, CloudError> {
         const ENDPOINT: &str = "appauth";
         let mut tries = 0;
+        let started = std::time::Instant::now();
         loop {
             let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
@@ -134,11 +142,23 @@ impl CloudClient {
                     tracing::info!("fetched a new access token");
                     return Ok(answer);
                 }
-                Err(e) if e.is_retryable() && tries < self.settings.max_retries => {
+                Err(e) if self.may_retry(&e, tries, started) => {
                     let delay = self.retry_delay(&e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "authentication failed; retrying");
                     tokio::time::sleep(delay).await;
                     tries += 1;
+                }
+                Err(CloudError::Unauthorized {
+                    detail, request_id, ..
+                }) => {
+                    return Err(CloudError::Unauthorized {
+                        endpoint: ENDPOINT,
+                        detail: format!(
+                            "App ID authentication refused: check cloud.auth.app_id and app_key \
+                             (and user_id, corp_id if set); the API said {detail}"
+                        ),
+                        request_id,
+                    });
                 }
                 Err(e) => return Err(e),
             }
@@ -155,6 +175,7 @@ impl CloudClient {
     ) -> Result<T, CloudError> {
         let mut tries = 0;
         let mut reauthenticated = false;
+        let started = std::time::Instant::now();
         loop {
             let (token, generation) = self.access_token().await?;
             let sent = self
@@ -178,7 +199,7 @@ impl CloudClient {
                     self.invalidate(generation).await;
                     reauthenticated = true;
                 }
-                e if e.is_retryable() && tries < self.settings.max_retries => {
+                e if self.may_retry(e, tries, started) => {
                     let delay = self.retry_delay(e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "API call failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -187,6 +208,15 @@ impl CloudClient {
                 _ => return Err(err),
             }
         }
+    }
+
+    /// Whether a failed call is worth another try: a transient error,
+    /// within `max_retries`, and the next try would start before
+    /// `give_up_after` has passed since the first.
+    fn may_retry(&self, err: &CloudError, tries: u32, started: std::time::Instant) -> bool {
+        err.is_retryable()
+            && tries < self.settings.max_retries
+            && started.elapsed() + self.retry_delay(err, tries) <= self.settings.give_up_after
     }
 
     fn retry_delay(&self, err: &CloudError, tries: u32) -> Duration {

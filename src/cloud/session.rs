@@ -74,6 +74,14 @@ impl CloudClient {
         if let Some(token) = cached.as_ref().filter(|t| Millis::now() < t.use_until) {
             return Ok((token.value.clone(), token.generation));
         }
+        if let Some(refused) = self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(refused);
+        }
         let key = self.credentials_key().unwrap_or_default();
         let stored = match &self.store {
             Some(store) => store.load(&key).await,
@@ -85,7 +93,13 @@ impl CloudClient {
                 stored
             }
             None => {
-                let answer = self.authenticate(creds).await?;
+                let answer = match self.authenticate(creds).await {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+                        return Err(e);
+                    }
+                };
                 let fresh = StoredToken {
                     use_until: answer.use_until(Millis::now()),
                     value: SecretString::from(answer.access_token),
@@ -104,6 +118,12 @@ impl CloudClient {
             generation,
         });
         Ok(out)
+    }
+
+    /// A new poll begins: an authentication that failed during the last
+    /// one may be tried again (once, however many meetings ask).
+    pub fn begin_poll(&self) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Forgets the token of `generation` (the API refused it), here and in

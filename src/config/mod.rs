@@ -71,6 +71,9 @@ pub struct CloudConfig {
     pub retry_base: Duration,
     /// Cap on the API retry backoff.
     pub retry_max: Duration,
+    /// The longest one API call is retried (429, 5xx, unreachable host)
+    /// before it fails; permanent errors fail at once.
+    pub give_up_after: Duration,
 }
 
 impl CloudConfig {
@@ -84,6 +87,7 @@ impl CloudConfig {
             max_retries: defaults::MAX_RETRIES,
             retry_base: defaults::API_RETRY_BASE,
             retry_max: defaults::API_RETRY_MAX,
+            give_up_after: defaults::API_GIVE_UP_AFTER,
         }
     }
 }

@@ -21,6 +21,8 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     /// `cloud.max_retries`
     pub const MAX_RETRIES: u32 = 8;
+    /// `cloud.give_up_after`
+    pub const API_GIVE_UP_AFTER: Duration = Duration::from_secs(120);
     /// `cloud.retry_base`
     pub const API_RETRY_BASE: Duration = Duration::from_secs(1);
     /// `cloud.retry_max`
@@ -142,6 +144,7 @@ pub(super) struct RawCloud {
     pub auth: RawAuth,
     pub request_timeout: Option<String>,
     pub max_retries: Option<u32>,
+    pub give_up_after: Option<String>,
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
 }

@@ -48,6 +48,7 @@ impl Config {
         }
         line(out, "request_timeout", &dur(c.request_timeout));
         line(out, "max_retries", &c.max_retries.to_string());
+        line(out, "give_up_after", &dur(c.give_up_after));
         line(out, "retry_base", &dur(c.retry_base));
         line(out, "retry_max", &dur(c.retry_max));
     }

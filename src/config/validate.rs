@@ -101,6 +101,11 @@ fn cloud(
         max_retries: raw.max_retries.unwrap_or(defaults::MAX_RETRIES),
         retry_base,
         retry_max,
+        give_up_after: positive(
+            "cloud.give_up_after",
+            &raw.give_up_after,
+            defaults::API_GIVE_UP_AFTER,
+        )?,
     })
 }
 

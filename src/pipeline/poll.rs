@@ -83,6 +83,7 @@ impl Engine {
     /// every meeting not yet settled (complete for longer than
     /// `recheck_for`). A failing meeting is reported, not fatal to the others.
     pub async fn poll(&self, plan: &PollPlan) -> PollReport {
+        self.cloud.begin_poll();
         let mut report = PollReport::default();
         let mut targets: Vec<(String, MeetingOrigin, Option<String>)> = plan
             .meetings

@@ -54,6 +54,7 @@ pub fn cloud_client(config: &Config) -> anyhow::Result<CloudClient> {
             api_base: cloud.api_base.clone(),
             credentials,
             max_retries: cloud.max_retries,
+            give_up_after: cloud.give_up_after,
             backoff: Backoff {
                 base: cloud.retry_base,
                 max: cloud.retry_max,

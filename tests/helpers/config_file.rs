@@ -30,6 +30,7 @@ pub fn config_toml(config: &Config) -> String {
                 ("auth", table(auth(&cloud.auth))),
                 ("request_timeout", time(cloud.request_timeout)),
                 ("max_retries", int(cloud.max_retries)),
+                ("give_up_after", time(cloud.give_up_after)),
                 ("retry_base", time(cloud.retry_base)),
                 ("retry_max", time(cloud.retry_max)),
             ],
