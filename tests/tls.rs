@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -25,7 +26,7 @@ use meeting_archiver::ledger::FileState;
 use meeting_archiver::simulator::SimMeeting;
 use meeting_archiver::telemetry::error_chain;
 
-use crate::helpers::{TestEnv, archived_media, file_count, scenario};
+use crate::helpers::{TestEnv, archived_media, file_count, scenario, three_meetings};
 
 /// Where the proxies listen; their certificates name this IP.
 const PROXY_IP: &str = "127.0.0.3";
@@ -346,4 +347,33 @@ async fn insecure_download_hosts_do_not_cover_the_api() {
         "no API request got past the handshake"
     );
     assert_eq!(outcome.status.files.done, 0);
+}
+
+#[tokio::test]
+async fn an_untrusted_api_certificate_fails_three_meetings_and_discovery_in_seconds() {
+    let cert = TestCert::for_ip(PROXY_IP);
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let proxy = TlsProxy::start(PROXY_IP, &cert, addr_of(&env.sim.api_base())).await;
+    // Default retries and give-up time: the refusal must not go through them.
+    let mut config = env.config();
+    config.cloud = meeting_archiver::config::CloudConfig::new(
+        proxy.base().parse().expect("proxy URL"),
+        config.cloud.auth.clone(),
+    );
+    config.poll.discover_days = 1;
+    let started = std::time::Instant::now();
+    let outcome = env.sync(&config).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(
+        outcome.poll_errors.len(),
+        4,
+        "three meetings and discovery: {outcome:?}"
+    );
+    let first = error_chain(&outcome.poll_errors[0]);
+    assert!(
+        first.contains("not trusted") && first.contains("tls.ca_file"),
+        "{first}"
+    );
 }

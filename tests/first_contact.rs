@@ -1,0 +1,97 @@
+//! The first hour with a real account: a wrong setting at the API is
+//! reported in seconds with the fix in the message, not after minutes of
+//! retries. Permanent errors are not retried at all; an unreachable API is
+//! retried only until `cloud.give_up_after`. (An untrusted certificate is
+//! in `tls.rs`, beside its TLS helpers.)
+
+use std::time::{Duration, Instant};
+
+use meeting_archiver::config::Auth;
+use meeting_archiver::telemetry::error_chain;
+use secrecy::SecretString;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_wrong_app_key_fails_every_meeting_at_once_with_the_settings_to_check() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let mut config = env.config();
+    config.cloud.auth = Auth::AppId {
+        app_id: env.app_id.clone(),
+        app_key: SecretString::from("not-the-key".to_owned()),
+        user_id: None,
+        corp_id: None,
+    };
+    let started = Instant::now();
+    let outcome = env.sync(&config).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(outcome.poll_errors.len(), 3, "{outcome:?}");
+    let error = error_chain(&outcome.poll_errors[0]);
+    assert!(
+        error.contains("App ID authentication refused: check cloud.auth.app_id and app_key"),
+        "{error}"
+    );
+    let stats = env.sim.stats();
+    assert_eq!(
+        stats.appauth_rejected, 1,
+        "one authentication per poll, not one per meeting"
+    );
+    assert!(!error.contains("not-the-key"), "no secret in messages");
+}
+
+/// A config whose API is at `base`, retried for at most `give_up` with
+/// requests of at most `deadline`.
+fn unreachable_config(
+    env: &TestEnv,
+    base: &str,
+    give_up: Duration,
+    deadline: Duration,
+) -> meeting_archiver::config::Config {
+    let mut config = env.config();
+    config.cloud.api_base = base.parse().expect("URL");
+    config.cloud.give_up_after = give_up;
+    config.cloud.request_timeout = deadline;
+    config.cloud.retry_base = Duration::from_millis(200);
+    config.cloud.retry_max = Duration::from_secs(1);
+    config
+}
+
+#[tokio::test]
+async fn a_closed_port_is_retried_only_until_give_up_after() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let base = format!("http://{}", free_addr());
+    let config = unreachable_config(&env, &base, Duration::from_secs(3), Duration::from_secs(2));
+    let started = Instant::now();
+    let outcome = env.sync(&config).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(outcome.poll_errors.len(), 3, "{outcome:?}");
+    let error = error_chain(&outcome.poll_errors[0]);
+    assert!(error.contains("Connection refused"), "{error}");
+}
+
+#[tokio::test]
+async fn a_host_that_accepts_and_never_answers_costs_one_deadline_plus_retries() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let base = format!("http://{addr}");
+    let config = unreachable_config(&env, &base, Duration::from_secs(3), Duration::from_secs(1));
+    let started = Instant::now();
+    let outcome = env.sync(&config).await;
+    let took = started.elapsed();
+    silent.abort();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(outcome.poll_errors.len(), 3, "{outcome:?}");
+}
