@@ -134,10 +134,11 @@ fn addr_of(base: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("not a plain base URL: {base}"))
 }
 
-/// The config of download tests: one attempt per file.
-fn one_attempt(env: &TestEnv) -> Config {
+/// The config of download tests: the default ten attempts per file, so a
+/// refused certificate failing a file at once shows it is not retried.
+fn download_config(env: &TestEnv) -> Config {
     let mut config = env.config();
-    config.download.max_attempts = 1;
+    config.download.max_attempts = 10;
     config
 }
 
@@ -182,10 +183,16 @@ fn assert_refused_certificate(env: &TestEnv, outcome: &SyncOutcome) {
     assert_eq!(errors.len() as i64, total, "{errors:?}");
     for line in errors {
         assert_eq!(line.state, FileState::Failed, "{line:?}");
-        assert!(
-            line.error.contains("invalid peer certificate"),
-            "the error names the certificate: {line:?}"
-        );
+        assert_eq!(line.attempts, 1, "not retried: {line:?}");
+        for words in [
+            "certificate of download host 127.0.0.3",
+            "tls.insecure_download_hosts",
+        ] {
+            assert!(
+                line.error.contains(words),
+                "names the host and the fix: {line:?}"
+            );
+        }
     }
     assert_eq!(
         env.sim.stats().download_requests,
@@ -202,12 +209,12 @@ fn assert_refused_certificate(env: &TestEnv, outcome: &SyncOutcome) {
 async fn a_self_signed_download_host_is_refused_by_default() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let outcome = env.sync(&one_attempt(&env)).await;
+    let outcome = env.sync(&download_config(&env)).await;
     assert_refused_certificate(&env, &outcome);
     assert!(
         outcome.status.last_errors[0]
             .error
-            .contains("UnknownIssuer"),
+            .contains("issued by an authority this system does not trust"),
         "{:?}",
         outcome.status.last_errors
     );
@@ -223,7 +230,7 @@ async fn ca_file_makes_a_self_signed_download_host_trusted() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let mut config = one_attempt(&env);
+    let mut config = download_config(&env);
     config.tls.ca_file = Some(ca);
     let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
@@ -242,7 +249,7 @@ async fn ca_file_trusts_only_its_own_certificate() {
     let other = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&served).await;
     let ca = other.write_pem(&env, "other.pem");
-    let mut config = one_attempt(&env);
+    let mut config = download_config(&env);
     config.tls.ca_file = Some(ca);
     let outcome = env.sync(&config).await;
     assert_refused_certificate(&env, &outcome);
@@ -255,14 +262,14 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
     let cert = TestCert::for_ip("127.0.0.4");
     let (env, proxy) = downloads_over_tls(&cert).await;
     let ca = cert.write_pem(&env, "ca.pem");
-    let mut config = one_attempt(&env);
+    let mut config = download_config(&env);
     config.tls.ca_file = Some(ca);
     let outcome = env.sync(&config).await;
     assert_refused_certificate(&env, &outcome);
     assert!(
         outcome.status.last_errors[0]
             .error
-            .contains("not valid for name"),
+            .contains("it names another host"),
         "{:?}",
         outcome.status.last_errors
     );
@@ -273,7 +280,7 @@ async fn ca_file_does_not_turn_off_the_host_name_check() {
 async fn an_insecure_download_host_is_not_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let mut config = one_attempt(&env);
+    let mut config = download_config(&env);
     config.tls.insecure_download_hosts = vec![PROXY_IP.to_owned()];
     let outcome = env.sync(&config).await;
     assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
@@ -285,7 +292,7 @@ async fn an_insecure_download_host_is_not_checked() {
 async fn a_download_host_not_listed_as_insecure_stays_checked() {
     let cert = TestCert::for_ip(PROXY_IP);
     let (env, proxy) = downloads_over_tls(&cert).await;
-    let mut config = one_attempt(&env);
+    let mut config = download_config(&env);
     config.tls.insecure_download_hosts =
         vec!["127.0.0.4".to_owned(), "files.example.com".to_owned()];
     let outcome = env.sync(&config).await;

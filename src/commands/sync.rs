@@ -157,13 +157,26 @@ pub fn print_sync(outcome: &SyncOutcome) {
     for error in &outcome.poll_errors {
         println!("sync: {}", error_chain(error));
     }
+    // One line per distinct error: a refused host certificate fails all
+    // its files with the same message.
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for e in outcome
         .status
         .last_errors
         .iter()
         .filter(|e| e.state == FileState::Failed)
     {
-        println!("sync: FAILED {}: {}", e.rel_path, e.error);
+        match groups.iter_mut().find(|(error, _)| *error == e.error) {
+            Some((_, paths)) => paths.push(&e.rel_path),
+            None => groups.push((&e.error, vec![&e.rel_path])),
+        }
+    }
+    for (error, paths) in groups {
+        match paths.as_slice() {
+            [one] => println!("sync: FAILED {one}: {error}"),
+            [first, rest @ ..] => println!("sync: FAILED {first} and {} more: {error}", rest.len()),
+            [] => {}
+        }
     }
     if let Some(why) = &outcome.disk_full {
         println!("sync: stopped: {why}; free space and run it again");

@@ -285,6 +285,14 @@ fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
 fn hosts(raw: Vec<String>) -> Result<Vec<String>, ConfigError> {
     let mut hosts = Vec::with_capacity(raw.len());
     for host in raw {
+        if host.contains('/') {
+            // An address range (`100.64.0.0/10`): checked, kept as written.
+            crate::download::parse_cidr(host.trim()).map_err(|reason| {
+                ConfigError::invalid("tls.insecure_download_hosts", format!("{host:?}: {reason}"))
+            })?;
+            hosts.push(host.trim().to_owned());
+            continue;
+        }
         // Normalised the way `Url::host_str` prints it, so callers can compare.
         let parsed = url::Host::parse(host.trim()).map_err(|e| {
             let reason =

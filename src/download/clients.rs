@@ -4,6 +4,7 @@
 //! skips certificate checks; every other host is verified, with the extra
 //! CA of `tls.ca_file` when given.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -116,9 +117,69 @@ impl DownloadClients {
     /// The client to fetch `url` with.
     pub fn for_url(&self, url: &url::Url) -> &reqwest::Client {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let listed = self.insecure_hosts.iter().any(|entry| covers(entry, &host));
         match &self.insecure {
-            Some(client) if self.insecure_hosts.contains(&host) => client,
+            Some(client) if listed => client,
             _ => &self.verified,
         }
+    }
+}
+
+/// Whether an entry of `tls.insecure_download_hosts` (a host, or an
+/// address range like `100.64.0.0/10`) covers `host` (as `Url::host_str`
+/// prints it: IPv6 in brackets).
+fn covers(entry: &str, host: &str) -> bool {
+    let Ok((net, prefix)) = parse_cidr(entry) else {
+        return entry == host;
+    };
+    let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Parses an address range `ADDRESS/PREFIX`.
+pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, prefix) = text
+        .split_once('/')
+        .ok_or_else(|| "not an address range (ADDRESS/PREFIX)".to_owned())?;
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or_else(|| format!("the prefix must be a number from 0 to {max}"))?;
+    Ok((addr, prefix))
+}
+
+#[cfg(test)]
+mod cidr_tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_their_addresses_and_hosts_match_exactly() {
+        assert!(covers("100.64.0.0/10", "100.127.255.1"));
+        assert!(!covers("100.64.0.0/10", "100.128.0.1"));
+        assert!(covers("192.0.2.7/32", "192.0.2.7"));
+        assert!(covers("0.0.0.0/0", "203.0.113.9"));
+        assert!(covers("2001:db8::/32", "[2001:db8::1]"));
+        assert!(!covers("2001:db8::/32", "192.0.2.1"));
+        assert!(covers("192.0.2.7", "192.0.2.7"));
+        assert!(!covers("192.0.2.7", "192.0.2.8"));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("example.com/8").is_err());
     }
 }

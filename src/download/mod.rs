@@ -21,11 +21,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud::transport;
+
 pub use body::{
     describe_message, is_api_error, is_media, is_message_type, looks_like_message,
     parse_content_range,
 };
-pub use clients::{ClientError, DownloadClients, TlsOptions, api_client};
+pub use clients::{ClientError, DownloadClients, TlsOptions, api_client, parse_cidr};
 use partial::Partial;
 pub use partial::prefix_digest;
 
@@ -120,6 +122,16 @@ pub enum FetchError {
         partial: u64,
         /// Bytes received in this attempt.
         received: u64,
+    },
+    /// The download host cannot be reached for a reason retrying will not
+    /// fix (its certificate is not trusted or does not match, its name
+    /// does not resolve): the file fails at once with the fix named.
+    #[error("{detail}")]
+    Permanent {
+        /// What is wrong, with the host and the setting to check.
+        detail: String,
+        /// Durable bytes kept for a resume (after `retry`).
+        partial: u64,
     },
     /// Shutdown stopped the transfer at a chunk boundary.
     #[error("interrupted by shutdown after {partial} bytes")]
@@ -248,11 +260,19 @@ async fn send(transfer: &Transfer<'_>, offset: u64) -> Result<reqwest::Response,
         request = request.header(RANGE, format!("bytes={offset}-"));
     }
     request.send().await.map_err(|e| {
-        FetchError::failed(
-            None,
-            format!("request failed: {}", crate::telemetry::error_chain(&e)),
-            offset,
-        )
+        let chain = crate::telemetry::error_chain(&e);
+        match transport::classify(&chain) {
+            transport::Failure::Transient => {
+                FetchError::failed(None, format!("request failed: {chain}"), offset)
+            }
+            failure => {
+                let host = e.url().and_then(|u| u.host_str()).unwrap_or("?").to_owned();
+                FetchError::Permanent {
+                    detail: transport::explain(failure, &host, &chain, true),
+                    partial: offset,
+                }
+            }
+        }
     })
 }
 

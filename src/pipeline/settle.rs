@@ -49,6 +49,9 @@ impl Engine {
                 None,
                 Some(detail.clone()),
             ),
+            Err(FetchError::Permanent { detail, .. }) => {
+                (AttemptOutcome::Failed, 0, None, Some(detail.clone()))
+            }
             Err(FetchError::Interrupted { received, .. }) => {
                 (AttemptOutcome::Interrupted, *received, None, None)
             }
@@ -202,6 +205,31 @@ impl Engine {
             tracing::info!(retry_in = ?delay, "will retry");
             Ok(Outcome::Retry)
         }
+    }
+
+    /// Marks a file failed for good now: retrying cannot help (its host's
+    /// certificate is refused). `retry` revives it once the setting is fixed.
+    pub(super) async fn fail_now(
+        &self,
+        file: &ClaimedFile,
+        error: &str,
+        partial: u64,
+    ) -> Result<Outcome, EngineError> {
+        let (id, error_owned) = (file.id, error.to_owned());
+        self.ledger
+            .call(move |l| {
+                let plan = RetryPlan {
+                    error: &error_owned,
+                    next_attempt_at: Millis::now(),
+                    max_attempts: 0,
+                    partial_bytes: partial,
+                };
+                l.schedule_retry(id, &plan, Millis::now())
+            })
+            .await?;
+        self.progress.files_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(%error, "failing this file now: retrying cannot help; `retry` queues it again");
+        Ok(Outcome::Failed)
     }
 
     /// The last resort for a body of unannounced length: if the partial

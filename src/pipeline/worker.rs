@@ -137,6 +137,9 @@ impl Engine {
                     self.disk_full().await?;
                     return Ok(Outcome::DiskFull);
                 }
+                Err(FetchError::Permanent { detail, partial }) => {
+                    return self.fail_now(file, &detail, partial).await;
+                }
                 Err(FetchError::TokenRejected { detail, .. }) => {
                     refusals += 1;
                     tracing::info!(reason = %detail, "download token refused");
