@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use meeting_archiver::commands::cli::{Cli, Command};
 use meeting_archiver::commands::{self, DemoOptions, exit};
-use meeting_archiver::config::{Config, LogFormat};
+use meeting_archiver::config::{Config, ConfigError, LogFormat};
 use meeting_archiver::daemon::{self, signals};
 use meeting_archiver::telemetry::{self, error_chain};
 
@@ -84,9 +84,36 @@ async fn dispatch(cli: Cli) -> u8 {
 
 /// The exit status of a command; its error, with each cause once, on
 /// standard error.
+/// The exit status of a command's result: a config or folder problem (the
+/// kind `check-config` reports) is 2 for every command, so that systemd's
+/// `RestartPreventExitStatus=2` stops restarting a daemon that cannot start.
 fn report(result: anyhow::Result<u8>) -> u8 {
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", error_chain(&*e));
-        exit::FAILED
+        if e.chain().any(is_setup_problem) {
+            exit::CONFIG
+        } else {
+            exit::FAILED
+        }
     })
+}
+
+/// Whether an error is one a restart cannot fix: the config, a folder or
+/// file it names (the archive, the ledger, `tls.ca_file`).
+fn is_setup_problem(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use meeting_archiver::archive::ArchiveError;
+    use meeting_archiver::download::ClientError;
+    use meeting_archiver::ledger::LedgerError;
+    cause.is::<ConfigError>()
+        || cause.is::<ClientError>()
+        || matches!(
+            cause.downcast_ref::<ArchiveError>(),
+            Some(ArchiveError::Prepare { .. })
+        )
+        || matches!(
+            cause.downcast_ref::<LedgerError>(),
+            Some(
+                LedgerError::Open { .. } | LedgerError::Create { .. } | LedgerError::Migrate { .. }
+            )
+        )
 }

@@ -330,7 +330,9 @@ fn unusable_paths_are_reported_with_key_path_and_each_cause_once() {
         let config = base.join(format!("c{i}.toml"));
         std::fs::write(&config, body).expect("write");
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        for (command, code) in [("sync", 1), ("check-config", 2)] {
+        // A setup problem is exit 2 for every command (systemd's
+        // RestartPreventExitStatus=2 then stops restarting the daemon).
+        for (command, code) in [("sync", 2), ("run", 2), ("check-config", 2)] {
             let out = run(&["--config", &path(&config), command], &[]);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(code), "{command} case {i}: {err}");

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::reload;
 use super::schedule::Schedule;
-use super::server::{self, Health};
+use super::server::{self, Health, PollHistory};
 use super::systemd;
 use crate::clock::Millis;
 use crate::config::Config;
@@ -34,7 +34,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let engine = build_engine(&config)?;
     engine.recover_interrupted().await?;
-    let health = Health::new(engine.ledger().clone());
+    let polls = Arc::new(PollHistory::new());
+    let health = Health::new(engine.ledger().clone(), Arc::clone(&polls));
     let server_stop = CancellationToken::new();
     let server = match config.server.listen {
         Some(addr) => {
@@ -59,7 +60,7 @@ pub async fn run(
     let mut schedule = Schedule::start(&config.poll.schedule, ticks_tx.clone()).await?;
     health.watch(schedule.liveness());
     let mut plan = PollPlan::from(&config.poll);
-    let mut poll = Some(start_poll(&engine, &plan));
+    let mut poll = Some(start_poll(&engine, &plan, &polls));
     systemd::ready(&status_line(engine.ledger()).await);
     tracing::info!(schedule = %config.poll.schedule, workers = config.download.workers, "daemon running");
     let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
@@ -73,11 +74,12 @@ pub async fn run(
                     tracing::info!("the previous poll is still running; skipping this tick");
                     engine.metrics().poll("skipped", Millis::now());
                 } else {
-                    poll = Some(start_poll(&engine, &plan));
+                    poll = Some(start_poll(&engine, &plan, &polls));
                 }
             }
             finished = finished(&mut poll) => {
                 poll = None;
+                polls.ended(poll_result(&finished));
                 report_poll(finished);
                 after_poll(&engine).await;
                 systemd::status(&status_line(engine.ledger()).await);
@@ -89,7 +91,7 @@ pub async fn run(
                 // The new meetings are polled now, unless a poll runs (it
                 // finishes with the old plan; the next tick takes the new).
                 if poll.is_none() {
-                    poll = Some(start_poll(&engine, &plan));
+                    poll = Some(start_poll(&engine, &plan, &polls));
                 }
             }
         }
@@ -124,7 +126,12 @@ pub async fn run(
 }
 
 /// Starts one poll of `plan` in its own task.
-fn start_poll(engine: &Arc<Engine>, plan: &PollPlan) -> JoinHandle<PollReport> {
+fn start_poll(
+    engine: &Arc<Engine>,
+    plan: &PollPlan,
+    polls: &PollHistory,
+) -> JoinHandle<PollReport> {
+    polls.started();
     let (engine, plan) = (Arc::clone(engine), plan.clone());
     let span = tracing::info_span!("poll_run", meetings = plan.meetings.len());
     tokio::spawn(async move { engine.poll(&plan).await }.instrument(span))
@@ -135,6 +142,17 @@ async fn finished(poll: &mut Option<JoinHandle<PollReport>>) -> Result<PollRepor
     match poll {
         Some(task) => task.await,
         None => std::future::pending().await,
+    }
+}
+
+/// A finished poll for the health check: `Err` with its first error.
+fn poll_result(finished: &Result<PollReport, JoinError>) -> Result<(), String> {
+    match finished {
+        Ok(report) => match report.errors.first() {
+            None => Ok(()),
+            Some(error) => Err(error_chain(error)),
+        },
+        Err(e) => Err(format!("the poll task failed: {e}")),
     }
 }
 

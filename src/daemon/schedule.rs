@@ -126,6 +126,15 @@ pub struct Liveness {
 }
 
 impl Liveness {
+    /// The `n`-th tick after `from`, if the expression fires that often.
+    pub fn nth_tick_after(&self, from: Millis, n: usize) -> Option<Millis> {
+        let mut at = from.to_utc();
+        for _ in 0..n {
+            at = next_after(&self.expr, at)?;
+        }
+        Some(Millis::from(at))
+    }
+
     /// The tick that is overdue at `now` (due more than [`TICK_GRACE`]
     /// ago and not seen), if any.
     pub fn overdue(&self, now: Millis) -> Option<DateTime<Utc>> {

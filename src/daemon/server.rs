@@ -3,7 +3,8 @@
 //! `/metrics` (Prometheus text, ledger gauges read at scrape time). It gets
 //! the ledger handle and the metrics, not the pipeline: it only reads.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,6 +34,21 @@ pub enum Unhealthy {
     /// The heartbeat write failed.
     #[error("the ledger does not take writes")]
     Ledger(#[source] LedgerError),
+    /// The last polls all failed (the API refuses the credentials, the
+    /// network is down, ...).
+    #[error("the last {failed} polls failed; the last error: {last_error}")]
+    PollsFailing {
+        /// Failed polls in a row.
+        failed: u32,
+        /// What the last one said.
+        last_error: String,
+    },
+    /// No poll has listed every meeting for three schedule periods.
+    #[error("no poll has succeeded since {since} (three schedule periods)")]
+    NoSuccessfulPoll {
+        /// The last success, or the daemon's start.
+        since: DateTime<Utc>,
+    },
     /// A local condition stops work (a full disk).
     #[error("{name}: {detail}")]
     Condition {
@@ -43,19 +59,74 @@ pub enum Unhealthy {
     },
 }
 
-/// What health means: the schedule's liveness and a writable ledger.
+/// Failed polls in a row that make the daemon unhealthy.
+pub const FAILED_POLLS: u32 = 3;
+
+/// How the daemon's polls went, as its loop records them.
+#[derive(Debug)]
+pub struct PollHistory {
+    failed_in_a_row: AtomicU32,
+    /// The last success (or the daemon's start), Unix ms.
+    last_ok: AtomicI64,
+    running: AtomicBool,
+    last_error: Mutex<String>,
+}
+
+impl PollHistory {
+    /// A history starting now, as if a poll had just succeeded.
+    pub fn new() -> PollHistory {
+        PollHistory {
+            failed_in_a_row: AtomicU32::new(0),
+            last_ok: AtomicI64::new(Millis::now().as_unix_ms()),
+            running: AtomicBool::new(false),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    /// A poll started.
+    pub fn started(&self) {
+        self.running.store(true, Ordering::Relaxed);
+    }
+
+    /// A poll ended: `Ok` or with the first error's text.
+    pub fn ended(&self, result: Result<(), String>) {
+        self.running.store(false, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                self.failed_in_a_row.store(0, Ordering::Relaxed);
+                self.last_ok
+                    .store(Millis::now().as_unix_ms(), Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.failed_in_a_row.fetch_add(1, Ordering::Relaxed);
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+            }
+        }
+    }
+}
+
+impl Default for PollHistory {
+    fn default() -> Self {
+        PollHistory::new()
+    }
+}
+
+/// What health means: the schedule's liveness, polls that succeed, a
+/// writable ledger and no local condition stopping work.
 #[derive(Clone)]
 pub struct Health {
     ledger: LedgerHandle,
+    polls: Arc<PollHistory>,
     // Replaced when a reload changes the schedule; read by every check.
     liveness: Arc<RwLock<Option<Liveness>>>,
 }
 
 impl Health {
     /// Health of the daemon writing `ledger`; the schedule is set once it runs.
-    pub fn new(ledger: LedgerHandle) -> Health {
+    pub fn new(ledger: LedgerHandle, polls: Arc<PollHistory>) -> Health {
         Health {
             ledger,
+            polls,
             liveness: Arc::new(RwLock::new(None)),
         }
     }
@@ -76,6 +147,7 @@ impl Health {
         if let Some(due) = liveness.overdue(Millis::now()) {
             return Err(Unhealthy::MissedTick(due));
         }
+        self.check_polls(&liveness)?;
         let conditions = self
             .ledger
             .call(|l| {
@@ -90,6 +162,33 @@ impl Health {
                 detail: c.detail,
             }),
             None => Ok(()),
+        }
+    }
+}
+
+impl Health {
+    fn check_polls(&self, liveness: &Liveness) -> Result<(), Unhealthy> {
+        let polls = &self.polls;
+        let failed = polls.failed_in_a_row.load(Ordering::Relaxed);
+        if failed >= FAILED_POLLS {
+            let last_error = polls
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            return Err(Unhealthy::PollsFailing { failed, last_error });
+        }
+        // A poll still running has not failed: only finished ones count.
+        if polls.running.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let since = Millis::from_unix_ms(polls.last_ok.load(Ordering::Relaxed));
+        let grace = super::schedule::TICK_GRACE;
+        match liveness.nth_tick_after(since, 3) {
+            Some(third) if Millis::now() > third + grace => Err(Unhealthy::NoSuccessfulPoll {
+                since: since.to_utc(),
+            }),
+            _ => Ok(()),
         }
     }
 }

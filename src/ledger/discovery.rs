@@ -22,6 +22,8 @@ pub struct Discovered {
 
 /// The watermark of discovery.
 const DISCOVERY: &str = "discovery";
+/// When a poll last listed every meeting without an error.
+pub const POLL_OK: &str = "poll_ok";
 
 impl Ledger {
     /// Records what discovery found (a configured meeting stays configured).
@@ -74,22 +76,30 @@ impl Ledger {
 
     /// The end of the last successful discovery, if any.
     pub fn discovery_watermark(&self) -> Result<Option<Millis>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT at FROM watermarks WHERE name = ?1",
-                [DISCOVERY],
-                |row| row.get(0),
-            )
-            .optional()?)
+        self.mark(DISCOVERY)
     }
 
     /// Marks discovery complete up to `at`.
     pub fn set_discovery_watermark(&mut self, at: Millis) -> Result<()> {
+        self.set_mark(DISCOVERY, at)
+    }
+
+    /// The time of the mark `name` ([`POLL_OK`], ...), if set.
+    pub fn mark(&self, name: &str) -> Result<Option<Millis>> {
+        Ok(self
+            .conn
+            .query_row("SELECT at FROM watermarks WHERE name = ?1", [name], |row| {
+                row.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Sets the mark `name` to `at`.
+    pub fn set_mark(&mut self, name: &str, at: Millis) -> Result<()> {
         self.conn.execute(
             "INSERT INTO watermarks (name, at) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET at = ?2",
-            params![DISCOVERY, at],
+            params![name, at],
         )?;
         Ok(())
     }

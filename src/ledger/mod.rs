@@ -40,7 +40,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
-pub use discovery::Discovered;
+pub use discovery::{Discovered, POLL_OK};
 pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};

@@ -21,6 +21,8 @@ pub struct Status {
     pub length_unconfirmed: i64,
     /// Local conditions stopping work now (a full disk).
     pub conditions: Vec<Condition>,
+    /// When a poll last listed every meeting without an error.
+    pub last_successful_poll: Option<Millis>,
 }
 
 /// Files per state; the JSON keys are part of the interface.
@@ -100,6 +102,7 @@ impl Ledger {
             last_errors: self.last_errors(max_errors)?,
             length_unconfirmed,
             conditions: self.conditions()?,
+            last_successful_poll: self.mark(super::POLL_OK)?,
         })
     }
 

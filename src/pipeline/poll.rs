@@ -151,6 +151,13 @@ impl Engine {
         // `verify --repair` run by another process.
         self.wake.notify_waiters();
         let result = if report.errors.is_empty() {
+            let marked = self
+                .ledger
+                .call(|l| l.set_mark(crate::ledger::POLL_OK, Millis::now()))
+                .await;
+            if let Err(e) = marked {
+                tracing::warn!(error = %error_chain(&e), "could not record the successful poll");
+            }
             "ok"
         } else {
             "failed"
