@@ -13,6 +13,9 @@ use crate::config::LogFormat;
 
 /// Crates whose info lines say nothing an operator needs.
 const CHATTY: [&str; 2] = ["tokio_cron_scheduler", "rusqlite_migration"];
+/// Crates whose errors we classify and log ourselves, once, with the fix
+/// (rustls logs every refused certificate at error level).
+const RECLASSIFIED: [&str; 1] = ["rustls"];
 
 /// A plain level (`info`) keeps chatty dependencies at `warn`; a filter
 /// that names targets is taken as written.
@@ -23,6 +26,9 @@ fn with_quiet_dependencies(level: &str) -> String {
     let mut filter = level.to_owned();
     for target in CHATTY {
         filter.push_str(&format!(",{target}=warn"));
+    }
+    for target in RECLASSIFIED {
+        filter.push_str(&format!(",{target}=off"));
     }
     filter
 }
@@ -71,6 +77,7 @@ mod tests {
     fn plain_levels_quiet_chatty_dependencies_and_explicit_filters_stay() {
         let quiet = with_quiet_dependencies("info");
         assert!(quiet.starts_with("info,") && quiet.contains("tokio_cron_scheduler=warn"));
+        assert!(quiet.contains("rustls=off"), "{quiet}");
         assert_eq!(
             with_quiet_dependencies("meeting_archiver=debug"),
             "meeting_archiver=debug"
