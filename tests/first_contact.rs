@@ -95,3 +95,38 @@ async fn a_host_that_accepts_and_never_answers_costs_one_deadline_plus_retries()
     assert_eq!(outcome.exit_code(), 1);
     assert_eq!(outcome.poll_errors.len(), 3, "{outcome:?}");
 }
+
+#[tokio::test]
+async fn the_online_preflight_passes_against_the_simulator_and_spends_no_token() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let code = meeting_archiver::commands::preflight(&env.config())
+        .await
+        .expect("preflight runs");
+    assert_eq!(code, 0);
+    let stats = env.sim.stats();
+    assert_eq!(stats.appauth_ok, 1);
+    assert!(stats.downloadurls_calls >= 1);
+    assert_eq!(stats.downloads_completed, 0, "no file downloaded");
+    assert_eq!(stats.spent_token_reuses, 0);
+}
+
+#[tokio::test]
+async fn the_online_preflight_stops_at_a_refused_app_key() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let mut config = env.config();
+    config.cloud.auth = Auth::AppId {
+        app_id: env.app_id.clone(),
+        app_key: SecretString::from("wrong".to_owned()),
+        user_id: None,
+        corp_id: None,
+    };
+    let code = meeting_archiver::commands::preflight(&config)
+        .await
+        .expect("preflight runs");
+    assert_eq!(code, 1);
+    assert_eq!(
+        env.sim.stats().downloadurls_calls,
+        0,
+        "stopped after authentication"
+    );
+}

@@ -120,6 +120,12 @@ impl CloudClient {
         Ok(out)
     }
 
+    /// Authenticates now (or confirms a kept token is still valid by the
+    /// clock), for `check-config --online`.
+    pub async fn check_authentication(&self) -> Result<(), CloudError> {
+        self.access_token().await.map(|_| ())
+    }
+
     /// A new poll begins: an authentication that failed during the last
     /// one may be tried again (once, however many meetings ask).
     pub fn begin_poll(&self) {

@@ -5,12 +5,14 @@ pub mod cli;
 mod demo;
 mod health;
 mod inspect;
+mod preflight;
 pub mod progress;
 mod sync;
 
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
 pub use inspect::{check_config, retry, status, verify};
+pub use preflight::preflight;
 pub use sync::{SyncOptions, SyncOutcome, print_sync, sync, sync_with_options};
 
 /// Exit statuses of docs/interface.md.
