@@ -625,25 +625,14 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// What `.dockerignore` lets in is checked above; this checks that what
+/// the build stage copies is enough for cargo (the image build once failed
+/// on a bench the manifest declares but the context left out).
 #[test]
 fn the_docker_build_context_is_complete_for_cargo() {
-    let docker = Dockerfile::load();
-    let ignore = read(".dockerignore");
-    let included: Vec<&str> = ignore
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix('!'))
-        .collect();
-    assert!(
-        ignore.lines().any(|l| l.trim() == "*"),
-        "the context starts empty"
-    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let context = tempfile::tempdir().expect("tempdir");
-    for source in build_context_sources(&docker) {
-        assert!(
-            included.contains(&source.trim_end_matches('/')),
-            "the Dockerfile copies {source}, which .dockerignore leaves out"
-        );
+    for source in build_context_sources(&Dockerfile::load()) {
         copy_tree(&root.join(&source), &context.path().join(&source));
     }
     // The image's first cargo step, offline (the crates are in the local
