@@ -233,15 +233,17 @@ async fn apply(
     );
 }
 
-/// Pings the systemd watchdog while the daemon is healthy; a failing check
-/// withholds the ping, so systemd restarts a hung daemon.
+/// Pings the systemd watchdog while the daemon is alive (schedule ticking,
+/// ledger writable); a failing check withholds the ping, so systemd
+/// restarts a hung daemon. Failing polls or a full disk do not: a restart
+/// cannot fix them (`/healthz` reports them).
 async fn watchdog(health: Health, shutdown: CancellationToken) {
     let Some(interval) = systemd::watchdog_interval() else {
         return;
     };
     loop {
-        match health.check().await {
-            Ok(()) => systemd::watchdog(),
+        match health.alive().await {
+            Ok(_) => systemd::watchdog(),
             Err(reason) => tracing::error!(
                 reason = %error_chain(&reason),
                 "unhealthy: withholding the watchdog ping"

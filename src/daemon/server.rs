@@ -138,22 +138,11 @@ impl Health {
 
     /// Whether the daemon can be trusted now.
     pub async fn check(&self) -> Result<(), Unhealthy> {
-        let liveness = self
-            .liveness
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let liveness = liveness.ok_or(Unhealthy::NoSchedule)?;
-        if let Some(due) = liveness.overdue(Millis::now()) {
-            return Err(Unhealthy::MissedTick(due));
-        }
+        let liveness = self.alive().await?;
         self.check_polls(&liveness)?;
         let conditions = self
             .ledger
-            .call(|l| {
-                l.heartbeat(Millis::now())?;
-                l.conditions()
-            })
+            .call(|l| l.conditions())
             .await
             .map_err(Unhealthy::Ledger)?;
         match conditions.into_iter().next() {
@@ -167,6 +156,27 @@ impl Health {
 }
 
 impl Health {
+    /// Whether the daemon itself works: its schedule ticks and its ledger
+    /// takes writes. This is what the systemd watchdog pings on: a restart
+    /// can fix a hung daemon, not a cloud that refuses it or a full disk,
+    /// which `/healthz` ([`Health::check`]) reports on top.
+    pub async fn alive(&self) -> Result<Liveness, Unhealthy> {
+        let liveness = self
+            .liveness
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let liveness = liveness.ok_or(Unhealthy::NoSchedule)?;
+        if let Some(due) = liveness.overdue(Millis::now()) {
+            return Err(Unhealthy::MissedTick(due));
+        }
+        self.ledger
+            .call(|l| l.heartbeat(Millis::now()))
+            .await
+            .map_err(Unhealthy::Ledger)?;
+        Ok(liveness)
+    }
+
     fn check_polls(&self, liveness: &Liveness) -> Result<(), Unhealthy> {
         let polls = &self.polls;
         let failed = polls.failed_in_a_row.load(Ordering::Relaxed);
