@@ -25,6 +25,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     let format = cli.log_format;
+    let path = cli.config_path().to_path_buf();
     let (config, level) = match &cli.command {
         Command::Demo { dir } => {
             telemetry::init(format.unwrap_or(LogFormat::Text), "info");
@@ -38,11 +39,15 @@ async fn dispatch(cli: Cli) -> u8 {
         }
         // Commands that never talk to the cloud work without the secret (it
         // may be a systemd credential that exists only while the service runs).
-        Command::Status { .. } | Command::Verify { .. } | Command::Retry | Command::Healthcheck => {
-            (Config::load_local(&cli.config), Some("warn"))
-        }
-        Command::CheckConfig => (Config::load(&cli.config), Some("warn")),
-        Command::Run | Command::Sync { .. } => (Config::load(&cli.config), None),
+        Command::Status { .. }
+        | Command::Verify { .. }
+        | Command::Retry { .. }
+        | Command::Healthcheck { .. } => (Config::load_local(&path), Some("warn")),
+        // It reports such a credential instead of needing it.
+        // Online, the secret must be there: it is used.
+        Command::CheckConfig { online: true, .. } => (Config::load(&path), Some("warn")),
+        Command::CheckConfig { .. } => (Config::load_for_check(&path), Some("warn")),
+        Command::Run { .. } | Command::Sync { .. } => (Config::load(&path), None),
     };
     let config = match config {
         Ok(config) => config,
@@ -57,13 +62,13 @@ async fn dispatch(cli: Cli) -> u8 {
         tracing::warn!("{warning}");
     }
     report(match cli.command {
-        Command::Run => {
+        Command::Run { .. } => {
             let (shutdown, reloads) = signals::daemon_signals();
-            let run = daemon::run(cli.config.clone(), config, shutdown, reloads);
+            let run = daemon::run(path, config, shutdown, reloads);
             run.await.map(|()| exit::OK)
         }
-        Command::Healthcheck => commands::healthcheck(&config).await,
-        Command::Sync { max_wait } => {
+        Command::Healthcheck { .. } => commands::healthcheck(&config).await,
+        Command::Sync { max_wait, .. } => {
             let options = commands::SyncOptions { max_wait };
             let sync = commands::sync_with_options(&config, options, signals::shutdown_signal());
             sync.await.map(|outcome| {
@@ -71,19 +76,21 @@ async fn dispatch(cli: Cli) -> u8 {
                 outcome.exit_code()
             })
         }
-        Command::Status { json } => commands::status(&config, json).await,
-        Command::CheckConfig => commands::check_config(&config).or_else(|e| {
-            eprintln!("error: {}", error_chain(&*e));
-            Ok(exit::CONFIG)
-        }),
-        Command::Verify { repair } => commands::verify(&config, repair).await,
-        Command::Retry => commands::retry(&config).await,
+        Command::Status { json, .. } => commands::status(&config, json).await,
+        Command::CheckConfig { online, .. } => match commands::check_config(&config) {
+            Ok(exit::OK) if online => commands::preflight(&config).await,
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&*e));
+                Ok(exit::CONFIG)
+            }
+        },
+        Command::Verify { repair, .. } => commands::verify(&config, repair).await,
+        Command::Retry { .. } => commands::retry(&config).await,
         Command::Demo { .. } | Command::Simulator { .. } => Ok(exit::OK),
     })
 }
 
-/// The exit status of a command; its error, with each cause once, on
-/// standard error.
 /// The exit status of a command's result: a config or folder problem (the
 /// kind `check-config` reports) is 2 for every command, so that systemd's
 /// `RestartPreventExitStatus=2` stops restarting a daemon that cannot start.

@@ -1,6 +1,8 @@
 //! The binary as users and scripts see it: exit statuses, error messages,
 //! `status --json`, secrets kept out of every output, `demo`.
 
+mod first_contact;
+
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -330,13 +332,26 @@ fn unusable_paths_are_reported_with_key_path_and_each_cause_once() {
         let config = base.join(format!("c{i}.toml"));
         std::fs::write(&config, body).expect("write");
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        // check-config creates nothing, so it names a file in the way
+        // itself rather than quoting the failed mkdir.
+        let check_names: Vec<&str> = names
+            .iter()
+            .map(|n| match *n {
+                "File exists" => "is a file, not a folder",
+                n => n,
+            })
+            .collect();
         // A setup problem is exit 2 for every command (systemd's
         // RestartPreventExitStatus=2 then stops restarting the daemon).
-        for (command, code) in [("sync", 2), ("run", 2), ("check-config", 2)] {
+        for (command, code, names) in [
+            ("sync", 2, &names),
+            ("run", 2, &names),
+            ("check-config", 2, &check_names),
+        ] {
             let out = run(&["--config", &path(&config), command], &[]);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(code), "{command} case {i}: {err}");
-            assert_each_cause_once(&err, &names);
+            assert_each_cause_once(&err, names);
         }
     }
 }

@@ -130,3 +130,39 @@ async fn the_online_preflight_stops_at_a_refused_app_key() {
         "stopped after authentication"
     );
 }
+
+#[tokio::test]
+async fn check_config_online_reports_each_step_against_the_simulator() {
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let path = env.write_config(&env.config());
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("meeting-archiver")
+            .expect("binary")
+            .args([
+                "--config",
+                &path.to_string_lossy(),
+                "check-config",
+                "--online",
+            ])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for step in [
+        "authentication",
+        "recording list",
+        "download URLs of meeting",
+        "download host 127.0.0.2",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(step)),
+            "{step} in\n{stdout}"
+        );
+    }
+    assert_eq!(env.sim.stats().downloads_completed, 0);
+}

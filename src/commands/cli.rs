@@ -1,20 +1,29 @@
 //! The command line: what `meeting-archiver` accepts. It lives in the
 //! library so that tests can parse and render it; `main.rs` only
 //! dispatches.
+//!
+//! `--config` is accepted before the command (`--config X sync`, what
+//! scripts and the systemd unit write) and after it (`sync --config X`), but
+//! only by the commands that read a config: `demo` and `simulator` do not
+//! list it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::LogFormat;
+
+/// Where the config is read from when neither `--config` nor
+/// `MEETING_ARCHIVER_CONFIG` says.
+pub const DEFAULT_CONFIG: &str = "/etc/meeting-archiver/config.toml";
 
 /// Keeps Huawei Cloud Meeting recordings in a verified local archive.
 #[derive(Parser)]
 #[command(name = "meeting-archiver", version, about)]
 pub struct Cli {
-    /// The config file.
-    #[arg(long, global = true, env = "MEETING_ARCHIVER_CONFIG")]
-    #[arg(default_value = "/etc/meeting-archiver/config.toml")]
+    /// The config file (also accepted after the command).
+    #[arg(long, value_name = "PATH", env = "MEETING_ARCHIVER_CONFIG")]
+    #[arg(default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Log format (overrides `log.format`).
     #[arg(long, global = true, value_enum)]
@@ -23,36 +32,129 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The config file: `--config` after the command, else before it, else
+    /// `MEETING_ARCHIVER_CONFIG`, else [`DEFAULT_CONFIG`].
+    pub fn config_path(&self) -> &Path {
+        self.command
+            .config_flag()
+            .and_then(|flag| flag.config.as_deref())
+            .unwrap_or(&self.config)
+    }
+}
+
+/// `--config` after a command that reads a config.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ConfigFlag {
+    /// The config file [default: $MEETING_ARCHIVER_CONFIG, else
+    /// /etc/meeting-archiver/config.toml].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+const EXIT_RUN: &str = "Exit status:
+  0  stopped cleanly (SIGTERM, SIGINT)
+  1  could not start or failed (ledger in use, port taken)
+  2  config error (systemd does not restart it: RestartPreventExitStatus=2)";
+const EXIT_HEALTHCHECK: &str = "Exit status:
+  0  the daemon answers /healthz with 200
+  1  it does not (unhealthy, not running, server.listen off)
+  2  config error";
+const EXIT_SYNC: &str = "Exit status:
+  0  nothing left undone: every known file is archived
+  1  work left undone by this run: a meeting could not be listed, a file failed
+     for good or is still pending, the ledger failed, or it was interrupted
+  2  config error";
+const EXIT_STATUS: &str = "Exit status:
+  0  the summary was printed
+  1  the ledger could not be read
+  2  config error, or no ledger at ledger.path (nothing archived with this config)";
+const EXIT_CHECK_CONFIG: &str = "Exit status:
+  0  valid (warnings may be printed); nothing was created or changed;
+     with --online, every online step passed too
+  1  with --online: a step failed (each says why and what to change)
+  2  invalid: a key, a folder that cannot be created or written, a ledger that
+     does not open, tls.ca_file, or a schedule that never fires";
+const EXIT_VERIFY: &str = "Exit status:
+  0  every archived file matches the ledger
+  1  a file is missing or differs, or the ledger could not be read
+  2  config error, or no ledger at ledger.path (nothing to verify)";
+const EXIT_RETRY: &str = "Exit status:
+  0  failed files were queued again (or there were none)
+  1  the ledger could not be written
+  2  config error";
+const EXIT_DEMO: &str = "Exit status:
+  0  the demo archived and verified every file
+  1  it did not (see the error)";
+const EXIT_SIMULATOR: &str = "Exit status:
+  0  stopped with Ctrl-C
+  1  it could not start (an address in use, 127.0.0.2 missing)";
+
+/// The commands.
 #[derive(Subcommand)]
 pub enum Command {
     /// The daemon: poll on the schedule, download, serve /healthz and /metrics.
-    Run,
+    #[command(after_help = EXIT_RUN)]
+    Run {
+        #[command(flatten)]
+        config: ConfigFlag,
+    },
     /// Ask the running daemon's /healthz (exit 0 healthy, 1 not).
-    Healthcheck,
+    #[command(after_help = EXIT_HEALTHCHECK)]
+    Healthcheck {
+        #[command(flatten)]
+        config: ConfigFlag,
+    },
     /// One poll, then download until everything is archived or failed for good.
+    #[command(after_help = EXIT_SYNC)]
     Sync {
         /// Wait out backoffs up to this long; files due later stay pending
         /// for the next run (and the exit status is 1).
         #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
         max_wait: std::time::Duration,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
     /// The ledger's summary: meetings, files per state, bytes, last errors.
+    /// Reads the ledger only; never creates one.
+    #[command(after_help = EXIT_STATUS)]
     Status {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
-    /// Load and validate the config; print what was understood (secrets masked).
-    CheckConfig,
+    /// Load and validate the config and check its folders, ledger, CA file
+    /// and schedule without creating or changing anything; print what was
+    /// understood (secrets masked) and the next poll times.
+    #[command(after_help = EXIT_CHECK_CONFIG)]
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigFlag,
+        /// Also check it against the cloud: authenticate, list one page of
+        /// recordings and one meeting's download URLs, and reach each
+        /// download host (no download token is spent).
+        #[arg(long)]
+        online: bool,
+    },
     /// Re-read every archived file and check size and SHA-256 against the ledger.
+    #[command(after_help = EXIT_VERIFY)]
     Verify {
-        /// Queue missing or corrupt files for download again.
+        /// Queue missing or corrupt files for download again (writes the ledger).
         #[arg(long)]
         repair: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
     /// Put failed files back in the queue.
-    Retry,
+    #[command(after_help = EXIT_RETRY)]
+    Retry {
+        #[command(flatten)]
+        config: ConfigFlag,
+    },
     /// Run the whole pipeline against the built-in simulator, no credentials needed.
+    #[command(after_help = EXIT_DEMO)]
     Demo {
         /// Folder for the demo's archive and ledger.
         #[arg(long, default_value = "meeting-archiver-demo")]
@@ -60,6 +162,7 @@ pub enum Command {
     },
     /// Serve the demo's simulated cloud and write a config for it, to try
     /// `run`, `sync` and the rest without credentials.
+    #[command(after_help = EXIT_SIMULATOR)]
     Simulator {
         /// Folder the written config puts the archive and ledger in.
         #[arg(long, default_value = "meeting-archiver-demo")]
@@ -68,4 +171,59 @@ pub enum Command {
         #[arg(long)]
         write_config: Option<PathBuf>,
     },
+}
+
+impl Command {
+    /// The `--config` given after this command, if it takes one.
+    fn config_flag(&self) -> Option<&ConfigFlag> {
+        match self {
+            Command::Run { config }
+            | Command::Healthcheck { config }
+            | Command::Sync { config, .. }
+            | Command::Status { config, .. }
+            | Command::CheckConfig { config, .. }
+            | Command::Verify { config, .. }
+            | Command::Retry { config } => Some(config),
+            Command::Demo { .. } | Command::Simulator { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn config_goes_before_or_after_the_command() {
+        let before = parse(&["m", "--config", "/a.toml", "sync"]);
+        assert_eq!(before.config_path(), Path::new("/a.toml"));
+        let after = parse(&["m", "status", "--config", "/b.toml", "--json"]);
+        assert_eq!(after.config_path(), Path::new("/b.toml"));
+        let both = parse(&["m", "--config", "/a.toml", "verify", "--config", "/b.toml"]);
+        assert_eq!(both.config_path(), Path::new("/b.toml"), "the later wins");
+        assert!(Cli::try_parse_from(["m", "demo", "--config", "/a.toml"]).is_err());
+    }
+
+    #[test]
+    fn every_command_lists_its_exit_statuses_and_only_config_readers_take_config() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = sub.get_name();
+            let after = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(after.starts_with("Exit status:\n  0  "), "{name}: {after}");
+            let takes_config = sub.get_arguments().any(|a| a.get_long() == Some("config"));
+            let reads_config = !matches!(name, "demo" | "simulator");
+            assert_eq!(takes_config, reads_config, "{name}");
+        }
+    }
 }

@@ -1,18 +1,21 @@
 //! The commands that look at or adjust the ledger and archive without
-//! downloading: `status`, `check-config`, `verify`, `retry`.
+//! downloading: `status`, `verify`, `retry`. `status` and `verify` open the
+//! ledger read-only and never create one: a missing ledger is reported
+//! (exit 2), not read as an empty one, which would be a false pass for a
+//! compliance check. `verify --repair` and `retry` write.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use super::exit;
 use crate::archive::Archive;
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::download::DownloadClients;
-use crate::ledger::{MeetingRecord, Status};
-use crate::pipeline::{open_ledger, tls_options};
+use crate::ledger::{Ledger, LedgerHandle, MeetingRecord, Status};
+use crate::pipeline::open_ledger;
 
 /// `status --json`: the ledger summary plus each meeting.
 #[derive(Serialize)]
@@ -57,14 +60,13 @@ fn meeting_state(m: &MeetingRecord, recheck: Duration, now: Millis) -> &'static 
 }
 
 /// `status`: prints the ledger's summary (JSON with `json`). A ledger that
-/// does not exist yet reads as empty and is not created.
+/// does not exist is an error (exit 2), and none is created.
 pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let (status, meetings) = if config.ledger.path.exists() {
-        let ledger = open_ledger(config, false)?;
-        ledger.call(|l| Ok((l.status(10)?, l.meetings()?))).await?
-    } else {
-        (Status::default(), Vec::new())
-    };
+    if ledger_missing(config) {
+        return Ok(exit::CONFIG);
+    }
+    let ledger = open_reader(config)?;
+    let (status, meetings) = ledger.call(|l| Ok((l.status(10)?, l.meetings()?))).await?;
     let recheck = config.poll.recheck_for;
     let now = Millis::now();
     let meetings: Vec<MeetingLine> = meetings
@@ -131,19 +133,33 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
     out
 }
 
-/// `check-config`: what was understood (secrets masked), warnings, and
-/// whether the folders, an existing ledger and `tls.ca_file` are usable:
-/// each would stop `run` at start-up.
-pub fn check_config(config: &Config) -> anyhow::Result<u8> {
-    config.check_dirs()?;
-    if config.ledger.path.exists() {
-        // Not created here; an existing one must open (as `status` does).
-        open_ledger(config, false)?;
+/// The existing ledger of `config`, opened to read only.
+fn open_reader(config: &Config) -> anyhow::Result<LedgerHandle> {
+    let path = &config.ledger.path;
+    let ledger = Ledger::open_read_only(path).context("while opening ledger.path")?;
+    if ledger.pending_migrations()? > 0 {
+        anyhow::bail!(
+            "ledger {} was written by an older meeting-archiver: run sync, or start the \
+             daemon, once to upgrade it",
+            path.display()
+        );
     }
-    DownloadClients::new(&tls_options(config))?;
-    print!("{}", config.summary());
-    println!("config OK");
-    Ok(exit::OK)
+    Ok(LedgerHandle::new(ledger))
+}
+
+/// Whether `ledger.path` names nothing; if so, says so on standard error.
+fn ledger_missing(config: &Config) -> bool {
+    let path = &config.ledger.path;
+    // An error (a folder that cannot be searched) is left to the open.
+    let missing = matches!(path.try_exists(), Ok(false));
+    if missing {
+        eprintln!(
+            "error: ledger.path {} does not exist: nothing has been archived with this \
+             config yet (or ledger.path names the wrong file)",
+            path.display()
+        );
+    }
+    missing
 }
 
 /// `retry`: failed files go back in the queue with a fresh attempt budget.
@@ -156,9 +172,16 @@ pub async fn retry(config: &Config) -> anyhow::Result<u8> {
 
 /// `verify`: re-reads every archived file and compares size and SHA-256
 /// with the ledger. With `repair`, bad or missing files are queued for
-/// download again.
+/// download again (and the ledger is written); without, it is only read.
 pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
-    let ledger = open_ledger(config, false)?;
+    if ledger_missing(config) {
+        return Ok(exit::CONFIG);
+    }
+    let ledger = if repair {
+        open_ledger(config, false)?
+    } else {
+        open_reader(config)?
+    };
     let archive = Archive::read_only(&config.download.dir);
     let files = ledger.call(|l| l.done_files()).await?;
     let mut problems = 0usize;

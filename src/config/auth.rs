@@ -1,12 +1,18 @@
 //! `[cloud.auth]`: picks the one authentication method and fetches its secret
 //! from the file, a `*_file` key or the environment, remembering which.
+//! The environment variable also stands in for a `*_file` that cannot be
+//! read, so a systemd credential (mounted only while the service runs) can
+//! be overridden when running by hand.
 
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::raw::{RawAuth, RawSecret};
-use super::{Auth, ConfigError, ENV_ACCESS_TOKEN, ENV_APP_KEY, SecretSource};
+use super::{Auth, ConfigError, ENV_ACCESS_TOKEN, ENV_APP_KEY, SecretSource, Secrets};
+
+/// Where systemd mounts a service's credentials, only while it runs.
+const SYSTEMD_CREDENTIALS: &str = "/run/credentials";
 
 /// One secret's possible places, by key name.
 struct SecretSpec<'a> {
@@ -21,6 +27,7 @@ struct SecretSpec<'a> {
 pub(super) fn resolve(
     raw: &RawAuth,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
 ) -> Result<(Auth, SecretSource), ConfigError> {
     let app_id = non_empty(raw.app_id.as_deref());
     let app_key = SecretSpec {
@@ -47,7 +54,7 @@ pub(super) fn resolve(
                         .to_string(),
                 ));
             }
-            let Some((app_key, source)) = lookup(&app_key, env)? else {
+            let Some((app_key, source)) = lookup(&app_key, env, secrets)? else {
                 return Err(ConfigError::MissingSecret(format!(
                     "cloud.auth.app_key missing (or app_key_file, or {ENV_APP_KEY})"
                 )));
@@ -64,16 +71,16 @@ pub(super) fn resolve(
                 source,
             ))
         }
-        None => resolve_token(raw, &app_key, &token, env),
+        None => resolve_token(raw, [&app_key, &token], env, secrets),
     }
 }
 
 /// The no-`app_id` branch: an access token, and nothing App-ID-specific.
 fn resolve_token(
     raw: &RawAuth,
-    app_key: &SecretSpec,
-    token: &SecretSpec,
+    [app_key, token]: [&SecretSpec; 2],
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
 ) -> Result<(Auth, SecretSource), ConfigError> {
     if app_key.inline.is_some() || app_key.file.is_some() {
         return Err(ConfigError::Auth(
@@ -87,7 +94,7 @@ fn resolve_token(
             )));
         }
     }
-    match lookup(token, env)? {
+    match lookup(token, env, secrets)? {
         Some((secret, source)) => Ok((Auth::AccessToken(secret), source)),
         None => Err(ConfigError::MissingSecret(
             "no authentication configured: set cloud.auth.app_id + app_key, or \
@@ -97,10 +104,12 @@ fn resolve_token(
     }
 }
 
-/// Finds a secret: the inline key, else its `*_file`, else the environment.
+/// Finds a secret: the inline key, else its `*_file` (else, when that cannot
+/// be read, the environment), else the environment.
 fn lookup(
     spec: &SecretSpec,
     env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
 ) -> Result<Option<(SecretString, SecretSource)>, ConfigError> {
     let (secret, source, what) = match (spec.inline, &spec.file) {
         (Some(_), Some(_)) => {
@@ -112,25 +121,19 @@ fn lookup(
         (Some(RawSecret(secret)), None) => {
             (secret.clone(), SecretSource::Inline, spec.key.to_string())
         }
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-                key: spec.file_key.to_string(),
-                path: path.clone(),
-                source,
-            })?;
-            let secret = SecretString::from(text.trim_end());
-            let what = format!("{} ({})", spec.file_key, path.display());
-            (secret, SecretSource::File(path.clone()), what)
-        }
-        (None, None) => match env(spec.env_var) {
-            Some(value) => {
-                let what = format!("environment variable {}", spec.env_var);
-                (
-                    SecretString::from(value),
-                    SecretSource::Env(spec.env_var),
-                    what,
-                )
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let secret = SecretString::from(text.trim_end());
+                let what = format!("{} ({})", spec.file_key, path.display());
+                (secret, SecretSource::File(path.clone()), what)
             }
+            Err(error) => match from_env(spec, env) {
+                Some(found) => found,
+                None => return pending_or_error(spec, path, error, secrets),
+            },
+        },
+        (None, None) => match from_env(spec, env) {
+            Some(found) => found,
             None => return Ok(None),
         },
     };
@@ -138,6 +141,39 @@ fn lookup(
         return Err(ConfigError::Auth(format!("{what} is empty")));
     }
     Ok(Some((secret, source)))
+}
+
+/// A `*_file` that cannot be read and no environment variable to stand in:
+/// `check-config` reports a systemd credential as pending; else an error.
+fn pending_or_error(
+    spec: &SecretSpec,
+    path: &std::path::Path,
+    source: std::io::Error,
+    secrets: Secrets,
+) -> Result<Option<(SecretString, SecretSource)>, ConfigError> {
+    if secrets == Secrets::Check && path.starts_with(SYSTEMD_CREDENTIALS) {
+        let pending = SecretSource::Pending(path.to_path_buf());
+        return Ok(Some((SecretString::from(""), pending)));
+    }
+    Err(ConfigError::SecretFile {
+        key: spec.file_key.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The secret from the spec's environment variable, if set.
+fn from_env(
+    spec: &SecretSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(SecretString, SecretSource, String)> {
+    let value = env(spec.env_var)?;
+    let what = format!("environment variable {}", spec.env_var);
+    Some((
+        SecretString::from(value),
+        SecretSource::Env(spec.env_var),
+        what,
+    ))
 }
 
 /// `Some(trimmed)` unless absent or blank: empty strings in the file mean "not set".

@@ -1,6 +1,7 @@
 //! Why a config was rejected. Every message names the key it is about and
 //! none ever contains a secret value: TOML errors are reported by position
-//! and message only, without the source snippet the `toml` crate would quote.
+//! and message only, without the source snippet the `toml` crate would quote,
+//! and a wrong type is said in words (`words`).
 //! An I/O cause is kept out of the message and returned by `source()`, so
 //! that a printed chain names it once.
 
@@ -87,6 +88,30 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A folder that does not exist and could not be created: a file is
+    /// in the way.
+    #[error("{key}: {}", not_a_folder(path, blocker))]
+    NotAFolder {
+        /// The dotted key, such as `download.dir`.
+        key: String,
+        /// The folder.
+        path: PathBuf,
+        /// The file where a folder should be.
+        blocker: PathBuf,
+    },
+    /// A folder that could not be created or written: its nearest existing
+    /// parent (or itself) refuses a new file.
+    #[error("{key}: {}", unwritable(path, parent))]
+    Unwritable {
+        /// The dotted key, such as `download.dir`.
+        key: String,
+        /// The folder.
+        path: PathBuf,
+        /// The existing folder that refused the probe file.
+        parent: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl ConfigError {
@@ -123,10 +148,34 @@ impl ConfigError {
                 let (field, rest) = rest.split_once('`').unwrap_or((rest, ""));
                 format!("unknown key `{}`{rest} ({at})", cut_after(&key, field))
             }
-            (Some(key), None) => format!("{key}: {message} ({at})"),
+            (Some(key), None) => {
+                let in_list = inside_list(text, span.start);
+                match super::words::type_error(&key, &message, in_list) {
+                    Some(words) => format!("{words} ({at})"),
+                    None => format!("{key}: {message} ({at})"),
+                }
+            }
             (None, _) => format!("{message} ({at})"),
         };
         ConfigError::Schema { origin, message }
+    }
+}
+
+fn not_a_folder(path: &std::path::Path, blocker: &std::path::Path) -> String {
+    let what = format!("{} is a file, not a folder", blocker.display());
+    if path == blocker {
+        what
+    } else {
+        format!("cannot create folder {}: {what}", path.display())
+    }
+}
+
+fn unwritable(path: &std::path::Path, parent: &std::path::Path) -> String {
+    if path == parent {
+        format!("folder {} is not writable", path.display())
+    } else {
+        let (path, parent) = (path.display(), parent.display());
+        format!("cannot create folder {path}: {parent} is not writable")
     }
 }
 
@@ -168,6 +217,24 @@ fn key_path_at(text: &str, offset: usize) -> Option<String> {
         }
     }
     key
+}
+
+/// Whether `offset` is inside a `[...]` list value: an unmatched `[` comes
+/// before it on the way back to the `=` of its key (best effort: brackets
+/// inside strings are not told apart).
+fn inside_list(text: &str, offset: usize) -> bool {
+    let before = text.get(..offset).unwrap_or(text);
+    let mut depth = 0usize;
+    for c in before.chars().rev() {
+        match c {
+            ']' => depth += 1,
+            '[' if depth == 0 => return true,
+            '[' => depth -= 1,
+            '=' if depth == 0 => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `a.b.c` cut after its last segment named `field` (`a.b` for `b`): with a

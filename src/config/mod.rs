@@ -10,13 +10,18 @@ mod auth;
 mod dirs;
 mod error;
 mod raw;
+pub mod schedule;
 mod summary;
 mod validate;
+mod warnings;
+mod words;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_check;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +29,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use dirs::{DirReport, DirState};
 pub use error::ConfigError;
 pub use raw::defaults;
 
@@ -119,6 +125,9 @@ pub enum SecretSource {
     File(PathBuf),
     /// Read from this environment variable.
     Env(&'static str),
+    /// Named by a `*_file` under `/run/credentials/` that cannot be read
+    /// now (only [`Config::load_for_check`]; the secret is empty).
+    Pending(PathBuf),
     /// Not loaded: the command does not talk to the cloud
     /// ([`Config::load_local`]), and the secret was not available.
     NotLoaded,
@@ -129,6 +138,11 @@ pub enum SecretSource {
 pub enum Secrets {
     /// Commands that talk to the cloud: a missing secret is an error.
     Required,
+    /// `check-config`: as `Required`, except that a `*_file` under
+    /// `/run/credentials/` that cannot be read now is reported
+    /// ([`SecretSource::Pending`]) rather than refused: systemd provides it
+    /// only while the service runs.
+    Check,
     /// Commands that only read the ledger or the archive (`status`,
     /// `verify`, `retry`, `healthcheck`): a missing or unreadable secret is
     /// tolerated, so they work while the systemd credential is not mounted.
@@ -141,6 +155,9 @@ impl std::fmt::Display for SecretSource {
             SecretSource::Inline => write!(f, "(inline)"),
             SecretSource::File(path) => write!(f, "(from file {})", path.display()),
             SecretSource::Env(var) => write!(f, "(from environment {var})"),
+            SecretSource::Pending(path) => {
+                write!(f, "(from file {}, not readable now)", path.display())
+            }
             SecretSource::NotLoaded => write!(f, "(not loaded)"),
         }
     }
@@ -250,6 +267,13 @@ impl Config {
         Config::load_with(path, Secrets::Optional)
     }
 
+    /// Like [`Config::load`], for `check-config`: a systemd credential that
+    /// exists only while the service runs is reported, not refused (see
+    /// [`Secrets::Check`]).
+    pub fn load_for_check(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, Secrets::Check)
+    }
+
     /// Reads and validates the file at `path` with the process environment.
     pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -270,23 +294,6 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         validate::parse(text, env, "config", Secrets::Required)
     }
-
-    /// Things that are valid but probably not what the user meant.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = Vec::new();
-        if self.poll.meetings.is_empty() && self.poll.discover_days == 0 {
-            warnings
-                .push("no meetings configured and discovery off: nothing to archive".to_string());
-        }
-        warnings.extend(self.exposed_secrets.iter().cloned());
-        if !self.tls.insecure_download_hosts.is_empty() {
-            warnings.push(format!(
-                "certificates are not checked for downloads from: {}",
-                self.tls.insecure_download_hosts.join(", ")
-            ));
-        }
-        warnings
-    }
 }
 
 /// Warnings for a secret kept in a file that every user may read: the
@@ -299,7 +306,9 @@ fn exposed_secrets(config_path: &Path, source: &SecretSource) -> Vec<String> {
             "or move the secret to app_key_file / access_token_file",
         ),
         SecretSource::File(path) => (path.clone(), "it holds a secret"),
-        SecretSource::Env(_) | SecretSource::NotLoaded => return Vec::new(),
+        SecretSource::Env(_) | SecretSource::Pending(_) | SecretSource::NotLoaded => {
+            return Vec::new();
+        }
     };
     match std::fs::metadata(&path) {
         Ok(meta) if meta.permissions().mode() & 0o004 != 0 => vec![format!(

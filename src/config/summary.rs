@@ -10,9 +10,7 @@ impl Config {
     /// A human-readable, multi-line description of this config; secrets are
     /// shown as `******` and their source, never their value.
     pub fn summary(&self) -> String {
-        let mut out = String::new();
-        self.write_cloud(&mut out);
-        self.write_rest(&mut out);
+        let mut out = self.settings();
         let warnings = self.warnings();
         if !warnings.is_empty() {
             out.push_str("\nwarnings:\n");
@@ -20,6 +18,14 @@ impl Config {
                 let _ = writeln!(out, "  - {warning}");
             }
         }
+        out
+    }
+
+    /// [`Config::summary`] without the warnings: every setting, one per line.
+    pub fn settings(&self) -> String {
+        let mut out = String::new();
+        self.write_cloud(&mut out);
+        self.write_rest(&mut out);
         out
     }
 

@@ -143,6 +143,71 @@ fn wrong_types_name_the_key() {
 }
 
 #[test]
+fn wrong_types_are_said_in_words() {
+    let e = err(&with("[download]\nworkers = \"4\"\n"));
+    assert!(
+        e.ends_with("download.workers must be a number, got \"4\" (line 5, column 11)"),
+        "{e}"
+    );
+    assert!(!e.contains("usize"), "{e}");
+    let e = err(&with("[download]\nmax_attempts = -1\n"));
+    assert!(
+        e.contains("download.max_attempts must be a whole number from 0 to 4294967295, got -1"),
+        "{e}"
+    );
+    let e = err(&with("[log]\nformat = \"xml\"\n"));
+    assert!(
+        e.contains("log.format must be \"text\" or \"json\", got \"xml\""),
+        "{e}"
+    );
+    let e = err(&with("[poll]\nmeetings = [\n  \"a\",\n  5,\n]\n"));
+    assert!(
+        e.contains("poll.meetings: every item must be a string, got 5"),
+        "{e}"
+    );
+    let e = err(&with("[poll]\nmeetings = \"abc\"\n"));
+    assert!(e.contains("poll.meetings must be a list"), "{e}");
+    let e = err(&with("[server]\nlisten = 9187\n"));
+    assert!(
+        e.contains("server.listen must be a string, got 9187"),
+        "{e}"
+    );
+    let e = err(&format!("download = 3\n{MINIMAL}"));
+    assert!(e.contains("must be a table, got 3"), "{e}");
+    assert!(!e.contains("Raw"), "no internal type names: {e}");
+}
+
+#[test]
+fn log_level_must_be_a_filter_that_logs() {
+    let e = err(&with("[log]\nlevel = \"verbose\"\n"));
+    assert!(
+        e.starts_with("log.level \"verbose\" is not a level: use a level (error, warn"),
+        "{e}"
+    );
+    let e = err(&with("[log]\nlevel = \"info,meeting_archiver=loud\"\n"));
+    assert!(e.starts_with("log.level "), "{e}");
+    for ok in [
+        "debug",
+        "WARN",
+        "info,meeting_archiver=debug",
+        "off",
+        "hyper=debug",
+    ] {
+        let c = parse(&with(&format!("[log]\nlevel = {ok:?}\n"))).expect(ok);
+        assert_eq!(c.log.level, ok);
+    }
+    let quiet = parse(&with("[log]\nlevel = \"hyper=debug\"\n")).unwrap();
+    assert!(
+        quiet
+            .warnings()
+            .iter()
+            .any(|w| w.contains("no default level")),
+        "{:?}",
+        quiet.warnings()
+    );
+}
+
+#[test]
 fn not_toml() {
     let e = err("[cloud\napp_key = \"s3cr3t-key\"");
     assert!(e.starts_with("config is not valid TOML: line 1"), "{e}");
@@ -171,6 +236,27 @@ fn cron_expressions() {
     assert_eq!(c.poll.schedule, "0 */5 * * * *");
     let c = parse(&with("[poll]\nschedule = \"30 0 3 * * Mon\"\n")).unwrap();
     assert_eq!(c.poll.schedule, "30 0 3 * * Mon");
+}
+
+#[test]
+fn cron_errors_say_which_forms_are_accepted() {
+    let e = err(&with("[poll]\nschedule = \"every ten minutes\"\n"));
+    assert!(e.contains("it has 3 fields; 5 fields (minute hour"), "{e}");
+    assert!(e.contains("\"0 */10 * * * *\""), "an example: {e}");
+    let e = err(&with("[poll]\nschedule = \"0 61 * * * *\"\n"));
+    assert!(
+        e.contains("5 fields") && e.contains("6 with seconds first"),
+        "{e}"
+    );
+    let e = err(&with("[poll]\nschedule = \"0 0 0 30 2 *\"\n"));
+    assert_eq!(
+        e,
+        "poll.schedule: invalid cron expression \"0 0 0 30 2 *\": it never fires: no date \
+         matches it (day-of-month and day-of-week must both match, and the day must exist in \
+         the month)"
+    );
+    let c = parse(&with("[poll]\nschedule = \"*/5 * * 27 * MON\"\n")).unwrap();
+    assert_eq!(c.poll.schedule, "*/5 * * 27 * MON", "6 fields: every 5 s");
 }
 
 #[test]

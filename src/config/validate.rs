@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 use super::raw::{RawCloud, RawConfig, RawDownload, RawLog, RawLogFormat, RawPoll, defaults};
 use super::{
     Auth, CloudConfig, Config, ConfigError, DownloadConfig, LedgerConfig, LogConfig, LogFormat,
-    PollConfig, SecretSource, Secrets, ServerConfig, TlsConfig, auth,
+    PollConfig, SecretSource, Secrets, ServerConfig, TlsConfig, auth, schedule,
 };
 
 /// Most workers a config may ask for: more would only hammer the API.
@@ -71,7 +73,7 @@ fn cloud(
         let reason = "must not contain credentials: use [cloud.auth]";
         return Err(ConfigError::invalid("cloud.api_base", reason));
     }
-    let (auth, auth_source) = match auth::resolve(&raw.auth, env) {
+    let (auth, auth_source) = match auth::resolve(&raw.auth, env, secrets) {
         Err(ConfigError::MissingSecret(_) | ConfigError::SecretFile { .. })
             if secrets == Secrets::Optional =>
         {
@@ -140,7 +142,7 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
-    let schedule = schedule(raw.schedule.as_deref().unwrap_or(defaults::SCHEDULE))?;
+    let schedule = schedule::validate(raw.schedule.as_deref().unwrap_or(defaults::SCHEDULE))?;
     let mut meetings: Vec<String> = Vec::with_capacity(raw.meetings.len());
     for id in raw.meetings {
         let id = id.trim().to_string();
@@ -168,25 +170,6 @@ fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
             defaults::GIVE_UP_AFTER,
         )?,
     })
-}
-
-/// Checks a cron expression with the scheduler's own parser and returns it with
-/// seconds: a crontab-style 5-field expression gets `0 ` prepended.
-pub(super) fn schedule(expr: &str) -> Result<String, ConfigError> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let normalised = match fields.len() {
-        5 => format!("0 {}", fields.join(" ")),
-        _ => fields.join(" "),
-    };
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .build()
-        .parse(&normalised)
-        .map_err(|e| ConfigError::Cron {
-            expr: expr.to_string(),
-            reason: e.to_string(),
-        })?;
-    Ok(normalised)
 }
 
 fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
@@ -323,13 +306,36 @@ fn log(raw: RawLog) -> Result<LogConfig, ConfigError> {
         Some(RawLogFormat::Json) => LogFormat::Json,
     };
     let level = raw.level.unwrap_or_else(|| defaults::LOG_LEVEL.to_string());
+    log_level(&level)?;
+    Ok(LogConfig { format, level })
+}
+
+/// `log.level` must be a filter the logger takes as meant. A bare word is
+/// a target to `EnvFilter` (`"verbose"` enables only a target of that
+/// name and silences every line), so one must be a level.
+fn log_level(level: &str) -> Result<(), ConfigError> {
+    const HINT: &str = "use a level (error, warn, info, debug, trace, off) or target=level \
+                        directives, e.g. \"info\" or \"info,meeting_archiver=debug\"";
     if level.trim().is_empty() {
         return Err(ConfigError::invalid(
             "log.level",
-            "must not be empty (e.g. \"info\")",
+            format!("must not be empty: {HINT}"),
         ));
     }
-    Ok(LogConfig { format, level })
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare = !directive.contains('=');
+        if bare && directive.parse::<LevelFilter>().is_err() {
+            let reason = format!("{directive:?} is not a level: {HINT}");
+            return Err(ConfigError::invalid("log.level", reason));
+        }
+    }
+    EnvFilter::builder().parse(level).map_err(|e| {
+        ConfigError::invalid(
+            "log.level",
+            format!("{level:?} is not a valid filter ({e}): {HINT}"),
+        )
+    })?;
+    Ok(())
 }
 
 /// A path key, or its default; an empty path is rejected.

@@ -20,6 +20,7 @@ mod discovery;
 mod files;
 mod handle;
 mod meetings;
+mod readonly;
 mod recovery;
 mod sqlite_error;
 mod status;
