@@ -9,6 +9,7 @@ mod daemon;
 mod deploy;
 mod discovery;
 mod faults;
+mod faults_local;
 mod pipeline;
 mod recovery;
 mod service;

@@ -15,14 +15,14 @@ use crate::helpers::*;
 
 /// The binary's `run`, its standard error collected as it comes; killed
 /// on drop if still running.
-struct DaemonProcess {
+pub(crate) struct DaemonProcess {
     child: Child,
     stderr: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
 }
 
 impl DaemonProcess {
-    fn spawn(config: &Path, envs: &[(&str, &str)]) -> DaemonProcess {
+    pub(crate) fn spawn(config: &Path, envs: &[(&str, &str)]) -> DaemonProcess {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("meeting-archiver"));
         cmd.args(["--config", &config.to_string_lossy(), "run"])
             .env_remove("RUST_LOG")
@@ -51,7 +51,7 @@ impl DaemonProcess {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -60,12 +60,12 @@ impl DaemonProcess {
     }
 
     /// What the daemon wrote to standard error so far.
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
     /// Waits for the daemon to exit; returns its code and standard error.
-    async fn exit(mut self) -> (Option<i32>, String) {
+    pub(crate) async fn exit(mut self) -> (Option<i32>, String) {
         until("the daemon to exit", async || {
             self.child.try_wait().expect("try_wait").is_some()
         })
