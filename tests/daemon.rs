@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 /// Runs the daemon in-process with `config` (also written to the config
 /// file, for reloads); cancel the token to stop it.
-fn start_daemon(
+pub(crate) fn start_daemon(
     env: &TestEnv,
     config: Config,
 ) -> (
@@ -33,7 +33,7 @@ fn start_daemon(
 
 /// The `/metrics` page of the daemon listening on `addr`; `None` while
 /// nothing answers there yet.
-async fn metrics(addr: SocketAddr) -> Option<String> {
+pub(crate) async fn metrics(addr: SocketAddr) -> Option<String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -48,7 +48,7 @@ async fn metrics(addr: SocketAddr) -> Option<String> {
 }
 
 /// The value of one sample (`name{labels}`) on a metrics page; 0 if absent.
-fn sample(page: &str, name: &str) -> f64 {
+pub(crate) fn sample(page: &str, name: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0.0, |v| v.trim().parse().expect("a number"))

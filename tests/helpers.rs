@@ -187,8 +187,14 @@ impl TestEnv {
     /// Writes `config` as the TOML file the binary reads (`config.toml` in
     /// the working folder, replaced on each call) and returns its path.
     pub fn write_config(&self, config: &Config) -> PathBuf {
+        self.write_config_as(config, "config.toml")
+    }
+
+    /// Writes `config` as the TOML file `name` in the working folder (a
+    /// second archiver's config beside the first) and returns its path.
+    pub fn write_config_as(&self, config: &Config, name: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let path = self.dir.path().join("config.toml");
+        let path = self.dir.path().join(name);
         std::fs::write(&path, config_toml(config)).expect("write config");
         // It holds the App Key: private, as the README asks of users.
         let private = std::fs::Permissions::from_mode(0o600);

@@ -12,6 +12,7 @@ mod discovery;
 mod faults;
 mod faults_kill;
 mod faults_length;
+mod faults_local;
 mod first_contact;
 mod pipeline;
 mod recovery;

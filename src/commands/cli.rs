@@ -108,8 +108,9 @@ pub enum Command {
     /// One poll, then download until everything is archived or failed for good.
     #[command(after_help = EXIT_SYNC)]
     Sync {
-        /// Wait out backoffs up to this long; files due later stay pending
-        /// for the next run (and the exit status is 1).
+        /// Wait out backoffs ending within this long of the run's last
+        /// progress (a file archived or bytes received); files due later
+        /// stay pending for the next run (and the exit status is 1).
         #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
         max_wait: std::time::Duration,
         #[command(flatten)]

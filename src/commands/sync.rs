@@ -17,8 +17,9 @@ use crate::telemetry::error_chain;
 /// How a `sync` runs.
 #[derive(Clone, Copy, Debug)]
 pub struct SyncOptions {
-    /// The longest backoff worth waiting for: a file whose next attempt is
-    /// further away stays pending for the next run (`--max-wait`).
+    /// How long past the run's last progress (a file archived or bytes
+    /// received) backoffs are waited out: a file due later stays pending
+    /// for the next run (`--max-wait`).
     pub max_wait: Duration,
 }
 

@@ -30,6 +30,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_tokens;
 #[cfg(test)]
 mod tests_types;
@@ -151,6 +153,16 @@ impl Ledger {
         Ok(Ledger { conn, _lock: lock })
     }
 
+    /// Bounds how long one call waits for another program's lock to
+    /// `patience` (`ledger.retry_for`) if that is shorter: the calls of
+    /// this process queue behind one connection, so a call that waits
+    /// longer than the whole retry is meant to last holds every other
+    /// worker (and `/healthz`) past it too.
+    pub fn limit_busy_wait(&self, patience: Duration) -> Result<()> {
+        self.conn.busy_timeout(patience.min(BUSY_TIMEOUT))?;
+        Ok(())
+    }
+
     /// An in-memory ledger, for tests.
     pub fn open_in_memory() -> Result<Ledger> {
         let mut conn = Connection::open_in_memory()?;
@@ -165,12 +177,15 @@ impl Ledger {
     }
 }
 
+/// The longest one call waits for another program's lock on the ledger.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Pragmas every connection needs: WAL for concurrent readers, FULL sync so
 /// that a commit (a file marked done, a token marked spent) survives power
 /// loss, a busy timeout instead of instant "database is locked", and
 /// foreign keys.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -53,6 +53,16 @@ pub enum EngineError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The ledger refused, for all of `ledger.retry_for`, to record how a
+    /// claimed file's step ended: the file stays `downloading` until the
+    /// ledger takes writes again and it is requeued.
+    #[error("the ledger refused to record the outcome of {rel_path} for ledger.retry_for")]
+    Unrecorded {
+        /// The file, under the archive folder.
+        rel_path: String,
+        /// The last refusal.
+        source: Box<EngineError>,
+    },
     /// A download worker panicked or was cancelled (a bug): its file is
     /// requeued by the next start.
     #[error("a download worker stopped unexpectedly")]

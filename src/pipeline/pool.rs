@@ -3,7 +3,8 @@
 //! the next backoff deadline), never on a polling sleep. Concurrency is
 //! decided here and nowhere else.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -19,10 +20,12 @@ use crate::telemetry::error_chain;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopWhen {
     /// `sync`: when this process holds no claim and no pending file is due
-    /// within `max_wait` (shorter backoffs are waited out; files further
-    /// away stay pending for the next run), or when the disk is full.
+    /// within `max_wait` of the run's last progress (a file archived or
+    /// bytes received; at first, its start): backoffs ending sooner are
+    /// waited out, files due later stay pending for the next run. Or when
+    /// the disk is full.
     Drained {
-        /// The longest backoff worth waiting for.
+        /// How long past its last progress the run waits for backoffs.
         max_wait: Duration,
     },
     /// Only on cancellation (the daemon): a full disk or a failing ledger
@@ -40,11 +43,16 @@ pub async fn run_pool(
 ) -> Result<(), EngineError> {
     let tracker = TaskTracker::new();
     let mut handles = Vec::new();
+    let patience = match stop {
+        StopWhen::Drained { max_wait } => Some(Arc::new(Patience::new(&engine, max_wait))),
+        StopWhen::Cancelled => None,
+    };
     for n in 0..workers.max(1) {
         let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
         let span = tracing::info_span!("worker", n);
         let retire = CancellationToken::new();
-        handles.push(tracker.spawn(worker_loop(engine, cancel, retire, stop).instrument(span)));
+        let worker = worker_loop(engine, cancel, retire, stop, patience.clone());
+        handles.push(tracker.spawn(worker.instrument(span)));
     }
     tracker.close();
     let mut first_error = None;
@@ -135,6 +143,7 @@ async fn supervise(engine: Arc<Engine>, cancel: CancellationToken, retire: Cance
             cancel.clone(),
             retire.clone(),
             StopWhen::Cancelled,
+            None,
         );
         match tokio::spawn(worker.in_current_span()).await {
             Ok(Ok(())) => return,
@@ -151,11 +160,14 @@ async fn supervise(engine: Arc<Engine>, cancel: CancellationToken, retire: Cance
     }
 }
 
+/// One worker; `patience` (for [`StopWhen::Drained`]) is shared by the
+/// workers of one run.
 async fn worker_loop(
     engine: Arc<Engine>,
     cancel: CancellationToken,
     retire: CancellationToken,
     stop: StopWhen,
+    patience: Option<Arc<Patience>>,
 ) -> Result<(), EngineError> {
     let mut trouble = Trouble::default();
     loop {
@@ -168,7 +180,12 @@ async fn worker_loop(
         tokio::pin!(woken);
         woken.as_mut().enable();
         let next_due = match step_and_look(&engine, &cancel).await {
-            Ok(Look::Worked) => continue,
+            Ok(Look::Worked) => {
+                if let Some(patience) = &patience {
+                    patience.step_ended(&engine);
+                }
+                continue;
+            }
             Ok(Look::Stop) => return Ok(()),
             Ok(Look::DiskFull) if matches!(stop, StopWhen::Drained { .. }) => return Ok(()),
             Ok(Look::DiskFull) => Some(Millis::now() + DISK_RECHECK),
@@ -182,12 +199,12 @@ async fn worker_loop(
             }
         };
         trouble = Trouble::default();
-        if let StopWhen::Drained { max_wait } = stop {
-            let later = next_due.is_none_or(|due| due.duration_since(Millis::now()) > max_wait);
-            if later && engine.claims_held() == 0 {
-                engine.wake.notify_waiters();
-                return Ok(());
-            }
+        if let Some(patience) = &patience
+            && patience.outlasted_by(next_due)
+            && engine.claims_held() == 0
+        {
+            engine.wake.notify_waiters();
+            return Ok(());
         }
         let wait = next_due.map_or(Duration::from_secs(3600), |due| {
             due.duration_since(Millis::now())
@@ -199,6 +216,51 @@ async fn worker_loop(
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// How long a `sync` keeps waiting on backoffs: for files due within
+/// `max_wait` of the run's last progress. Each backoff of a file that keeps
+/// failing fast may be shorter than `max_wait` while together they are
+/// not (5 s + 10 s + 20 s + 40 s + 80 s by default): measured from the
+/// last progress, such a file holds the run `max_wait` beyond the rest at
+/// most, not for the sum of its backoffs.
+struct Patience {
+    max_wait: Duration,
+    /// The progress count when it last moved, and when that was.
+    moved: Mutex<(u64, Millis)>,
+}
+
+impl Patience {
+    fn new(engine: &Engine, max_wait: Duration) -> Patience {
+        Patience {
+            max_wait,
+            moved: Mutex::new((progress_count(engine), Millis::now())),
+        }
+    }
+
+    /// After a step: if the run moved, patience starts again from now.
+    fn step_ended(&self, engine: &Engine) {
+        let count = progress_count(engine);
+        let mut moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+        if moved.0 != count {
+            *moved = (count, Millis::now());
+        }
+    }
+
+    /// Whether the next file due (at `next_due`; `None` when nothing is
+    /// pending) lies beyond patience.
+    fn outlasted_by(&self, next_due: Option<Millis>) -> bool {
+        let moved = self.moved.lock().unwrap_or_else(|e| e.into_inner()).1;
+        next_due.is_none_or(|due| due > moved + self.max_wait)
+    }
+}
+
+/// A count that grows whenever the run moves: files archived plus bytes
+/// received.
+fn progress_count(engine: &Engine) -> u64 {
+    let progress = engine.progress();
+    let files = progress.files_done.load(Ordering::Relaxed);
+    files.wrapping_add(progress.bytes.load(Ordering::Relaxed))
 }
 
 /// What a worker found in one turn.
@@ -232,7 +294,9 @@ struct Trouble {
 
 impl Trouble {
     /// Logs a failed step. `sync` gives up once the ledger has failed for
-    /// `ledger.retry_for`; the daemon never does (`/healthz` says why).
+    /// `ledger.retry_for`, or at once when a put-back was refused for that
+    /// long already (else the run would end as if the file merely waited
+    /// for a retry); the daemon never does (`/healthz` says why).
     fn suffer(
         &mut self,
         engine: &Engine,
@@ -240,9 +304,9 @@ impl Trouble {
         e: EngineError,
     ) -> Result<(), EngineError> {
         let since = *self.since.get_or_insert_with(Instant::now);
-        if matches!(stop, StopWhen::Drained { .. })
-            && since.elapsed() >= engine.settings.ledger_patience
-        {
+        let spent = matches!(e, EngineError::Unrecorded { .. })
+            || since.elapsed() >= engine.settings.ledger_patience;
+        if matches!(stop, StopWhen::Drained { .. }) && spent {
             return Err(e);
         }
         tracing::error!(error = %error_chain(&e), "worker step failed; pausing");

@@ -288,12 +288,12 @@ impl Engine {
             match self.retry_later(file, error, partial).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) if Instant::now() + pause < deadline => {
-                    tracing::warn!(error = %e, retry_in = ?pause, "the ledger refused to put the file back");
+                    tracing::warn!(error = %error_chain(&e), retry_in = ?pause, "the ledger refused to put the file back");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "the ledger still refuses; the file is requeued once it takes writes");
+                    tracing::error!(error = %error_chain(&e), "the ledger still refuses; the file is requeued once it takes writes");
                     return Err(e);
                 }
             }

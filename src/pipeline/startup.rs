@@ -75,6 +75,9 @@ pub fn open_ledger(config: &Config, exclusive: bool) -> anyhow::Result<LedgerHan
         })?;
     }
     let ledger = Ledger::open(path, exclusive).context("while opening ledger.path")?;
+    ledger
+        .limit_busy_wait(config.ledger.retry_for)
+        .context("while configuring ledger.path")?;
     Ok(LedgerHandle::new(ledger))
 }
 

@@ -19,7 +19,9 @@ pub const DISK_FULL: &str = "disk_full";
 const SPACE_MARGIN: u64 = 64 * 1024 * 1024;
 
 /// A claim held by this process; dropping it (however the step ends)
-/// removes it from the engine's claims.
+/// removes it from the engine's claims and wakes idle workers: a `sync`
+/// worker waiting for the last claim to go must hear of it, also when
+/// the step that held it ended in an error.
 pub(super) struct Claim<'a> {
     engine: &'a Engine,
     id: FileId,
@@ -29,6 +31,8 @@ impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut claims = self.engine.claims.lock().unwrap_or_else(|e| e.into_inner());
         claims.remove(&self.id);
+        drop(claims);
+        self.engine.wake.notify_waiters();
     }
 }
 

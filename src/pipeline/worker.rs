@@ -57,7 +57,8 @@ impl Engine {
     /// ledger that refuses the put-back is retried for
     /// `ledger.retry_for`, and a claim it still refuses is dropped from
     /// this process's claims, so it is requeued as soon as the ledger
-    /// takes writes again ([`Engine::requeue_orphans`]).
+    /// takes writes again ([`Engine::requeue_orphans`]); the step then
+    /// fails with [`EngineError::Unrecorded`].
     pub async fn process_next(&self, cancel: &CancellationToken) -> Result<Outcome, EngineError> {
         if cancel.is_cancelled() {
             return Ok(Outcome::Interrupted);
@@ -88,7 +89,10 @@ impl Engine {
                 self.put_back(&file, &error, file.partial_bytes)
                     .instrument(span)
                     .await
-                    .map_err(|_| e)
+                    .map_err(|refused| EngineError::Unrecorded {
+                        rel_path: file.rel_path.clone(),
+                        source: Box::new(refused),
+                    })
             }
             ok => ok,
         }

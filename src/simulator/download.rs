@@ -52,7 +52,9 @@ async fn serve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
-/// Decides the answer under the lock: 404, token problems, faults, range.
+/// Decides the answer under the lock: 404 (an unknown path, or a listed
+/// file made missing, after its token is spent), token problems, faults,
+/// range.
 fn plan(
     inner: &mut Inner,
     dead_answer: TokenAnswer,
@@ -71,6 +73,9 @@ fn plan(
         TokenCheck::Spent | TokenCheck::Expired | TokenCheck::Unknown => {
             return Err(Refusal::DeadToken(dead_answer));
         }
+    }
+    if inner.faults.missing_files.contains(&file.path) {
+        return Err(Refusal::NotFound);
     }
     let faults = inner.faults.clone();
     if inner.draw(faults.download_500) {

@@ -175,4 +175,7 @@ pub struct Faults {
     pub no_length: bool,
     /// Throttles every download body to about this many bytes per second.
     pub slow_bytes_per_sec: Option<u64>,
+    /// Raw paths the download host answers 404 for although downloadurls
+    /// still lists them (a file the cloud lost); the token is spent.
+    pub missing_files: Vec<String>,
 }

@@ -174,6 +174,32 @@ async fn a_token_for_another_file_is_403_and_unknown_paths_404() {
 }
 
 #[tokio::test]
+async fn a_missing_file_stays_listed_answers_404_and_spends_its_token() {
+    let (sim, token, m) = ready(Scenario::default()).await;
+    sim.set_faults(Faults {
+        missing_files: vec![m.files[0].path.clone()],
+        ..Faults::default()
+    });
+    let entries = fresh_urls(&sim, &token, CONF).await;
+    assert_eq!(entries.len(), 2, "still listed");
+    let (missing, present): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .partition(|(_, _, url)| url.ends_with(&m.files[0].path));
+    let (dl_token, _, url) = missing[0];
+    assert_eq!(
+        fetch(url, dl_token, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        fetch(url, dl_token, None).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the 404 spent the token"
+    );
+    let (dl_token, _, url) = present[0];
+    assert_eq!(fetch(url, dl_token, None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn download_faults_500_json_and_short_bodies() {
     let (sim, token, _) = ready(Scenario::default()).await;
     sim.set_faults(Faults {
