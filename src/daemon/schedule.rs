@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use croner::parser::{CronParser, Seconds};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
@@ -145,18 +144,37 @@ impl Liveness {
 }
 
 /// The first time `expr` fires after `after`.
+///
+/// Parsed with the scheduler's own rules (seconds first; day-of-month AND
+/// day-of-week must both match), so health judges the ticks the scheduler
+/// will really make: with croner's default OR rule, `*/5 * * 27 * MON`
+/// looked overdue on a Friday the 27th and the watchdog killed a working
+/// daemon.
 pub fn next_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let cron = CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(expr)
-        .ok()?;
-    cron.find_next_occurrence(&after, false).ok()
+    crate::config::schedule::next_run(expr, after)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_of_month_and_day_of_week_must_both_match_as_in_the_scheduler() {
+        // Friday 2026-11-27 12:00 UTC.
+        let friday = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let next = next_after("0 */5 * 27 * MON", friday).expect("fires");
+        assert_eq!(next.format("%a %d").to_string(), "Mon 27", "{next}");
+        // The schedule last ticked a month ago: no tick was due since.
+        let live = Liveness {
+            expr: "0 */5 * 27 * MON".to_owned(),
+            last_tick: Arc::new(AtomicI64::new(
+                (friday - chrono::Duration::days(25)).timestamp_millis(),
+            )),
+        };
+        assert_eq!(live.overdue(Millis::from(friday)), None, "healthy");
+    }
 
     #[test]
     fn next_after_follows_the_expression() {
