@@ -98,6 +98,11 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
         f.done, f.pending, f.downloading, f.failed
     );
     let _ = writeln!(out, "archived: {} bytes", status.bytes_archived);
+    let last_poll = status.last_successful_poll.map_or_else(
+        || "never".to_owned(),
+        |at| at.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    );
+    let _ = writeln!(out, "last successful poll: {last_poll}");
     for c in &status.conditions {
         let since = c.since.to_utc().format("%Y-%m-%d %H:%M:%S UTC");
         let _ = writeln!(out, "NOW: {} since {since}: {}", c.name, c.detail);
@@ -119,6 +124,9 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
             state,
             m.subject.as_deref().unwrap_or("")
         );
+        if let Some(error) = &m.last_poll_error {
+            let _ = writeln!(out, "      last listing error: {error}");
+        }
     }
     if !status.last_errors.is_empty() {
         let _ = writeln!(out, "last errors:");
@@ -248,6 +256,31 @@ mod tests {
 
     fn at(ms: i64) -> Millis {
         Millis::from_unix_ms(ms)
+    }
+
+    #[test]
+    fn the_human_status_shows_the_last_good_poll_and_each_listing_error() {
+        let mut failing = meeting(0, 0, 0, None);
+        failing.last_poll_error = Some("appauth: authentication refused".into());
+        let lines = [MeetingLine {
+            meeting: failing,
+            state: "listing_failed",
+        }];
+        let never = render_status(&Status::default(), &lines);
+        assert!(never.contains("last successful poll: never"), "{never}");
+        assert!(
+            never.contains("last listing error: appauth: authentication refused"),
+            "{never}"
+        );
+        let status = Status {
+            last_successful_poll: Some(Millis::from_unix_secs(1_700_000_000)),
+            ..Status::default()
+        };
+        let text = render_status(&status, &[]);
+        assert!(
+            text.contains("last successful poll: 2023-11-14 22:13:20 UTC"),
+            "{text}"
+        );
     }
 
     #[test]
