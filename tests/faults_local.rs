@@ -124,19 +124,3 @@ pub fn both(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
-
-/// `GET /healthz` on `addr`: its status and body; `None` while nothing
-/// answers there.
-pub async fn healthz(addr: std::net::SocketAddr) -> Option<(u16, String)> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let response = client
-        .get(format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.text().await.ok()?))
-}
