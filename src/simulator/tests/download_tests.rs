@@ -28,14 +28,6 @@ async fn ready(sc: Scenario) -> (Simulator, String, SimMeeting) {
     (sim, token, m)
 }
 
-async fn fetch(url: &str, token: &str, range: Option<&str>) -> reqwest::Response {
-    let mut req = client().get(url).header("Authorization", token);
-    if let Some(range) = range {
-        req = req.header("Range", range);
-    }
-    req.send().await.expect("download request is sent")
-}
-
 #[tokio::test]
 async fn a_download_token_works_once() {
     let (sim, token, m) = ready(Scenario::default()).await;

@@ -25,14 +25,6 @@ async fn ready(faults: Faults) -> (Simulator, String, SimMeeting) {
     (sim, token, m)
 }
 
-async fn fetch(url: &str, token: &str, range: Option<&str>) -> reqwest::Response {
-    let mut req = client().get(url).header("Authorization", token);
-    if let Some(range) = range {
-        req = req.header("Range", range);
-    }
-    req.send().await.expect("download request is sent")
-}
-
 fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
     resp.headers()
         .get(name)

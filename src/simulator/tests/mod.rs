@@ -20,6 +20,15 @@ pub(super) const FILES: &str = "/v1/mmc/management/record/files";
 pub(super) const URLS: &str = "/v1/mmc/management/record/downloadurls";
 
 /// A client that never goes through a proxy from the environment.
+/// A download request with a raw token and an optional `Range`.
+pub(super) async fn fetch(url: &str, token: &str, range: Option<&str>) -> reqwest::Response {
+    let mut req = client().get(url).header("Authorization", token);
+    if let Some(range) = range {
+        req = req.header("Range", range);
+    }
+    req.send().await.expect("download request is sent")
+}
+
 pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
