@@ -30,6 +30,7 @@ pub struct Metrics {
     last_poll: Gauge<f64, AtomicU64>,
     polls: Family<Labels, Counter>,
     conditions: Family<Labels, Gauge>,
+    retention: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -54,6 +55,7 @@ impl Metrics {
             last_poll: Gauge::default(),
             polls: Family::default(),
             conditions: Family::default(),
+            retention: Family::default(),
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
@@ -102,6 +104,11 @@ impl Metrics {
             "1 while a local condition stops work (disk_full), else 0",
             m.conditions.clone(),
         );
+        registry.register(
+            "retention",
+            "Retention decisions: deleted, or the reason a meeting was kept",
+            m.retention.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -112,6 +119,13 @@ impl Metrics {
             ("status", status.to_string()),
         ];
         self.api_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a retention decision (`deleted` or why a meeting was kept).
+    pub fn retention(&self, outcome: &'static str) {
+        self.retention
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// Counts an access-token fetch.
@@ -175,6 +189,8 @@ mod tests {
         m.token_refreshed();
         m.download(AttemptOutcome::Done.as_str(), 0.2);
         m.poll("ok", Millis::from_unix_secs(1_700_000_000));
+        m.retention("deleted");
+        m.retention("too_recent");
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;
@@ -191,6 +207,8 @@ mod tests {
             "meeting_archiver_last_successful_poll_timestamp_seconds 1700000000",
             "meeting_archiver_polls_total{result=\"ok\"} 1",
             "meeting_archiver_condition{name=\"disk_full\"} 0",
+            "meeting_archiver_retention_total{outcome=\"deleted\"} 1",
+            "meeting_archiver_retention_total{outcome=\"too_recent\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use meeting_archiver::commands::{self, SyncOutcome};
 use meeting_archiver::config::{
-    Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig, ServerConfig,
-    TlsConfig,
+    Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig,
+    RetentionConfig, ServerConfig, TlsConfig,
 };
 use meeting_archiver::pipeline::MANIFEST_NAME;
 use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
@@ -180,6 +180,7 @@ impl TestEnv {
             tls: TlsConfig::default(),
             server: ServerConfig { listen: None },
             log: LogConfig::default(),
+            retention: RetentionConfig::default(),
             exposed_secrets: Vec::new(),
         }
     }

@@ -16,5 +16,6 @@ mod faults_local;
 mod first_contact;
 mod pipeline;
 mod recovery;
+mod retention;
 mod service;
 mod tls;

@@ -61,10 +61,17 @@ pub(super) async fn read_json<T: DeserializeOwned>(
         detail: format!("reading the answer failed: {}", error_chain(&e)),
         request_id: reply.request_id.clone(),
     })?;
-    reply.error = serde_json::from_slice(&body).ok();
+    // An empty body reads as JSON `null`: what a call with no answer (a
+    // DELETE) expects, and still no struct for the calls that list.
+    let body: &[u8] = if body.trim_ascii().is_empty() {
+        b"null"
+    } else {
+        &body
+    };
+    reply.error = serde_json::from_slice(body).ok();
     let is_error_body = reply.error.as_ref().is_some_and(|e| e.error_code.is_some());
     let parsed = if (200..300).contains(&reply.status) && !is_error_body {
-        serde_json::from_slice::<T>(&body).map_err(|e| e.to_string())
+        serde_json::from_slice::<T>(body).map_err(|e| e.to_string())
     } else {
         Err(String::new())
     };

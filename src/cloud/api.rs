@@ -199,3 +199,20 @@ impl CloudClient {
             .await
     }
 }
+
+impl CloudClient {
+    /// Deletes whole meetings' recordings from the cloud. Destructive:
+    /// only retention calls it, after a verified archive and a fresh
+    /// listing. 200 with an empty body on success.
+    pub async fn delete_recordings(&self, conf_uuids: &[String]) -> Result<(), CloudError> {
+        let list = conf_uuids.join(",");
+        self.call_json::<Option<serde::de::IgnoredAny>>(
+            reqwest::Method::DELETE,
+            "record/files (delete)",
+            "/v1/mmc/management/record/files",
+            &[("confUUIDs", list.as_str())],
+        )
+        .await
+        .map(|_| ())
+    }
+}

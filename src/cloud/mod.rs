@@ -173,6 +173,19 @@ impl CloudClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, CloudError> {
+        self.call_json(reqwest::Method::GET, endpoint, path, query)
+            .await
+    }
+
+    /// A call of a business API (any method) with the access token,
+    /// retries and one re-authentication on 401.
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, CloudError> {
         let mut tries = 0;
         let mut reauthenticated = false;
         let started = std::time::Instant::now();
@@ -180,7 +193,7 @@ impl CloudClient {
             let (token, generation) = self.access_token().await?;
             let sent = self
                 .http
-                .get(self.url(path))
+                .request(method.clone(), self.url(path))
                 .query(query)
                 .header("X-Access-Token", sensitive(&token)?)
                 .send()

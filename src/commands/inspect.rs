@@ -38,7 +38,9 @@ struct MeetingLine {
 /// files) or `settled` (complete for longer than `poll.recheck_for`; no
 /// longer polled).
 fn meeting_state(m: &MeetingRecord, recheck: Duration, now: Millis) -> &'static str {
-    if m.given_up_at.is_some() {
+    if m.deleted_from_cloud_at.is_some() {
+        "deleted_from_cloud"
+    } else if m.given_up_at.is_some() {
         "gave_up"
     } else if m.last_poll_error.is_some() {
         "listing_failed"
@@ -126,6 +128,12 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
         );
         if let Some(error) = &m.last_poll_error {
             let _ = writeln!(out, "      last listing error: {error}");
+        }
+        if let Some(at) = m.deleted_from_cloud_at {
+            let at = at.to_utc().format("%Y-%m-%d %H:%M:%S UTC");
+            let _ = writeln!(out, "      deleted from the cloud at {at}");
+        } else if let Some(hold) = &m.retention_hold {
+            let _ = writeln!(out, "      kept in the cloud: {hold}");
         }
     }
     if !status.last_errors.is_empty() {
@@ -249,6 +257,8 @@ mod tests {
             complete_since: complete_since.map(Millis::from_unix_ms),
             transcoding: false,
             given_up_at: None,
+            deleted_from_cloud_at: None,
+            retention_hold: None,
         }
     }
 

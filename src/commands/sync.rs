@@ -131,6 +131,10 @@ pub async fn sync_with(
     // Put-backs the ledger refused for a while (then took again) left
     // rows `downloading` that no worker owns any more.
     engine.requeue_orphans().await?;
+    // Deletion from the cloud follows a verified archive, never a failed run.
+    if !cancel.is_cancelled() {
+        engine.retention(&config.retention).await;
+    }
     let disk_full = engine.disk_full().await?;
     let status = engine.ledger().call(|l| l.status(10)).await?;
     Ok(SyncOutcome {

@@ -55,6 +55,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[log]`: log format and filter.
     pub log: LogConfig,
+    /// `[retention]`: opt-in deletion of verified recordings from the cloud.
+    pub retention: RetentionConfig,
     /// Files holding a secret that other users can read, found when the
     /// config was loaded from disk (warnings, not errors: the admin decides).
     pub exposed_secrets: Vec<String>,
@@ -227,6 +229,20 @@ pub struct TlsConfig {
     pub ca_file: Option<PathBuf>,
     /// Hosts whose certificate is not checked for downloads.
     pub insecure_download_hosts: Vec<String>,
+}
+
+/// `[retention]`: deleting recordings from the cloud once they are
+/// archived and verified. Off unless asked for; applied on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Whether to delete at all.
+    pub delete_from_cloud: bool,
+    /// How long after a meeting became complete it may be deleted.
+    pub delete_after: Duration,
+    /// At most this many meetings deleted per poll (a safety cap).
+    pub max_deletes_per_poll: u32,
+    /// Log and record what would be deleted; delete nothing.
+    pub dry_run: bool,
 }
 
 /// `[server]`: the health and metrics listener.

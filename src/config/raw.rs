@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{DownloadConfig, LedgerConfig, LogConfig, LogFormat, PollConfig, ServerConfig};
+use super::{
+    DownloadConfig, LedgerConfig, LogConfig, LogFormat, PollConfig, RetentionConfig, ServerConfig,
+};
 
 /// The default value of every optional key.
 pub mod defaults {
@@ -59,6 +61,10 @@ pub mod defaults {
     pub const MIN_FREE_SPACE: u64 = 1 << 30;
     /// `ledger.path`
     pub const LEDGER_PATH: &str = "/var/lib/meeting-archiver/ledger.sqlite3";
+    /// `retention.delete_after`
+    pub const DELETE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// `retention.max_deletes_per_poll`
+    pub const MAX_DELETES_PER_POLL: u32 = 20;
     /// `ledger.retry_for`
     pub const LEDGER_RETRY_FOR: Duration = Duration::from_secs(60);
     /// `server.listen`
@@ -107,6 +113,17 @@ impl Default for LedgerConfig {
     }
 }
 
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            delete_from_cloud: false,
+            delete_after: defaults::DELETE_AFTER,
+            max_deletes_per_poll: defaults::MAX_DELETES_PER_POLL,
+            dry_run: false,
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -135,6 +152,16 @@ pub(super) struct RawConfig {
     pub tls: RawTls,
     pub server: RawServer,
     pub log: RawLog,
+    pub retention: RawRetention,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub delete_from_cloud: Option<bool>,
+    pub delete_after: Option<String>,
+    pub max_deletes_per_poll: Option<u32>,
+    pub dry_run: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

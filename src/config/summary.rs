@@ -102,6 +102,16 @@ impl Config {
     }
 
     fn write_other(&self, out: &mut String) {
+        let r = &self.retention;
+        let _ = writeln!(out, "\n[retention]");
+        line(out, "delete_from_cloud", &r.delete_from_cloud.to_string());
+        line(out, "delete_after", &dur(r.delete_after));
+        line(
+            out,
+            "max_deletes_per_poll",
+            &r.max_deletes_per_poll.to_string(),
+        );
+        line(out, "dry_run", &r.dry_run.to_string());
         let _ = writeln!(out, "\n[ledger]");
         line(out, "path", &self.ledger.path.display().to_string());
         line(out, "retry_for", &dur(self.ledger.retry_for));

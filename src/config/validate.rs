@@ -11,7 +11,7 @@ use tracing_subscriber::filter::LevelFilter;
 use super::raw::{RawCloud, RawConfig, RawDownload, RawLog, RawLogFormat, RawPoll, defaults};
 use super::{
     Auth, CloudConfig, Config, ConfigError, DownloadConfig, LedgerConfig, LogConfig, LogFormat,
-    PollConfig, SecretSource, Secrets, ServerConfig, TlsConfig, auth, schedule,
+    PollConfig, RetentionConfig, SecretSource, Secrets, ServerConfig, TlsConfig, auth, schedule,
 };
 
 /// Most workers a config may ask for: more would only hammer the API.
@@ -49,6 +49,19 @@ pub(super) fn parse(
             insecure_download_hosts: hosts(raw.tls.insecure_download_hosts)?,
         },
         server: server(raw.server.listen)?,
+        retention: RetentionConfig {
+            delete_from_cloud: raw.retention.delete_from_cloud.unwrap_or(false),
+            delete_after: duration(
+                "retention.delete_after",
+                &raw.retention.delete_after,
+                defaults::DELETE_AFTER,
+            )?,
+            max_deletes_per_poll: raw
+                .retention
+                .max_deletes_per_poll
+                .unwrap_or(defaults::MAX_DELETES_PER_POLL),
+            dry_run: raw.retention.dry_run.unwrap_or(false),
+        },
         log: log(raw.log)?,
         exposed_secrets: Vec::new(),
     })

@@ -19,7 +19,7 @@ use super::schedule::Schedule;
 use super::server::{self, Health, PollHistory};
 use super::systemd;
 use crate::clock::Millis;
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::ledger::LedgerHandle;
 use crate::pipeline::{Engine, PollError, PollPlan, PollReport, WorkerSet, build_engine};
 use crate::telemetry::error_chain;
@@ -60,7 +60,7 @@ pub async fn run(
     let mut schedule = Schedule::start(&config.poll.schedule, ticks_tx.clone()).await?;
     health.watch(schedule.liveness());
     let mut plan = PollPlan::from(&config.poll);
-    let mut poll = Some(start_poll(&engine, &plan, &polls));
+    let mut poll = Some(start_poll(&engine, &plan, &config.retention, &polls));
     systemd::ready(&status_line(engine.ledger()).await);
     tracing::info!(schedule = %config.poll.schedule, workers = config.download.workers, "daemon running");
     let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
@@ -74,7 +74,7 @@ pub async fn run(
                     tracing::info!("the previous poll is still running; skipping this tick");
                     engine.metrics().poll("skipped", Millis::now());
                 } else {
-                    poll = Some(start_poll(&engine, &plan, &polls));
+                    poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
                 }
             }
             finished = finished(&mut poll) => {
@@ -91,7 +91,7 @@ pub async fn run(
                 // The new meetings are polled now, unless a poll runs (it
                 // finishes with the old plan; the next tick takes the new).
                 if poll.is_none() {
-                    poll = Some(start_poll(&engine, &plan, &polls));
+                    poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
                 }
             }
         }
@@ -126,15 +126,27 @@ pub async fn run(
 }
 
 /// Starts one poll of `plan` in its own task.
+/// Retention (which re-reads archived files and may call DELETE) runs in
+/// the same task after the poll, never in the loop: the loop must stay free
+/// for ticks, reloads and stop requests. A stop aborts the task; an
+/// interrupted deletion is resolved at the next start.
 fn start_poll(
     engine: &Arc<Engine>,
     plan: &PollPlan,
+    retention: &RetentionConfig,
     polls: &PollHistory,
 ) -> JoinHandle<PollReport> {
     polls.started();
-    let (engine, plan) = (Arc::clone(engine), plan.clone());
+    let (engine, plan, retention) = (Arc::clone(engine), plan.clone(), retention.clone());
     let span = tracing::info_span!("poll_run", meetings = plan.meetings.len());
-    tokio::spawn(async move { engine.poll(&plan).await }.instrument(span))
+    tokio::spawn(
+        async move {
+            let report = engine.poll(&plan).await;
+            engine.retention(&retention).await;
+            report
+        }
+        .instrument(span),
+    )
 }
 
 /// The running poll's end; never, while none runs.
@@ -225,6 +237,7 @@ async fn apply(
     current.poll = new.poll;
     current.poll.schedule = schedule.expression().to_owned();
     current.download.workers = new.download.workers;
+    current.retention = new.retention;
     tracing::info!(
         meetings = current.poll.meetings.len(),
         schedule = %schedule.expression(),

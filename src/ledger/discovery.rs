@@ -65,6 +65,7 @@ impl Ledger {
         let meetings = {
             let mut stmt = tx.prepare(
                 "SELECT conf_uuid FROM meetings WHERE origin = 'discovered' AND given_up_at IS NULL
+                   AND deleted_from_cloud_at IS NULL
                  ORDER BY first_seen_at, conf_uuid",
             )?;
             let rows = stmt.query_map([], |row| row.get(0))?;

@@ -51,6 +51,10 @@ pub struct MeetingRecord {
     pub transcoding: bool,
     /// When polling it stopped: discovered, and no file for `poll.give_up_after`.
     pub given_up_at: Option<Millis>,
+    /// When retention deleted its recordings from the cloud.
+    pub deleted_from_cloud_at: Option<Millis>,
+    /// Why the last retention pass did not delete it.
+    pub retention_hold: Option<String>,
 }
 
 /// Sets or clears `complete_since` of one meeting (all of them with
@@ -78,8 +82,11 @@ impl Ledger {
     /// Meetings complete since before `complete_before`: their re-check
     /// period is over and polls leave them alone.
     pub fn settled_meetings(&self, complete_before: Millis) -> Result<Vec<String>> {
+        // A meeting deleted from the cloud is settled for good.
         let mut stmt = self.conn.prepare(
-            "SELECT conf_uuid FROM meetings WHERE complete_since IS NOT NULL AND complete_since < ?1",
+            "SELECT conf_uuid FROM meetings
+             WHERE (complete_since IS NOT NULL AND complete_since < ?1)
+                OR deleted_from_cloud_at IS NOT NULL",
         )?;
         let rows = stmt.query_map([complete_before], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -184,7 +191,8 @@ impl Ledger {
                     count(f.id),
                     count(f.id) FILTER (WHERE f.state = 'done'),
                     count(f.id) FILTER (WHERE f.state = 'failed'),
-                    m.complete_since, m.transcoding, m.given_up_at
+                    m.complete_since, m.transcoding, m.given_up_at,
+                    m.deleted_from_cloud_at, m.retention_hold
              FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
              GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
         )?;
@@ -201,6 +209,8 @@ impl Ledger {
                 complete_since: row.get(8)?,
                 transcoding: row.get(9)?,
                 given_up_at: row.get(10)?,
+                deleted_from_cloud_at: row.get(11)?,
+                retention_hold: row.get(12)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -22,6 +22,7 @@ mod handle;
 mod meetings;
 mod readonly;
 mod recovery;
+mod retention;
 mod sqlite_error;
 mod status;
 mod tokens;
@@ -48,6 +49,7 @@ pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};
 pub use recovery::Condition;
+pub use retention::{HeldFile, RetentionCandidate};
 pub use sqlite_error::SqliteError;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
@@ -118,6 +120,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0004_file_identity.sql")),
     M::up(include_str!("../../migrations/0005_access_token.sql")),
     M::up(include_str!("../../migrations/0006_discovery.sql")),
+    M::up(include_str!("../../migrations/0007_retention.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

@@ -16,6 +16,9 @@ struct Manifest<'a> {
     conf_uuid: &'a str,
     subject: Option<String>,
     generated_at_ms: Millis,
+    /// When retention deleted the cloud's copy; absent while it is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_from_cloud_at_ms: Option<Millis>,
     files: Vec<ManifestFile>,
 }
 
@@ -73,18 +76,16 @@ impl Engine {
         let lock = self.meeting_lock(conf_uuid);
         let _guard = lock.lock().await;
         let conf = conf_uuid.to_owned();
-        let (files, subject) = self
+        let (files, meeting) = self
             .ledger
             .call(move |l| {
                 let files = l.meeting_files(&conf)?;
-                let subject = l
-                    .meetings()?
-                    .into_iter()
-                    .find(|m| m.conf_uuid == conf)
-                    .and_then(|m| m.subject);
-                Ok((files, subject))
+                let meeting = l.meetings()?.into_iter().find(|m| m.conf_uuid == conf);
+                Ok((files, meeting))
             })
             .await?;
+        let (subject, deleted) =
+            meeting.map_or((None, None), |m| (m.subject, m.deleted_from_cloud_at));
         let Some(first) = files.first() else {
             return Ok(());
         };
@@ -93,6 +94,7 @@ impl Engine {
             conf_uuid,
             subject,
             generated_at_ms: Millis::now(),
+            deleted_from_cloud_at_ms: deleted,
             files: files
                 .into_iter()
                 .filter(|f| f.state == FileState::Done)

@@ -87,7 +87,7 @@ impl Engine {
 /// ... file of one type with that name in this listing, `#2`, `#3`, ...
 /// (the listing's order breaks the tie). Equal names are logged: the rule
 /// holds only while the cloud lists them in a stable order.
-fn identity_key(
+pub(super) fn identity_key(
     seen: &mut HashMap<(String, String), usize>,
     file_type: &str,
     name: &str,

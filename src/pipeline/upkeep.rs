@@ -113,6 +113,7 @@ impl Engine {
         }
         self.remove_dead_partials().await?;
         self.rewrite_stale_manifests().await;
+        self.resolve_deletion_intents().await;
         Ok(())
     }
 

@@ -73,6 +73,21 @@ pub fn config_toml(config: &Config) -> String {
         // An empty address turns the server off.
         section("server", [("listen", text(&listen.unwrap_or_default()))]),
         section(
+            "retention",
+            [
+                (
+                    "delete_from_cloud",
+                    toml::Value::Boolean(config.retention.delete_from_cloud),
+                ),
+                ("delete_after", time(config.retention.delete_after)),
+                (
+                    "max_deletes_per_poll",
+                    int(config.retention.max_deletes_per_poll),
+                ),
+                ("dry_run", toml::Value::Boolean(config.retention.dry_run)),
+            ],
+        ),
+        section(
             "log",
             [("format", text(format)), ("level", text(&config.log.level))],
         ),
