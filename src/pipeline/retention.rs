@@ -73,6 +73,21 @@ impl Hold {
     }
 }
 
+/// The checks the ledger alone answers: no failed file, every file
+/// archived, complete for `delete_after`.
+fn precheck(meeting: &RetentionCandidate, plan: &RetentionConfig) -> Result<(), Hold> {
+    if meeting.files.iter().any(|f| f.state == FileState::Failed) {
+        return Err(Hold::FailedFile);
+    }
+    let Some(since) = meeting.complete_since else {
+        return Err(Hold::Incomplete);
+    };
+    if since + plan.delete_after > Millis::now() {
+        return Err(Hold::TooRecent);
+    }
+    Ok(())
+}
+
 /// What one retention pass did.
 #[derive(Debug, Default)]
 pub struct RetentionReport {
@@ -99,12 +114,17 @@ impl Engine {
         };
         let mut chosen = Vec::new();
         for meeting in candidates {
-            let verdict = match self.judge(&meeting, plan).await {
-                Ok(()) if plan.dry_run => Err(Hold::DryRun),
-                Ok(()) if chosen.len() >= plan.max_deletes_per_poll as usize => {
-                    Err(Hold::CapReached)
-                }
-                other => other,
+            // Cheap checks first; the cap before the costly ones (a fresh
+            // listing, re-reading every file), which only a meeting that
+            // may really be deleted now is worth.
+            let capped = chosen.len() >= plan.max_deletes_per_poll as usize;
+            let verdict = match precheck(&meeting, plan) {
+                Ok(()) if capped && !plan.dry_run => Err(Hold::CapReached),
+                Ok(()) => match self.judge(&meeting).await {
+                    Ok(()) if plan.dry_run => Err(Hold::DryRun),
+                    other => other,
+                },
+                Err(hold) => Err(hold),
             };
             let hold = verdict.as_ref().err().map(Hold::describe);
             let conf = meeting.conf_uuid.clone();
@@ -132,21 +152,12 @@ impl Engine {
         report
     }
 
-    /// Whether a meeting may be deleted now.
-    async fn judge(
-        &self,
-        meeting: &RetentionCandidate,
-        plan: &RetentionConfig,
-    ) -> Result<(), Hold> {
-        if meeting.files.iter().any(|f| f.state == FileState::Failed) {
-            return Err(Hold::FailedFile);
-        }
-        let Some(since) = meeting.complete_since else {
-            return Err(Hold::Incomplete);
-        };
-        if since + plan.delete_after > Millis::now() {
-            return Err(Hold::TooRecent);
-        }
+    /// Whether a meeting that passed [`precheck`] may be deleted now: the
+    /// cloud lists nothing the archive does not hold (asked first: one call
+    /// is cheaper than re-reading every file), and every archived file
+    /// reads back as recorded.
+    async fn judge(&self, meeting: &RetentionCandidate) -> Result<(), Hold> {
+        self.cloud_holds_nothing_more(meeting).await?;
         for file in &meeting.files {
             match self.archive.digest(&file.rel_path).await {
                 Err(_) => return Err(Hold::MissingFile(file.rel_path.clone())),
@@ -158,6 +169,11 @@ impl Engine {
                 Ok(_) => {}
             }
         }
+        Ok(())
+    }
+
+    /// A fresh listing shows no file the archive does not hold.
+    async fn cloud_holds_nothing_more(&self, meeting: &RetentionCandidate) -> Result<(), Hold> {
         let listed = self
             .cloud
             .download_urls(&meeting.conf_uuid)
