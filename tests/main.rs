@@ -17,5 +17,6 @@ mod first_contact;
 mod pipeline;
 mod recovery;
 mod retention;
+mod review_findings;
 mod service;
 mod tls;

@@ -71,6 +71,8 @@ pub struct CloudClient {
     /// The last authentication's failure, until the next poll begins: one
     /// refused App Key must not be tried again for every meeting.
     refused: std::sync::Mutex<Option<CloudError>>,
+    /// Whether a poll runs (between `begin_poll` and `end_poll`).
+    polling: std::sync::atomic::AtomicBool,
 }
 
 impl CloudClient {
@@ -85,6 +87,7 @@ impl CloudClient {
             paging: Paging::default(),
             store: None,
             refused: std::sync::Mutex::new(None),
+            polling: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -96,7 +96,14 @@ impl CloudClient {
                 let answer = match self.authenticate(creds).await {
                     Ok(answer) => answer,
                     Err(e) => {
-                        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+                        // Kept for the rest of a running poll (one failed
+                        // authentication, not one per meeting); between
+                        // polls only a refusal retrying cannot fix is kept,
+                        // so a worker's passing failure costs no one else.
+                        if self.polling.load(Ordering::Relaxed) || !e.is_retryable() {
+                            *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(e.clone());
+                        }
                         return Err(e);
                     }
                 };
@@ -129,7 +136,20 @@ impl CloudClient {
     /// A new poll begins: an authentication that failed during the last
     /// one may be tried again (once, however many meetings ask).
     pub fn begin_poll(&self) {
+        self.polling.store(true, Ordering::Relaxed);
         *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// A poll ended: a passing authentication failure (5xx, throttled,
+    /// unreachable) is forgotten, so that workers refreshing tokens before
+    /// the next poll try again; a refusal retrying cannot fix (a wrong key,
+    /// a certificate) is kept until then.
+    pub fn end_poll(&self) {
+        self.polling.store(false, Ordering::Relaxed);
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.as_ref().is_some_and(CloudError::is_retryable) {
+            *refused = None;
+        }
     }
 
     /// Forgets the token of `generation` (the API refused it), here and in

@@ -38,9 +38,12 @@ pub fn classify(chain: &str) -> Failure {
         "no address associated",
         "nodename nor servname",
     ];
+    // EAI_AGAIN ("Temporary failure in name resolution"): the resolver
+    // itself is down for a moment, which retrying may fix.
+    let passing = lower.contains("temporary failure") || lower.contains("try again");
     if certificate.iter().any(|c| lower.contains(c)) {
         Failure::Certificate
-    } else if dns.iter().any(|d| lower.contains(d)) {
+    } else if dns.iter().any(|d| lower.contains(d)) && !passing {
         Failure::Dns
     } else {
         Failure::Transient
@@ -103,6 +106,9 @@ mod tests {
         let refused = "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)";
         assert_eq!(classify(refused), Failure::Transient);
         assert_eq!(classify("operation timed out"), Failure::Transient);
+        let blip =
+            "dns error: failed to lookup address information: Temporary failure in name resolution";
+        assert_eq!(classify(blip), Failure::Transient);
     }
 
     #[test]

@@ -219,8 +219,9 @@ pub async fn fetch<O: Observer>(
         .sync()
         .await
         .map_err(|e| FetchError::disk("writing", path, &e, 0, received))?;
-    if size == 0 {
+    if size == 0 && transfer.media {
         // No recording is empty: an empty 200 is an error answer in disguise.
+        // (A chat log of a meeting nobody wrote in may well be.)
         return Err(FetchError::TokenRejected {
             status: status.as_u16(),
             detail: format!("HTTP {status} with an empty body instead of the file"),

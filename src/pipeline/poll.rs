@@ -147,6 +147,7 @@ impl Engine {
                 }
             }
         }
+        self.cloud.end_poll();
         // Always: besides new files, a poll may follow a `retry` or
         // `verify --repair` run by another process.
         self.wake.notify_waiters();

@@ -184,6 +184,8 @@ async fn worker_loop(
                 if let Some(patience) = &patience {
                     patience.step_ended(&engine);
                 }
+                // A step that worked ends a run of ledger trouble.
+                trouble = Trouble::default();
                 continue;
             }
             Ok(Look::Stop) => return Ok(()),

@@ -80,11 +80,15 @@ impl Engine {
         file: &ClaimedFile,
         fetched: Fetched,
     ) -> Result<Outcome, EngineError> {
-        let agrees = file
+        let same = file
             .candidate
             .as_ref()
             .is_some_and(|(size, sha)| *size == fetched.size && *sha == fetched.sha256);
-        if fetched.length_confirmed && fetched.received == 0 && !agrees {
+        // Only a second *whole* transfer can agree with the first: a resumed
+        // one that brought nothing (a 206 with an empty body, whatever its
+        // Content-Range said) is the same bytes again, not a confirmation.
+        let agrees = same && fetched.received == fetched.size;
+        if fetched.status == 416 && !same {
             // A 416 confirmed the end, but the bytes on disk are not the
             // ones received: start over rather than archive them.
             let error = "the partial file changed on disk since it was received; starting over";
@@ -222,11 +226,17 @@ impl Engine {
                     error: &error_owned,
                     next_attempt_at: Millis::now(),
                     max_attempts: 0,
-                    partial_bytes: partial,
+                    partial_bytes: 0,
                 };
                 l.schedule_retry(id, &plan, Millis::now())
             })
             .await?;
+        // Like any file failed for good: its partial data cannot keep the
+        // disk full (`retry` starts it over).
+        let _ = partial;
+        if let Err(e) = self.archive.remove_partial(file.id) {
+            tracing::warn!(error = %e, "cannot remove the partial file");
+        }
         self.progress.files_failed.fetch_add(1, Ordering::Relaxed);
         tracing::error!(%error, "failing this file now: retrying cannot help; `retry` queues it again");
         Ok(Outcome::Failed)

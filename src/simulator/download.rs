@@ -108,6 +108,9 @@ fn plan(
         inner.stats.download_faults_injected += 1;
         t.understate_body();
     }
+    if faults.end_every_transfer_at_half {
+        t.stop = t.stop.min(t.file.size / 2).max(t.start);
+    }
     if faults.no_length {
         t.hide_length();
     }

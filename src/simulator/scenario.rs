@@ -178,4 +178,8 @@ pub struct Faults {
     /// Raw paths the download host answers 404 for although downloadurls
     /// still lists them (a file the cloud lost); the token is spent.
     pub missing_files: Vec<String>,
+    /// Every transfer ends cleanly at half the file (a proxy that
+    /// silently truncates at an absolute offset); a probe at the half gets
+    /// a 206 with an empty body.
+    pub end_every_transfer_at_half: bool,
 }
