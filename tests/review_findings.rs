@@ -1,12 +1,13 @@
 //! Findings of an adversarial review, each reproduced by a test before
 //! its fix: a probe that brings no bytes is no confirmation, an empty chat
 //! log is a file, a passing authentication failure is not held for the
-//! whole poll. (Equal names on different capped pages: see the ignored test.)
+//! whole poll, equal names on different pages of a capped listing are two
+//! files.
 
 use std::time::Duration;
 
 use meeting_archiver::pipeline::Outcome;
-use meeting_archiver::simulator::{Faults, SimFile, SimMeeting};
+use meeting_archiver::simulator::{Faults, SimFile, SimMeeting, UrlStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
@@ -107,7 +108,6 @@ async fn a_passing_auth_failure_is_not_held_until_the_next_poll() {
 /// Two Hd files of one name in two recording folders, on a server that
 /// caps downloadurls pages (here at one URL a page).
 #[tokio::test]
-#[ignore = "known, not fixed: files of one type and name on different pages of a capped listing collide (README)"]
 async fn equal_names_on_different_pages_are_two_files() {
     let conf = "7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d";
     let mut meeting = SimMeeting::standard(conf, "Two sessions", 1, &["Hd"], 1000);
@@ -120,10 +120,28 @@ async fn equal_names_on_different_pages_are_two_files() {
     third.path = format!("/download/{conf}/videoSD/0_0.mp4");
     third.seed ^= 0x66;
     meeting.files.push(third);
-    let mut scn = scenario(vec![meeting]);
-    scn.urls_page_cap = Some(1);
-    let env = TestEnv::start(scn).await;
-    let config = env.config();
-    let outcome = env.sync(&config).await;
-    assert_eq!(outcome.status.files.done, 3, "{outcome:?}");
+    for (style, pages) in [
+        (UrlStyle::Plain, false),
+        (UrlStyle::NoncePath, false),
+        (UrlStyle::Plain, true),
+        (UrlStyle::NoncePath, true),
+    ] {
+        let mut scn = scenario(vec![meeting.clone()]);
+        scn.urls_page_cap = Some(1);
+        scn.url_style = style;
+        scn.urls_offset_counts_pages = pages;
+        let env = TestEnv::start(scn).await;
+        let outcome = env.sync(&env.config()).await;
+        assert_eq!(
+            outcome.exit_code(),
+            0,
+            "{style:?} pages={pages}: {outcome:?}"
+        );
+        assert_eq!(
+            outcome.status.files.done, 3,
+            "{style:?} pages={pages}: {outcome:?}"
+        );
+        // Two of one name: the second lies under its alternative name.
+        assert_eq!(archived_media(&env.archive_dir()).len(), 3);
+    }
 }

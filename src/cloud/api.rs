@@ -54,6 +54,45 @@ struct UrlItem {
     url: String,
 }
 
+/// How a listed entry may be told again on another page of one walk.
+struct Keys {
+    /// Its URL: the same URL is the same entry.
+    url: String,
+    /// Its place in the listing's one order: one place is one entry,
+    /// whatever its URL (a per-listing nonce changes every URL per call).
+    position: usize,
+    /// Its type, name and rank among equal names on its page: used only
+    /// while it is unknown what `offset` counts (the place is then unsure).
+    name: (String, String, usize),
+}
+
+/// The entries a walk has taken, by each key.
+#[derive(Default)]
+struct Seen {
+    urls: HashMap<String, usize>,
+    positions: HashMap<usize, usize>,
+    names: HashMap<(String, String, usize), usize>,
+}
+
+impl Seen {
+    /// The entry `keys` names, if taken already.
+    fn find(&self, keys: &Keys, place_unsure: bool) -> Option<usize> {
+        self.urls.get(&keys.url).copied().or_else(|| {
+            if place_unsure {
+                self.names.get(&keys.name).copied()
+            } else {
+                self.positions.get(&keys.position).copied()
+            }
+        })
+    }
+
+    fn insert(&mut self, keys: Keys, at: usize) {
+        self.urls.insert(keys.url, at);
+        self.positions.insert(keys.position, at);
+        self.names.entry(keys.name).or_insert(at);
+    }
+}
+
 /// One recording found by the recording-list API.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,7 +132,7 @@ impl CloudClient {
     /// another URL on the next page. A file listed twice keeps its newest
     /// URL and token: each call may issue fresh ones.
     pub async fn download_urls(&self, conf_uuid: &str) -> Result<Vec<DownloadUrl>, CloudError> {
-        let mut index: HashMap<(String, String, usize), usize> = HashMap::new();
+        let mut seen = Seen::default();
         let mut out: Vec<DownloadUrl> = Vec::new();
         let mut walk = Walk::new("downloadurls", &self.paging.urls);
         for _ in 0..MAX_PAGES {
@@ -118,7 +157,6 @@ impl CloudClient {
                     continue;
                 }
                 for item in group.urls {
-                    listed += 1;
                     let name = url::Url::parse(&item.url).ok().map(|u| file_name_of(&u));
                     let url = DownloadUrl {
                         file_type: item.file_type.unwrap_or_else(|| "Unknown".to_owned()),
@@ -132,12 +170,17 @@ impl CloudClient {
                         .entry((url.file_type.clone(), told.clone()))
                         .or_insert(0);
                     *nth += 1;
-                    let key = (url.file_type.clone(), told, *nth);
-                    match index.get(&key) {
-                        Some(&at) => out[at] = url,
+                    let keys = Keys {
+                        url: url.url.clone(),
+                        position: walk.position(listed),
+                        name: (url.file_type.clone(), told, *nth),
+                    };
+                    listed += 1;
+                    match seen.find(&keys, walk.trying_pages()) {
+                        Some(at) => out[at] = url,
                         None => {
                             fresh += 1;
-                            index.insert(key, out.len());
+                            seen.insert(keys, out.len());
                             out.push(url);
                         }
                     }

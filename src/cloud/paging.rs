@@ -65,6 +65,8 @@ pub struct Walk<'a> {
     /// Whether offset 1 is being tried as a page number after a records
     /// offset brought nothing new.
     trying_pages: bool,
+    /// The first page's length: a page's size when `offset` counts pages.
+    page_size: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -77,6 +79,7 @@ impl<'a> Walk<'a> {
             received: 0,
             page: 0,
             trying_pages: false,
+            page_size: 0,
         }
     }
 
@@ -88,10 +91,29 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Whether the page being read tries `offset` as a page number (its
+    /// entries' places are then unsure).
+    pub fn trying_pages(&self) -> bool {
+        self.trying_pages
+    }
+
+    /// Where the `i`-th entry of the page being read stands in the whole
+    /// listing (the listing keeps one order): entries at one position on
+    /// two pages are one entry listed twice, whatever their URLs say.
+    pub fn position(&self, i: usize) -> usize {
+        match self.meaning {
+            OffsetMeaning::Pages => self.page * self.page_size.max(1) + i,
+            OffsetMeaning::Records | OffsetMeaning::Unknown => self.received + i,
+        }
+    }
+
     /// Takes a page of `got` entries, `fresh` of them new, and says whether
     /// to ask for another. `done` is true when a known total is reached.
     pub fn advance(&mut self, got: usize, fresh: usize, done: bool) -> bool {
         let first = self.page == 0;
+        if first {
+            self.page_size = got;
+        }
         if self.trying_pages {
             self.trying_pages = false;
             if fresh > 0 {
