@@ -214,11 +214,14 @@ pub async fn fetch<O: Observer>(
             });
         }
     };
-    let received = stream_body(response, &transfer, &mut partial, cancel, observer).await?;
+    let streamed = stream_body(response, &transfer, &mut partial, cancel, observer).await?;
+    let received = streamed.received;
+    // A failing final flush (where a full disk often shows) keeps what the
+    // last checkpoint made durable.
     let size = partial
         .sync()
         .await
-        .map_err(|e| FetchError::disk("writing", path, &e, 0, received))?;
+        .map_err(|e| FetchError::disk("writing", path, &e, streamed.durable, received))?;
     if size == 0 && transfer.media {
         // No recording is empty: an empty 200 is an error answer in disguise.
         // (A chat log of a meeting nobody wrote in may well be.)

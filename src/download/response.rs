@@ -116,13 +116,22 @@ async fn restart<O: Observer>(
 
 /// Streams the body into the partial file until it ends, breaks or
 /// shutdown is asked for (checked between chunks), checkpointing as it goes.
+/// A body streamed to its end.
+pub(super) struct Streamed {
+    /// Bytes received.
+    pub(super) received: u64,
+    /// Bytes known durable at the last checkpoint (what a failing final
+    /// flush still keeps).
+    pub(super) durable: u64,
+}
+
 pub(super) async fn stream_body<O: Observer>(
     mut response: reqwest::Response,
     transfer: &Transfer<'_>,
     partial: &mut Partial,
     cancel: &CancellationToken,
     observer: &O,
-) -> Result<u64, FetchError> {
+) -> Result<Streamed, FetchError> {
     let status = response.status().as_u16();
     let start = partial.len;
     let mut sniffed = start > 0;
@@ -143,7 +152,12 @@ pub(super) async fn stream_body<O: Observer>(
                 });
             }
             Some(Ok(Some(chunk))) => chunk,
-            Some(Ok(None)) => return Ok(received),
+            Some(Ok(None)) => {
+                return Ok(Streamed {
+                    received,
+                    durable: checkpoint.1,
+                });
+            }
             Some(Err(e)) => {
                 let kept = partial.sync().await.unwrap_or(checkpoint.1);
                 return Err(FetchError::Failed {

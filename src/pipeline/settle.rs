@@ -15,6 +15,14 @@ use crate::ledger::{
 };
 use crate::telemetry::error_chain;
 
+/// Why a complete file could not be placed in the archive.
+enum Unplaced {
+    /// The disk is full: not the file's fault.
+    OutOfSpace(String),
+    /// Anything else (permissions, a file in the way).
+    Other(String),
+}
+
 impl Engine {
     pub(super) async fn record_attempt(
         &self,
@@ -129,7 +137,16 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         match self.place_done(file, fetched, length_confirmed).await? {
             Ok(()) => Ok(Outcome::Done),
-            Err(error) => self.retry_later(file, &error, 0).await,
+            Err(Unplaced::OutOfSpace(error)) => {
+                // Not the file's fault: it waits, uncounted, with its whole
+                // body kept in the partial area.
+                tracing::error!(%error, "the archive's disk is full; the file waits, uncounted");
+                self.note_out_of_space();
+                self.release(file, fetched.size).await?;
+                self.disk_full().await?;
+                Ok(Outcome::DiskFull)
+            }
+            Err(Unplaced::Other(error)) => self.retry_later(file, &error, 0).await,
         }
     }
 
@@ -140,7 +157,7 @@ impl Engine {
         file: &ClaimedFile,
         fetched: &Fetched,
         length_confirmed: bool,
-    ) -> Result<Result<(), String>, EngineError> {
+    ) -> Result<Result<(), Unplaced>, EngineError> {
         let partial = self.archive.partial_path(file.id);
         if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
             let error = format!(
@@ -148,7 +165,11 @@ impl Engine {
                 error_chain(&e)
             );
             tracing::error!(%error);
-            return Ok(Err(error));
+            return Ok(Err(if crate::download::is_out_of_space(&e) {
+                Unplaced::OutOfSpace(error)
+            } else {
+                Unplaced::Other(error)
+            }));
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
         self.ledger
