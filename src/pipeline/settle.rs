@@ -238,7 +238,6 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         error: &str,
-        partial: u64,
     ) -> Result<Outcome, EngineError> {
         let (id, error_owned) = (file.id, error.to_owned());
         self.ledger
@@ -254,7 +253,6 @@ impl Engine {
             .await?;
         // Like any file failed for good: its partial data cannot keep the
         // disk full (`retry` starts it over).
-        let _ = partial;
         if let Err(e) = self.archive.remove_partial(file.id) {
             tracing::warn!(error = %e, "cannot remove the partial file");
         }

@@ -141,8 +141,8 @@ impl Engine {
                     self.disk_full().await?;
                     return Ok(Outcome::DiskFull);
                 }
-                Err(FetchError::Permanent { detail, partial }) => {
-                    return self.fail_now(file, &detail, partial).await;
+                Err(FetchError::Permanent { detail, .. }) => {
+                    return self.fail_now(file, &detail).await;
                 }
                 Err(FetchError::TokenRejected { detail, .. }) => {
                     refusals += 1;
