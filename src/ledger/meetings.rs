@@ -186,6 +186,16 @@ impl Ledger {
 
     /// Every meeting with its file counts, oldest first.
     pub fn meetings(&self) -> Result<Vec<MeetingRecord>> {
+        self.meetings_where(None)
+    }
+
+    /// One meeting with its file counts (its manifest needs no other).
+    pub fn meeting(&self, conf_uuid: &str) -> Result<Option<MeetingRecord>> {
+        Ok(self.meetings_where(Some(conf_uuid))?.into_iter().next())
+    }
+
+    /// Meetings with their file counts: all, or the one named.
+    fn meetings_where(&self, conf_uuid: Option<&str>) -> Result<Vec<MeetingRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT m.conf_uuid, m.subject, m.origin, m.last_polled_at, m.last_poll_error,
                     count(f.id),
@@ -194,9 +204,10 @@ impl Ledger {
                     m.complete_since, m.transcoding, m.given_up_at,
                     m.deleted_from_cloud_at, m.retention_hold
              FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
+             WHERE ?1 IS NULL OR m.conf_uuid = ?1
              GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
         )?;
-        let rows = stmt.query_map([], |row| {
+        let rows = stmt.query_map([conf_uuid], |row| {
             Ok(MeetingRecord {
                 conf_uuid: row.get(0)?,
                 subject: row.get(1)?,

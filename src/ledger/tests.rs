@@ -459,3 +459,14 @@ fn migration_4_names_files_by_their_last_path_segment_and_keeps_their_tokens() {
         .expect("check");
     assert_eq!(violations, 0);
 }
+
+#[test]
+fn one_meeting_is_read_alone_with_its_counts() {
+    let ledger = ledger_with(&[
+        entry("Hd", "/d/0_0.mp4", "t"),
+        entry("Sd", "/d/0_0.mp4", "u"),
+    ]);
+    let meeting = ledger.meeting(CONF).expect("read").expect("known");
+    assert_eq!((meeting.conf_uuid.as_str(), meeting.files_total), (CONF, 2));
+    assert!(ledger.meeting("unknown").expect("read").is_none());
+}

@@ -80,7 +80,7 @@ impl Engine {
             .ledger
             .call(move |l| {
                 let files = l.meeting_files(&conf)?;
-                let meeting = l.meetings()?.into_iter().find(|m| m.conf_uuid == conf);
+                let meeting = l.meeting(&conf)?;
                 Ok((files, meeting))
             })
             .await?;
