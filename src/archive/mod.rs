@@ -11,6 +11,7 @@
 //! other's partial files. The owner holds an exclusive lock on
 //! `.partial/owner.lock` for its lifetime; readers (`verify`) take none.
 
+mod layout;
 mod paths;
 
 use std::fs::File;
@@ -23,6 +24,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::FileId;
 
+pub use layout::{
+    DEFAULT_LAYOUT, LEGACY_LAYOUT, Layout, LayoutError, MeetingFile, part_number, readable_subject,
+};
 pub use paths::{rel_paths, sanitize_component};
 
 /// The hidden folder for partial downloads, inside the archive folder.

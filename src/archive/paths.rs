@@ -7,16 +7,23 @@ use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
 /// Longest component we write, in bytes (most filesystems allow 255).
-const MAX_COMPONENT: usize = 120;
+pub(super) const MAX_COMPONENT: usize = 120;
 
 /// A sanitised single path component: never empty, never `.` or `..`, no
 /// separator, no control character, no leading dot.
 pub fn sanitize_component(raw: &str) -> String {
     let decoded = percent_decode_str(raw).decode_utf8_lossy();
-    let mut clean: String = decoded
+    let colonless = decoded.replace(':', "_");
+    clean_component(&colonless)
+}
+
+/// [`sanitize_component`] without percent-decoding: for text that is not
+/// part of a URL (a rendered layout component, a subject).
+pub(super) fn clean_component(raw: &str) -> String {
+    let mut clean: String = raw
         .chars()
         .map(|c| match c {
-            '/' | '\\' | ':' => '_',
+            '/' | '\\' => '_',
             c if c.is_control() => '_',
             c => c,
         })
@@ -62,17 +69,22 @@ pub fn rel_paths(
     let kind = sanitize_component(file_type);
     let name = sanitize_component(raw_name);
     let primary = format!("{conf}/{kind}/{name}");
-    let digest = hex::encode(Sha256::digest(
-        format!("{conf_uuid}/{file_type}/{file_key}").as_bytes(),
-    ));
+    let identity = format!("{conf_uuid}/{file_type}/{file_key}");
+    let alternative = format!("{conf}/{kind}/{}", alternative_name(&name, &identity));
+    (primary, alternative)
+}
+
+/// A file name made unique by a short hash of the file's `identity`,
+/// kept within [`MAX_COMPONENT`] and keeping the extension.
+pub(super) fn alternative_name(name: &str, identity: &str) -> String {
+    let digest = hex::encode(Sha256::digest(identity.as_bytes()));
     let (stem, ext) = match name.rfind('.') {
         Some(dot) if dot > 0 && name.len() - dot <= 16 => (&name[..dot], &name[dot..]),
-        _ => (name.as_str(), ""),
+        _ => (name, ""),
     };
     let budget = MAX_COMPONENT.saturating_sub(10 + ext.len());
     let stem = truncate_keeping_extension(stem, budget);
-    let alternative = format!("{conf}/{kind}/{stem}-{}{ext}", &digest[..8]);
-    (primary, alternative)
+    format!("{stem}-{}{ext}", &digest[..8])
 }
 
 #[cfg(test)]

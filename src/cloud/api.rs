@@ -103,9 +103,18 @@ pub struct Recording {
     /// The subject.
     #[serde(default)]
     pub subject: Option<String>,
-    /// Start time as the API prints it (apparently UTC).
+    /// Start time as the API prints it (apparently UTC), e.g. `2019-12-19 02:07`.
     #[serde(default)]
     pub start_time: Option<String>,
+    /// The conference ID people dial; a string or a number on the wire.
+    #[serde(rename = "confID", default)]
+    pub conf_id: Option<serde_json::Value>,
+    /// Length of the recording in seconds.
+    #[serde(default)]
+    pub rcd_time: Option<serde_json::Value>,
+    /// Who scheduled the meeting.
+    #[serde(rename = "scheduserName", default)]
+    pub scheduler: Option<String>,
     /// Transcoding done: only then are the files ready.
     #[serde(default = "yes")]
     pub is_decode_finish: bool,

@@ -210,6 +210,10 @@ pub struct DownloadConfig {
     pub retry_base: Duration,
     /// Cap on the download retry backoff.
     pub retry_max: Duration,
+    /// `download.layout`: the template naming new meetings' folders and
+    /// files; `None` keeps the one the archive records (a new archive gets
+    /// [`crate::archive::DEFAULT_LAYOUT`]).
+    pub layout: Option<crate::archive::Layout>,
 }
 
 /// `[ledger]`: the SQLite database that remembers every file.

@@ -100,6 +100,7 @@ impl Default for DownloadConfig {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
             min_free_space: defaults::MIN_FREE_SPACE,
+            layout: None,
         }
     }
 }
@@ -213,6 +214,7 @@ pub(super) struct RawDownload {
     pub shutdown_timeout: Option<String>,
     pub checkpoint_interval: Option<String>,
     pub min_free_space: Option<String>,
+    pub layout: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

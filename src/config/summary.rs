@@ -99,6 +99,11 @@ impl Config {
             "min_free_space",
             &format!("{} bytes", d.min_free_space),
         );
+        let layout = d.layout.as_ref().map_or_else(
+            || "unset (the archive's own; a new archive: the default)".to_owned(),
+            |l| format!("{:?}", l.template()),
+        );
+        line(out, "layout", &layout);
     }
 
     fn write_other(&self, out: &mut String) {

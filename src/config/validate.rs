@@ -275,6 +275,13 @@ fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
             Some(text) => parse_size(text)
                 .map_err(|reason| ConfigError::invalid("download.min_free_space", reason))?,
         },
+        layout: match &raw.layout {
+            None => None,
+            Some(text) => Some(
+                crate::archive::Layout::parse(text.trim())
+                    .map_err(|e| ConfigError::invalid("download.layout", e.to_string()))?,
+            ),
+        },
     })
 }
 

@@ -6,7 +6,8 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Ledger, Result};
+use super::facts::store_facts;
+use super::{Ledger, MeetingFacts, Result};
 use crate::clock::Millis;
 
 /// A meeting as the recording list shows it.
@@ -14,8 +15,8 @@ use crate::clock::Millis;
 pub struct Discovered {
     /// The conference UUID.
     pub conf_uuid: String,
-    /// Its subject, if the list gave one.
-    pub subject: Option<String>,
+    /// What the list told about it (subject, start, ...).
+    pub facts: MeetingFacts,
     /// `isDecodeFinish` was false: no files yet.
     pub transcoding: bool,
 }
@@ -26,20 +27,20 @@ const DISCOVERY: &str = "discovery";
 pub const POLL_OK: &str = "poll_ok";
 
 impl Ledger {
-    /// Records what discovery found (a configured meeting stays configured).
+    /// Records what discovery found with its facts (a configured meeting
+    /// stays configured).
     pub fn record_discovered(&mut self, found: &[Discovered], now: Millis) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for meeting in found {
             tx.execute(
-                "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at, transcoding)
-                 VALUES (?1, ?2, 'discovered', ?3, ?4)
-                 ON CONFLICT (conf_uuid) DO UPDATE
-                     SET subject = coalesce(excluded.subject, subject),
-                         transcoding = excluded.transcoding",
-                params![meeting.conf_uuid, meeting.subject, now, meeting.transcoding],
+                "INSERT INTO meetings (conf_uuid, origin, first_seen_at, transcoding)
+                 VALUES (?1, 'discovered', ?2, ?3)
+                 ON CONFLICT (conf_uuid) DO UPDATE SET transcoding = excluded.transcoding",
+                params![meeting.conf_uuid, now, meeting.transcoding],
             )?;
+            store_facts(&tx, &meeting.conf_uuid, &meeting.facts)?;
         }
         tx.commit()?;
         Ok(())
@@ -114,7 +115,10 @@ mod tests {
     fn found(conf: &str, transcoding: bool) -> Discovered {
         Discovered {
             conf_uuid: conf.to_owned(),
-            subject: Some(format!("about {conf}")),
+            facts: MeetingFacts {
+                subject: Some(format!("about {conf}")),
+                ..MeetingFacts::default()
+            },
             transcoding,
         }
     }

@@ -85,8 +85,8 @@ impl Engine {
                     tracing::info!(meeting = %rec.conf_uuid, "recording still transcoding; polled until ready");
                 }
                 found.push(Discovered {
+                    facts: super::facts::recording_facts(&rec),
                     conf_uuid: rec.conf_uuid,
-                    subject: rec.subject,
                     transcoding: !rec.is_decode_finish,
                 });
             }

@@ -63,6 +63,10 @@ pub enum EngineError {
         /// The last refusal.
         source: Box<EngineError>,
     },
+    /// Every folder offered for a meeting was taken (a fresh UUID
+    /// included: the ledger is inconsistent).
+    #[error("no free folder in the archive for meeting {0}")]
+    NoFolder(String),
     /// A download worker panicked or was cancelled (a bug): its file is
     /// requeued by the next start.
     #[error("a download worker stopped unexpectedly")]
@@ -87,6 +91,9 @@ pub struct EngineSettings {
     pub ledger_patience: Duration,
     /// Free bytes the archive's disk must keep before a claim.
     pub min_free_space: u64,
+    /// `download.layout` when set: the template for new meetings (unset:
+    /// the one the ledger records, or the default for a new archive).
+    pub layout: Option<crate::archive::Layout>,
 }
 
 /// Live counters of this process's work, for the progress display
@@ -135,6 +142,9 @@ pub struct Engine {
     /// row claimed a moment ago is never mistaken for an orphan.
     pub(super) claim_gate: tokio::sync::RwLock<()>,
     pub(super) space: Space,
+    /// The layout for meetings whose folder is not fixed yet, settled with
+    /// the ledger on first use ([`Engine::layout`]).
+    pub(super) layout: tokio::sync::OnceCell<crate::archive::Layout>,
 }
 
 impl Engine {
@@ -161,6 +171,7 @@ impl Engine {
             claims: Mutex::new(HashSet::new()),
             claim_gate: tokio::sync::RwLock::new(()),
             space,
+            layout: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod discovery;
 mod engine;
+mod facts;
 mod manifest;
 mod poll;
 mod pool;

@@ -180,6 +180,10 @@ impl Engine {
             .await?;
         let lock = self.meeting_lock(conf);
         let _guard = lock.lock().await;
-        self.refresh_urls(conf).await
+        let listed = self.refresh_urls(conf).await?;
+        if origin == MeetingOrigin::Config {
+            self.look_up_if_due(conf).await?;
+        }
+        Ok(listed)
     }
 }

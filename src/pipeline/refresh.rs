@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::archive;
+use crate::archive::MeetingFile;
 use crate::clock::Millis;
 use crate::cloud::file_name_of;
 use crate::ledger::UrlEntry;
@@ -29,6 +29,7 @@ impl Engine {
             return Ok(None);
         }
         let listed = urls.len();
+        let (layout, folder, facts) = self.meeting_folder(conf).await?;
         let mut entries = Vec::with_capacity(listed);
         let mut names: HashMap<(String, String), usize> = HashMap::new();
         for item in urls {
@@ -44,8 +45,16 @@ impl Engine {
             };
             let name = item.name.unwrap_or_else(|| file_name_of(&parsed));
             let file_key = identity_key(&mut names, &item.file_type, &name);
-            let (rel_path, rel_path_alt) =
-                archive::rel_paths(conf, &item.file_type, &name, &file_key);
+            let (rel_path, rel_path_alt) = layout.file_paths(
+                &folder,
+                &MeetingFile {
+                    conf_uuid: conf,
+                    facts: &facts,
+                    file_type: &item.file_type,
+                    raw_name: &name,
+                    file_key: &file_key,
+                },
+            );
             entries.push(UrlEntry {
                 url_path: parsed.path().to_owned(),
                 file_key,

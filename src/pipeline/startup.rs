@@ -100,6 +100,7 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         checkpoint_interval: config.download.checkpoint_interval,
         ledger_patience: config.ledger.retry_for,
         min_free_space: config.download.min_free_space,
+        layout: config.download.layout.clone(),
     };
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(LedgerTokens(ledger.clone()));

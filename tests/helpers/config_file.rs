@@ -60,7 +60,14 @@ pub fn config_toml(config: &Config) -> String {
                 ("retry_max", time(download.retry_max)),
                 ("checkpoint_interval", time(download.checkpoint_interval)),
                 ("min_free_space", text(&download.min_free_space.to_string())),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                download
+                    .layout
+                    .as_ref()
+                    .map(|l| ("layout", text(l.template()))),
+            ),
         ),
         section(
             "ledger",

@@ -1,0 +1,195 @@
+use super::*;
+use crate::archive::rel_paths;
+use crate::clock::Millis;
+
+/// 2026-11-20 09:05 UTC.
+const NOV_20: i64 = 1_795_165_500_000;
+
+fn facts(subject: Option<&str>, conf_id: Option<&str>) -> MeetingFacts {
+    MeetingFacts {
+        subject: subject.map(str::to_owned),
+        conf_id: conf_id.map(str::to_owned),
+        start_time: Some(Millis::from_unix_ms(NOV_20)),
+        duration_s: Some(3600),
+        scheduler: None,
+    }
+}
+
+fn file<'a>(facts: &'a MeetingFacts, file_type: &'a str, name: &'a str) -> MeetingFile<'a> {
+    MeetingFile {
+        conf_uuid: "51adf610220411eaaae03f22d33cc26b",
+        facts,
+        file_type,
+        raw_name: name,
+        file_key: name,
+    }
+}
+
+#[test]
+fn the_default_layout_puts_date_and_title_in_the_folder() {
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    let facts = facts(Some("Weekly sync"), Some("912049654"));
+    let folders = layout.folder_candidates("51adf610220411eaaae03f22d33cc26b", &facts);
+    assert_eq!(folders[0], "2026/2026-11-20 Weekly sync (912049654)");
+    let (path, alt) = layout.file_paths(&folders[0], &file(&facts, "Hd", "0_0.mp4"));
+    assert_eq!(path, "2026/2026-11-20 Weekly sync (912049654)/Hd/0_0.mp4");
+    assert!(alt.starts_with("2026/2026-11-20 Weekly sync (912049654)/Hd/0_0-"));
+    assert!(alt.ends_with(".mp4"));
+}
+
+#[test]
+fn a_hostile_subject_gives_a_readable_single_component() {
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    let facts = facts(Some("Q3 review / budget: \"final\"?"), Some("912"));
+    let folder = &layout.folder_candidates("c", &facts)[0];
+    assert_eq!(folder, "2026/2026-11-20 Q3 review - budget- 'final' (912)");
+    for hostile in [
+        "../../etc",
+        ".hidden",
+        "a\u{0}b\nc",
+        "/",
+        "..",
+        "  ",
+        "\\\\srv\\x",
+    ] {
+        let facts = facts_with_subject(hostile);
+        let folder = &layout.folder_candidates("c", &facts)[0];
+        let parts: Vec<&str> = folder.split('/').collect();
+        assert_eq!(parts.len(), 2, "{hostile:?} -> {folder}");
+        for part in parts {
+            assert!(!part.starts_with('.') && !part.is_empty(), "{folder}");
+            assert!(
+                !part.chars().any(|c| c.is_control() || c == '\\'),
+                "{folder}"
+            );
+        }
+    }
+}
+
+fn facts_with_subject(subject: &str) -> MeetingFacts {
+    facts(Some(subject), Some("1"))
+}
+
+#[test]
+fn long_subjects_are_cut_on_a_character_boundary_and_unicode_is_kept() {
+    let long = "会议".repeat(100);
+    let subject = readable_subject(&long);
+    assert!(subject.len() <= MAX_SUBJECT && subject.starts_with("会议"));
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    let facts = facts(Some(&long), Some("912049654"));
+    for folder in layout.folder_candidates("51adf610220411eaaae03f22d33cc26b", &facts) {
+        for part in folder.split('/') {
+            assert!(part.len() <= MAX_COMPONENT, "{part}");
+        }
+        assert!(folder.contains("会议"), "{folder}");
+    }
+    assert_eq!(
+        readable_subject("Réunion  d'équipe\t…"),
+        "Réunion d'équipe …"
+    );
+}
+
+#[test]
+fn collisions_are_made_unique_by_conference_id_then_uuid() {
+    let layout = Layout::parse("{year}/{date} {subject}/{type}/{name}").expect("layout");
+    let facts = facts(Some("Standup"), Some("912"));
+    assert_eq!(
+        layout.folder_candidates("abc", &facts),
+        [
+            "2026/2026-11-20 Standup",
+            "2026/2026-11-20 Standup (912)",
+            "2026/2026-11-20 Standup (abc)"
+        ]
+    );
+    // The default names the conference ID already: the UUID is the tie-breaker.
+    let default = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    assert_eq!(
+        default.folder_candidates("abc", &facts),
+        [
+            "2026/2026-11-20 Standup (912)",
+            "2026/2026-11-20 Standup (912) (abc)"
+        ]
+    );
+}
+
+#[test]
+fn unknown_facts_still_give_a_folder() {
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    let folder = &layout.folder_candidates("abc", &MeetingFacts::default())[0];
+    assert_eq!(folder, "undated/undated Untitled (abc)");
+}
+
+#[test]
+fn every_placeholder_renders() {
+    let layout = Layout::parse(
+        "{year}-{month}/{date}T{time} {conf_uuid} {conf_id} {subject}/{type}-{part}-{name}.{ext}",
+    )
+    .expect("layout");
+    let facts = facts(Some("S"), Some("9"));
+    let folder = &layout.folder_candidates("u", &facts)[0];
+    assert_eq!(folder, "2026-11/2026-11-20T09-05 u 9 S");
+    let (path, _) = layout.file_paths(folder, &file(&facts, "Aux", "0_1.mp4"));
+    assert_eq!(path, "2026-11/2026-11-20T09-05 u 9 S/Aux-2-0_1.mp4.mp4");
+}
+
+#[test]
+fn the_legacy_layout_renders_exactly_as_before() {
+    let layout = Layout::parse(LEGACY_LAYOUT).expect("legacy");
+    for (conf, kind, name) in [
+        ("51adf610220411eaaae03f22d33cc26b", "Hd", "0_1.mp4"),
+        ("../..", "%2E%2E", "..%2F..%2Fetc%2Fpasswd"),
+        ("a:b", "Sd", "x%3Ay.mp4"),
+    ] {
+        let folder = &layout.folder_candidates(conf, &MeetingFacts::default())[0];
+        let facts = MeetingFacts::default();
+        let got = layout.file_paths(
+            folder,
+            &MeetingFile {
+                conf_uuid: conf,
+                facts: &facts,
+                file_type: kind,
+                raw_name: name,
+                file_key: name,
+            },
+        );
+        assert_eq!(
+            got,
+            rel_paths(conf, kind, name, name),
+            "{conf} {kind} {name}"
+        );
+    }
+}
+
+#[test]
+fn bad_templates_are_refused_with_the_reason() {
+    let cases = [
+        ("{year}/{type}/{name}", LayoutError::NoMeetingFolder),
+        ("{type}/{name}", LayoutError::NoMeetingFolder),
+        ("{conf_uuid}/{type}", LayoutError::NoFileName),
+        ("{conf_uuid}/{name}/{type}", LayoutError::NoFileName),
+        ("{conf_uuid}/{nme}", LayoutError::Unknown("nme".to_owned())),
+        ("{conf_uuid}/{name", LayoutError::Brace),
+        ("{conf_uuid}/name}", LayoutError::Brace),
+        ("/{conf_uuid}/{name}", LayoutError::Empty),
+        ("{conf_uuid}//{name}", LayoutError::Empty),
+        (
+            "../{conf_uuid}/{name}",
+            LayoutError::Unsafe("..".to_owned()),
+        ),
+        (
+            ".x/{conf_uuid}/{name}",
+            LayoutError::Unsafe(".x".to_owned()),
+        ),
+    ];
+    for (template, error) in cases {
+        assert_eq!(Layout::parse(template), Err(error), "{template}");
+    }
+    assert!(Layout::parse("{conf_id}/{part}.{ext}").is_ok());
+}
+
+#[test]
+fn part_numbers_count_from_one() {
+    assert_eq!(part_number("0_0.mp4"), Some(1));
+    assert_eq!(part_number("0_1.mp4"), Some(2));
+    assert_eq!(part_number("video.mp4"), None);
+}
