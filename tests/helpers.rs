@@ -14,7 +14,7 @@ use meeting_archiver::config::{
     Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig,
     RetentionConfig, ServerConfig, TlsConfig,
 };
-use meeting_archiver::pipeline::MANIFEST_NAME;
+use meeting_archiver::pipeline::{MANIFEST_NAME, README_NAME, SCHEMA_NAME, SUMS_NAME};
 use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
 use secrecy::SecretString;
@@ -262,7 +262,13 @@ pub fn archived_media(root: &Path) -> Vec<PathBuf> {
     walk(root)
         .into_iter()
         .filter(|p| !p.starts_with(root.join(".partial")))
-        .filter(|p| p.file_name().is_none_or(|n| n != MANIFEST_NAME))
+        .filter(|p| {
+            p.file_name().is_none_or(|n| {
+                ![MANIFEST_NAME, SUMS_NAME, README_NAME, SCHEMA_NAME]
+                    .iter()
+                    .any(|meta| n == *meta)
+            })
+        })
         .collect()
 }
 

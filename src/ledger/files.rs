@@ -68,6 +68,10 @@ pub struct FileRecord {
     pub done_at: Option<Millis>,
     /// Archived although nothing could confirm its length.
     pub length_unconfirmed: bool,
+    /// The latest URL listed for it (no token: tokens travel apart).
+    pub url: String,
+    /// Its identity within meeting and type (its name, `#2`... for repeats).
+    pub file_key: String,
 }
 
 /// A verified file, as [`Ledger::mark_done`] records it.
@@ -279,8 +283,9 @@ impl Ledger {
     /// Every file of a meeting, for its manifest.
     pub fn meeting_files(&self, conf_uuid: &str) -> Result<Vec<FileRecord>> {
         let mut stmt = self.conn.prepare(
-            "SELECT file_type, rel_path, state, size, sha256, done_at, length_unconfirmed FROM files
-             WHERE conf_uuid = ?1 ORDER BY rel_path",
+            "SELECT file_type, rel_path, state, size, sha256, done_at, length_unconfirmed, url,
+                    file_key
+             FROM files WHERE conf_uuid = ?1 ORDER BY rel_path",
         )?;
         let rows = stmt.query_map([conf_uuid], |row| {
             Ok(FileRecord {
@@ -291,6 +296,8 @@ impl Ledger {
                 sha256: row.get(4)?,
                 done_at: row.get(5)?,
                 length_unconfirmed: row.get(6)?,
+                url: row.get(7)?,
+                file_key: row.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

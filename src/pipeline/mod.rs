@@ -6,8 +6,10 @@
 //! ([`run_pool`], [`WorkerSet`]) loops over [`Engine::process_next`], the
 //! single step that claims one file, spends a token, transfers, places and
 //! records it. `refresh` is the single-flight re-listing both use when
-//! tokens run out; `manifest` writes each meeting's `meeting.json`.
+//! tokens run out; `manifest` writes each meeting's `meeting.json` and
+//! `SHA256SUMS`, `facts` fixes its folder, `describe` the root's README.txt.
 
+mod describe;
 mod discovery;
 mod engine;
 mod facts;
@@ -22,7 +24,8 @@ mod upkeep;
 mod worker;
 
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
-pub use manifest::MANIFEST_NAME;
+pub use describe::{README_NAME, SCHEMA_NAME, readme_text};
+pub use manifest::{MANIFEST_NAME, SCHEMA_VERSION, SUMS_NAME, describe_type, iso, sums_text};
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use retention::{Hold, RetentionReport};

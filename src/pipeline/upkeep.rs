@@ -112,6 +112,9 @@ impl Engine {
             );
         }
         self.remove_dead_partials().await?;
+        if let Err(e) = self.describe_archive().await {
+            tracing::warn!(error = %crate::telemetry::error_chain(&e), "could not write the archive's README.txt");
+        }
         self.rewrite_stale_manifests().await;
         self.resolve_deletion_intents().await;
         Ok(())
