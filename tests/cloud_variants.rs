@@ -223,8 +223,7 @@ async fn a_long_recording_of_7_parts_in_3_types_archives_as_its_parts_appear() {
         for kind in ["Hd", "Sd", "Aux"] {
             for part in 0..7 {
                 let path = env
-                    .archive_dir()
-                    .join("c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4")
+                    .meeting_dir("c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4")
                     .join(kind)
                     .join(format!("0_{part}.mp4"));
                 assert!(path.is_file(), "{}", path.display());

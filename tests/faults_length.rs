@@ -51,8 +51,7 @@ fn requests_per_file(env: &TestEnv) -> Vec<u64> {
 /// The `files` of the first meeting's `meeting.json`.
 fn manifest_files(env: &TestEnv) -> Vec<Value> {
     let path = env
-        .archive_dir()
-        .join(&env.meetings[0].conf_uuid)
+        .meeting_dir(&env.meetings[0].conf_uuid)
         .join("meeting.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).expect("the manifest is JSON");

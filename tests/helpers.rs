@@ -14,8 +14,8 @@ use meeting_archiver::config::{
     Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig,
     RetentionConfig, ServerConfig, TlsConfig,
 };
-use meeting_archiver::pipeline::{MANIFEST_NAME, README_NAME, SCHEMA_NAME, SUMS_NAME};
 use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
+use meeting_archiver::pipeline::{MANIFEST_NAME, README_NAME, SCHEMA_NAME, SUMS_NAME};
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -215,6 +215,17 @@ impl TestEnv {
         ledger.status(10).expect("status")
     }
 
+    /// The folder the ledger fixed for a meeting, under the archive.
+    pub fn meeting_dir(&self, conf_uuid: &str) -> PathBuf {
+        let ledger = meeting_archiver::ledger::Ledger::open(&self.ledger_path(), false)
+            .expect("ledger opens");
+        let place = ledger.meeting_place(conf_uuid).expect("read");
+        let folder = place
+            .and_then(|p| p.folder)
+            .expect("the meeting has a folder");
+        self.archive_dir().join(folder)
+    }
+
     /// One in-process `sync`.
     pub async fn sync(&self, config: &Config) -> SyncOutcome {
         bounded(commands::sync(config, CancellationToken::new()))
@@ -234,8 +245,7 @@ impl TestEnv {
                 expected += 1;
                 let name = file.path.rsplit('/').next().expect("name");
                 let path = self
-                    .archive_dir()
-                    .join(&meeting.conf_uuid)
+                    .meeting_dir(&meeting.conf_uuid)
                     .join(&file.file_type)
                     .join(name);
                 let bytes =

@@ -72,8 +72,7 @@ async fn a_verified_meeting_is_deleted_exactly_once_and_never_polled_again() {
         assert!(meeting.deleted_from_cloud_at.is_some(), "{meeting:?}");
     }
     let manifest = std::fs::read_to_string(
-        env.archive_dir()
-            .join(&env.meetings[0].conf_uuid)
+        env.meeting_dir(&env.meetings[0].conf_uuid)
             .join("meeting.json"),
     )
     .expect("manifest");
@@ -91,7 +90,7 @@ async fn nothing_is_deleted_in_doubt_and_each_reason_is_recorded() {
     let file_of = |conf: &str| {
         archived_media(&env.archive_dir())
             .into_iter()
-            .find(|p| p.starts_with(env.archive_dir().join(conf)))
+            .find(|p| p.starts_with(env.meeting_dir(conf)))
             .expect("an archived file")
     };
     std::fs::write(file_of(&a), b"tampered").expect("alter");

@@ -125,8 +125,14 @@ mod tests {
             },
         ];
         let text = readme_text(&layouts);
-        assert!(text.contains("meetings first archived 1970-01-01 to 2019-12-19"), "{text}");
-        assert!(text.contains("meetings first archived since 2019-12-19"), "{text}");
+        assert!(
+            text.contains("meetings first archived 1970-01-01 to 2019-12-19"),
+            "{text}"
+        );
+        assert!(
+            text.contains("meetings first archived since 2019-12-19"),
+            "{text}"
+        );
         assert!(text.contains("sha256sum -c SHA256SUMS"), "{text}");
         assert!(text.contains(VERSION), "{text}");
         let single = readme_text(&layouts[1..]);

@@ -177,9 +177,10 @@ impl Engine {
         let Some(first) = files.first() else {
             return Ok(());
         };
-        let folder = place.folder.clone().unwrap_or_else(|| {
-            first.rel_path.split('/').next().unwrap_or("").to_owned()
-        });
+        let folder = place
+            .folder
+            .clone()
+            .unwrap_or_else(|| first.rel_path.split('/').next().unwrap_or("").to_owned());
         let deleted = meeting.as_ref().and_then(|m| m.deleted_from_cloud_at);
         let now = Millis::now();
         let files: Vec<ManifestFile> = files
@@ -218,8 +219,11 @@ impl Engine {
                 source,
             }
         })?;
-        self.write_meta(&format!("{folder}/{SUMS_NAME}"), sums_text(&sums).into_bytes())
-            .await?;
+        self.write_meta(
+            &format!("{folder}/{SUMS_NAME}"),
+            sums_text(&sums).into_bytes(),
+        )
+        .await?;
         self.write_meta(&format!("{folder}/{MANIFEST_NAME}"), bytes)
             .await
     }
@@ -271,6 +275,9 @@ mod tests {
 
     #[test]
     fn times_are_iso_8601_in_utc() {
-        assert_eq!(iso(Millis::from_unix_ms(1_576_721_220_000)), "2019-12-19T02:07:00Z");
+        assert_eq!(
+            iso(Millis::from_unix_ms(1_576_721_220_000)),
+            "2019-12-19T02:07:00Z"
+        );
     }
 }

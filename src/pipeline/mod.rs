@@ -23,8 +23,8 @@ mod startup;
 mod upkeep;
 mod worker;
 
-pub use engine::{Engine, EngineError, EngineSettings, Progress};
 pub use describe::{README_NAME, SCHEMA_NAME, readme_text};
+pub use engine::{Engine, EngineError, EngineSettings, Progress};
 pub use manifest::{MANIFEST_NAME, SCHEMA_VERSION, SUMS_NAME, describe_type, iso, sums_text};
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};

@@ -179,8 +179,7 @@ async fn a_file_missing_for_good_ends_sync_a_minute_after_the_rest_with_default_
     let good = &env.meetings[0].files[1];
     let name = good.path.rsplit('/').next().expect("name");
     let archived = env
-        .archive_dir()
-        .join(&env.meetings[0].conf_uuid)
+        .meeting_dir(&env.meetings[0].conf_uuid)
         .join("Hd")
         .join(name);
     assert_eq!(std::fs::read(&archived).expect("archived"), good.content());
