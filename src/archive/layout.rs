@@ -325,13 +325,15 @@ impl Values {
 }
 
 /// A subject made fit for a folder name on any file system, still
-/// readable: Unicode kept; separators and `:` become `-`, quotes `'`;
-/// `* ? < >` and control characters go; blanks collapse; at most
-/// [`MAX_SUBJECT`] bytes, cut on a character boundary.
+/// readable: Unicode kept; separators and `:` become `-` (`a: b` becomes
+/// `a - b`), quotes `'`; `* ? < >` and control characters go; blanks
+/// collapse; at most [`MAX_SUBJECT`] bytes, cut on a character boundary.
 pub fn readable_subject(subject: &str) -> String {
     let mut out = String::with_capacity(subject.len());
-    for c in subject.chars() {
+    let mut chars = subject.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
+            ':' if chars.peek().is_some_and(|n| n.is_whitespace()) => out.push_str(" -"),
             '/' | '\\' | '|' | ':' => out.push('-'),
             '"' => out.push('\''),
             '*' | '?' | '<' | '>' => {}

@@ -42,7 +42,7 @@ fn a_hostile_subject_gives_a_readable_single_component() {
     let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
     let facts = facts(Some("Q3 review / budget: \"final\"?"), Some("912"));
     let folder = &layout.folder_candidates("c", &facts)[0];
-    assert_eq!(folder, "2026/2026-11-20 Q3 review - budget- 'final' (912)");
+    assert_eq!(folder, "2026/2026-11-20 Q3 review - budget - 'final' (912)");
     for hostile in [
         "../../etc",
         ".hidden",
@@ -86,6 +86,10 @@ fn long_subjects_are_cut_on_a_character_boundary_and_unicode_is_kept() {
     assert_eq!(
         readable_subject("Réunion  d'équipe\t…"),
         "Réunion d'équipe …"
+    );
+    assert_eq!(
+        readable_subject("All-hands: 10:30 | a\\b"),
+        "All-hands - 10-30 - a-b"
     );
 }
 

@@ -42,6 +42,10 @@ pub(crate) async fn list(
     if let Err(refused) = authorize(&shared, &headers, &rid) {
         return refused.into_response();
     }
+    if shared.lock().faults.record_list_refused {
+        let msg = "no permission to list recordings";
+        return super::gateway::api_error(StatusCode::FORBIDDEN, "MMC.111070403", msg, &rid);
+    }
     match parse_query(&Params::parse(query.as_deref())) {
         Ok(q) => Json(listing(&shared, &q)).into_response(),
         Err(msg) => invalid_param(msg, &rid),

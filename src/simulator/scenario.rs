@@ -182,4 +182,7 @@ pub struct Faults {
     /// silently truncates at an absolute offset); a probe at the half gets
     /// a 206 with an empty body.
     pub end_every_transfer_at_half: bool,
+    /// record/files answers 403 (the account may not list recordings):
+    /// discovery and meeting lookups fail, downloads still work.
+    pub record_list_refused: bool,
 }

@@ -1,0 +1,314 @@
+//! An archive a person can browse without the tool: dated, titled meeting
+//! folders (configured meetings looked up in the recording list), a
+//! `SHA256SUMS` that coreutils' `sha256sum -c` passes, manifests valid
+//! against docs/meeting.schema.json, a README.txt at the root, and a
+//! changed layout that moves nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use meeting_archiver::archive::{Layout, readable_subject};
+use meeting_archiver::simulator::{Faults, Scenario, SimMeeting};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/meeting.schema.json");
+
+/// Validates `doc` against the shipped schema; the errors, if any.
+fn schema_errors(doc: &Value) -> Option<String> {
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    let index = compiler
+        .compile(SCHEMA, &mut schemas)
+        .expect("the schema compiles");
+    schemas.validate(doc, index).err().map(|e| format!("{e:#}"))
+}
+
+/// Every meeting folder of an archive: those holding a SHA256SUMS.
+fn meeting_folders(archive: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = walk(archive)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "SHA256SUMS"))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// Runs coreutils' `sha256sum -c --strict SHA256SUMS` in `folder`, asserts
+/// it passes, and returns how many files it checked.
+fn sha256sum_check(folder: &Path) -> usize {
+    let out = Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(folder)
+        .output()
+        .expect("sha256sum (GNU coreutils) runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sha256sum -c in {}: {stdout}{}",
+        folder.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.lines().all(|l| l.ends_with(": OK")), "{stdout}");
+    stdout.lines().count()
+}
+
+fn manifest(folder: &Path) -> Value {
+    let text = std::fs::read_to_string(folder.join("meeting.json")).expect("meeting.json");
+    serde_json::from_str(&text).expect("meeting.json is JSON")
+}
+
+/// The folder name the default layout gives a meeting.
+fn default_folder(meeting: &SimMeeting, subject: &str) -> String {
+    let start = meeting.start.to_utc();
+    format!(
+        "{}/{} {subject} ({})",
+        start.format("%Y"),
+        start.format("%Y-%m-%d"),
+        meeting.conf_id
+    )
+}
+
+#[test]
+fn after_the_demo_every_meeting_folder_passes_sha256sum_and_its_manifest_the_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::cargo_bin("meeting-archiver")
+        .expect("binary")
+        .current_dir(dir.path())
+        .env("MEETING_ARCHIVER_CONFIG", "/nonexistent/config.toml")
+        .arg("demo")
+        .output()
+        .expect("demo runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let archive = dir.path().join("meeting-archiver-demo/archive");
+    let demo = Scenario::demo();
+    let folders = meeting_folders(&archive);
+    assert_eq!(folders.len(), demo.meetings.len(), "{folders:?}");
+    let mut checked = 0;
+    for meeting in &demo.meetings {
+        // Configured meetings (the demo names them) get dated, titled folders.
+        let folder = archive.join(default_folder(meeting, &readable_subject(&meeting.subject)));
+        assert!(
+            folders.contains(&folder),
+            "{} in {folders:?}",
+            folder.display()
+        );
+        checked += sha256sum_check(&folder);
+        let doc = manifest(&folder);
+        assert_eq!(schema_errors(&doc), None, "{doc:#}");
+        assert_eq!(doc["subject"], meeting.subject.as_str());
+        assert_eq!(doc["conf_id"], meeting.conf_id.as_str());
+        assert_eq!(doc["origin"], "config");
+    }
+    assert_eq!(checked, archived_media(&archive).len());
+    let readme = std::fs::read_to_string(archive.join("README.txt")).expect("README.txt");
+    assert!(readme.contains("sha256sum -c SHA256SUMS"), "{readme}");
+    assert!(readme.contains(env!("CARGO_PKG_VERSION")), "{readme}");
+    assert_eq!(
+        std::fs::read_to_string(archive.join("meeting.schema.json")).expect("schema copy"),
+        std::fs::read_to_string(SCHEMA).expect("schema")
+    );
+}
+
+#[test]
+fn the_schema_refuses_a_manifest_that_breaks_it() {
+    let good = serde_json::json!({
+        "schema_version": 2,
+        "generator": {"name": "meeting-archiver", "version": "0.1.0"},
+        "conf_uuid": "u", "conf_id": null, "subject": null, "scheduler": null,
+        "origin": "config", "start_time": "2026-11-20T09:05:00Z", "duration_seconds": 60,
+        "folder": "2026/x", "generated_at": "2026-11-20T10:00:00Z", "generated_at_ms": 1,
+        "files": [{
+            "file_type": "Hd", "description": "HD video", "part": 1, "path": "Hd/0_0.mp4",
+            "size": 3, "sha256": "a".repeat(64), "archived_at": "2026-11-20T10:00:00Z",
+            "archived_at_ms": 1, "source_url": "https://192.0.2.1/download/x/0_0.mp4"
+        }]
+    });
+    assert_eq!(schema_errors(&good), None);
+    for (pointer, bad) in [
+        ("/files/0/sha256", serde_json::json!("not hex")),
+        ("/start_time", serde_json::json!(1_795_165_500_000_i64)),
+        ("/generated_at", serde_json::json!("20 Nov 2026")),
+        ("/schema_version", serde_json::json!(1)),
+    ] {
+        let mut doc = good.clone();
+        *doc.pointer_mut(pointer).expect("field") = bad;
+        assert!(schema_errors(&doc).is_some(), "{pointer} accepted");
+    }
+}
+
+#[tokio::test]
+async fn hostile_subjects_and_equal_titles_on_one_date_give_readable_distinct_folders() {
+    let hostile = "Q3 review / budget: \"final\"?";
+    let mut meetings = vec![
+        SimMeeting::standard("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", hostile, 1, &["Hd"], 100),
+        SimMeeting::standard(
+            "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+            "Weekly sync",
+            2,
+            &["Hd"],
+            100,
+        ),
+        SimMeeting::standard(
+            "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+            "Weekly sync",
+            1,
+            &["Sd"],
+            100,
+        ),
+    ];
+    // A recurring meeting: the same conference ID, title and date.
+    meetings[2].conf_id = meetings[1].conf_id.clone();
+    meetings[2].start = meetings[1].start;
+    let env = TestEnv::start(scenario(meetings)).await;
+    let config = env.config();
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let [a, b, c] = [0, 1, 2].map(|i| env.meeting_dir(&env.meetings[i].conf_uuid));
+    let archive = env.archive_dir();
+    assert_eq!(
+        a,
+        archive.join(default_folder(
+            &env.meetings[0],
+            "Q3 review - budget - 'final'"
+        ))
+    );
+    assert_eq!(
+        b,
+        archive.join(default_folder(&env.meetings[1], "Weekly sync"))
+    );
+    let unique = format!(
+        "{} ({})",
+        default_folder(&env.meetings[2], "Weekly sync"),
+        env.meetings[2].conf_uuid
+    );
+    assert_eq!(c, archive.join(unique));
+    for folder in [&a, &b, &c] {
+        sha256sum_check(folder);
+        assert_eq!(schema_errors(&manifest(folder)), None);
+    }
+    assert_eq!(
+        manifest(&a)["subject"],
+        hostile,
+        "the manifest keeps it as given"
+    );
+    env.assert_archive_complete(&[]);
+}
+
+#[tokio::test]
+async fn a_changed_layout_moves_nothing_and_files_new_meetings_under_it() {
+    let meetings = vec![
+        SimMeeting::standard(
+            "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+            "Before",
+            2,
+            &["Hd"],
+            100,
+        ),
+        SimMeeting::standard("e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5", "After", 2, &["Hd"], 100),
+    ];
+    let env = TestEnv::start(scenario(meetings)).await;
+    let (first, second) = (&env.meetings[0], &env.meetings[1]);
+    let mut config = env.config();
+    config.poll.meetings = vec![first.conf_uuid.clone()];
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let before = archived_media(&env.archive_dir());
+    let old_folder = env.meeting_dir(&first.conf_uuid);
+    assert_eq!(
+        old_folder,
+        env.archive_dir().join(default_folder(first, "Before"))
+    );
+
+    let template = "{conf_id}/{date} {subject}/{type}/{part}.{ext}";
+    config.download.layout = Some(Layout::parse(template).expect("layout"));
+    config.poll.meetings.push(second.conf_uuid.clone());
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let date = second.start.to_utc().format("%Y-%m-%d");
+    let new_folder = env
+        .archive_dir()
+        .join(&second.conf_id)
+        .join(format!("{date} After"));
+    assert_eq!(env.meeting_dir(&second.conf_uuid), new_folder);
+    assert!(new_folder.join("Hd/1.mp4").is_file() && new_folder.join("Hd/2.mp4").is_file());
+    // The first meeting's files lie where they were, once.
+    let after = archived_media(&env.archive_dir());
+    assert_eq!(after.len(), before.len() + 2, "{after:?}");
+    assert!(
+        before.iter().all(|p| after.contains(p)),
+        "{before:?} {after:?}"
+    );
+    assert_eq!(env.meeting_dir(&first.conf_uuid), old_folder);
+    sha256sum_check(&old_folder);
+    sha256sum_check(&new_folder);
+    // Unset again: the archive keeps the template it records.
+    config.download.layout = None;
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let readme = std::fs::read_to_string(env.archive_dir().join("README.txt")).expect("readme");
+    assert!(
+        readme.contains("{year}/{date} {subject} ({conf_id})/{type}/{name}"),
+        "{readme}"
+    );
+    assert!(readme.contains(template), "{readme}");
+}
+
+#[tokio::test]
+async fn a_configured_meeting_is_looked_up_once_and_archives_when_the_list_refuses() {
+    let meetings = vec![
+        SimMeeting::standard("f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6", "Found", 1, &["Hd"], 100),
+        SimMeeting::standard(
+            "a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7",
+            "Hidden",
+            1,
+            &["Aux"],
+            100,
+        ),
+    ];
+    let env = TestEnv::start(scenario(meetings)).await;
+    let (found, hidden) = (&env.meetings[0], &env.meetings[1]);
+    let mut config = env.config();
+    config.poll.meetings = vec![found.conf_uuid.clone()];
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let doc = manifest(&env.meeting_dir(&found.conf_uuid));
+    assert_eq!(
+        doc["start_time"],
+        meeting_archiver::pipeline::iso(found.start)
+    );
+    assert_eq!(doc["scheduler"], "Simulated Host");
+    assert!(
+        doc["duration_seconds"].as_i64().is_some_and(|d| d > 0),
+        "{doc}"
+    );
+    assert_eq!(doc["files"][0]["description"], "HD video");
+    assert_eq!(doc["files"][0]["part"], 1);
+    let url = doc["files"][0]["source_url"].as_str().expect("source_url");
+    assert!(url.starts_with("http") && !url.contains('?'), "{url}");
+
+    // The recording list refuses: the meeting archives with what is known.
+    env.sim.set_faults(Faults {
+        record_list_refused: true,
+        ..Faults::default()
+    });
+    config.poll.meetings.push(hidden.conf_uuid.clone());
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let folder = env.meeting_dir(&hidden.conf_uuid);
+    let expected = format!("undated/undated Untitled ({})", hidden.conf_uuid);
+    assert_eq!(folder, env.archive_dir().join(expected));
+    sha256sum_check(&folder);
+    let doc = manifest(&folder);
+    assert_eq!(schema_errors(&doc), None, "{doc:#}");
+    assert_eq!(doc["subject"], Value::Null);
+    assert_eq!(
+        doc["files"][0]["description"],
+        "auxiliary stream (shared screen)"
+    );
+
+    // Looked up once: later polls do not ask again (not due for hours),
+    // even once the list answers.
+    env.sim.set_faults(Faults::default());
+    let calls = env.sim.stats().record_files_calls;
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(env.sim.stats().record_files_calls, calls);
+}
