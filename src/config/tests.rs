@@ -324,3 +324,26 @@ fn sizes_and_checkpoints_parse_with_units_and_name_the_key_when_wrong() {
     let zero = err(&with("[download]\ncheckpoint_interval = \"0s\"\n"));
     assert!(zero.contains("download.checkpoint_interval"), "{zero}");
 }
+
+#[test]
+fn download_layout_is_checked_and_shown() {
+    let e = err(&with("[download]\nlayout = \"{conf_uuid}/{typ}/{name}\"\n"));
+    assert!(e.contains("download.layout"), "{e}");
+    assert!(e.contains("unknown placeholder {typ}"), "{e}");
+    let e = err(&with("[download]\nlayout = \"{year}/{type}/{name}\"\n"));
+    assert!(e.contains("meeting's folder"), "{e}");
+    let unset = parse(MINIMAL).unwrap();
+    assert_eq!(unset.download.layout, None);
+    assert!(unset.summary().contains("layout"), "{}", unset.summary());
+    let set = parse(&with(
+        "[download]\nlayout = \"{date} {subject}/{type}/{name}\"\n",
+    ))
+    .unwrap();
+    let layout = set.download.layout.as_ref().expect("set");
+    assert_eq!(layout.template(), "{date} {subject}/{type}/{name}");
+    assert!(
+        set.summary().contains("\"{date} {subject}/{type}/{name}\""),
+        "{}",
+        set.summary()
+    );
+}

@@ -260,6 +260,48 @@ mod tests {
     }
 
     #[test]
+    fn a_ledger_from_before_layouts_keeps_the_legacy_layout_and_its_folders() {
+        use crate::archive::{DEFAULT_LAYOUT, LEGACY_LAYOUT};
+        use rusqlite_migration::Migrations;
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        let before = super::super::MIGRATIONS.len() - 1;
+        Migrations::from_slice(&super::super::MIGRATIONS[..before])
+            .to_latest(&mut conn)
+            .expect("old schema");
+        conn.execute_batch(
+            "INSERT INTO meetings (conf_uuid, origin, first_seen_at) VALUES
+                 ('old', 'config', 5), ('waiting', 'config', 6);
+             INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
+                                first_seen_at, updated_at)
+             VALUES ('old', 'Hd', '0_0.mp4', '/x', 'https://192.0.2.1/x', 'old/Hd/0_0.mp4', 1, 1);",
+        )
+        .expect("old rows");
+        Migrations::from_slice(super::super::MIGRATIONS)
+            .to_latest(&mut conn)
+            .expect("migrated");
+        let mut ledger = Ledger { conn, _lock: None };
+        let old = ledger.meeting_place("old").expect("read").expect("known");
+        assert_eq!(old.folder.as_deref(), Some("old"));
+        assert_eq!(old.layout.as_deref(), Some(LEGACY_LAYOUT));
+        let waiting = ledger
+            .meeting_place("waiting")
+            .expect("read")
+            .expect("known");
+        assert_eq!(waiting.folder, None, "fixed when its files are listed");
+        let (template, changed) = ledger
+            .settle_layout(None, DEFAULT_LAYOUT, Millis::from_unix_ms(9))
+            .expect("settle");
+        assert_eq!((template.as_str(), changed), (LEGACY_LAYOUT, false));
+        // A new ledger records nothing until the first start settles it.
+        let mut fresh = Ledger::open_in_memory().expect("fresh");
+        assert!(fresh.layouts().expect("layouts").is_empty());
+        let (template, _) = fresh
+            .settle_layout(None, DEFAULT_LAYOUT, Millis::from_unix_ms(9))
+            .expect("settle");
+        assert_eq!(template, DEFAULT_LAYOUT);
+    }
+
+    #[test]
     fn a_folder_is_fixed_once_and_unique() {
         let mut ledger = ledger_with(&["a", "b"]);
         let candidates = ["2026/x".to_owned(), "2026/x (1)".to_owned()];
