@@ -9,6 +9,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use meeting_archiver::archive::{Layout, readable_subject};
+use meeting_archiver::clock::Millis;
+use meeting_archiver::ledger::Ledger;
 use meeting_archiver::simulator::{Faults, Scenario, SimMeeting};
 use serde_json::Value;
 
@@ -311,4 +313,19 @@ async fn a_configured_meeting_is_looked_up_once_and_archives_when_the_list_refus
     let calls = env.sim.stats().record_files_calls;
     assert_eq!(env.sync(&config).await.exit_code(), 0);
     assert_eq!(env.sim.stats().record_files_calls, calls);
+
+    // Hours later the lookup is due again: the facts go into the manifest,
+    // the folder stays.
+    let mut ledger = Ledger::open(&env.ledger_path(), false).expect("ledger");
+    let hours_ago = Millis::now() - std::time::Duration::from_secs(7 * 3600);
+    ledger
+        .record_lookup(&hidden.conf_uuid, None, hours_ago)
+        .expect("backdate");
+    drop(ledger);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert!(env.sim.stats().record_files_calls > calls);
+    assert_eq!(env.meeting_dir(&hidden.conf_uuid), folder);
+    let doc = manifest(&folder);
+    assert_eq!(doc["subject"], "Hidden", "{doc:#}");
+    assert_eq!(doc["conf_id"], hidden.conf_id.as_str());
 }

@@ -77,6 +77,10 @@ async fn a_verified_meeting_is_deleted_exactly_once_and_never_polled_again() {
     )
     .expect("manifest");
     assert!(manifest.contains("deleted_from_cloud_at_ms"), "{manifest}");
+    assert!(
+        manifest.contains("\"deleted_from_cloud_at\": \"20"),
+        "the deletion time in ISO 8601: {manifest}"
+    );
 }
 
 #[tokio::test]

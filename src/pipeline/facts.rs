@@ -114,16 +114,13 @@ impl Engine {
     }
 
     /// Looks a configured meeting up again if it still has no facts and
-    /// the last lookup is older than [`LOOKUP_AGAIN`].
-    pub(crate) async fn look_up_if_due(&self, conf: &str) -> Result<(), EngineError> {
+    /// the last lookup is older than [`LOOKUP_AGAIN`]; true if found now.
+    pub(crate) async fn look_up_if_due(&self, conf: &str) -> Result<bool, EngineError> {
         let place = self.place_of(conf).await?;
         let due = place
             .facts_checked_at
             .is_none_or(|at| Millis::now().duration_since(at) >= LOOKUP_AGAIN);
-        if !place.facts.found() && place.folder.is_some() && due {
-            self.look_up(conf).await;
-        }
-        Ok(())
+        Ok(!place.facts.found() && place.folder.is_some() && due && self.look_up(conf).await)
     }
 
     async fn place_of(&self, conf: &str) -> Result<MeetingPlace, EngineError> {
@@ -134,8 +131,8 @@ impl Engine {
 
     /// Looks for a meeting in the recording list and records what it
     /// found and when. A failed lookup is logged, not fatal: the meeting
-    /// archives with what is known.
-    async fn look_up(&self, conf: &str) {
+    /// archives with what is known. True if found.
+    async fn look_up(&self, conf: &str) -> bool {
         let found = match self.search_recordings(conf).await {
             Ok(found) => found,
             Err(e) => {
@@ -148,14 +145,16 @@ impl Engine {
                 "the recording list does not show this meeting; archived with what is known"
             );
         }
-        let c = conf.to_owned();
+        let (c, was_found) = (conf.to_owned(), found.is_some());
         let recorded = self
             .ledger
             .call(move |l| l.record_lookup(&c, found.as_ref(), Millis::now()))
             .await;
         if let Err(e) = recorded {
             tracing::warn!(error = %error_chain(&e), "could not record the meeting's facts");
+            return false;
         }
+        was_found
     }
 
     /// Walks the lookup window newest slice first until `conf` turns up.

@@ -178,11 +178,14 @@ impl Engine {
         self.ledger
             .call(move |l| l.upsert_meeting(&c, origin, s.as_deref(), Millis::now()))
             .await?;
-        let lock = self.meeting_lock(conf);
-        let _guard = lock.lock().await;
-        let listed = self.refresh_urls(conf).await?;
-        if origin == MeetingOrigin::Config {
-            self.look_up_if_due(conf).await?;
+        let listed = {
+            let lock = self.meeting_lock(conf);
+            let _guard = lock.lock().await;
+            self.refresh_urls(conf).await?
+        };
+        // Facts found late go into the manifest (which takes the lock).
+        if origin == MeetingOrigin::Config && self.look_up_if_due(conf).await? {
+            self.refresh_manifest(conf).await;
         }
         Ok(listed)
     }
