@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
 use meeting_archiver::archive::{Layout, readable_subject};
 use meeting_archiver::clock::Millis;
 use meeting_archiver::ledger::Ledger;
@@ -78,13 +77,7 @@ fn default_folder(meeting: &SimMeeting, subject: &str) -> String {
 #[test]
 fn after_the_demo_every_meeting_folder_passes_sha256sum_and_its_manifest_the_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::cargo_bin("meeting-archiver")
-        .expect("binary")
-        .current_dir(dir.path())
-        .env("MEETING_ARCHIVER_CONFIG", "/nonexistent/config.toml")
-        .arg("demo")
-        .output()
-        .expect("demo runs");
+    let out = run_demo(dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let archive = dir.path().join("meeting-archiver-demo/archive");
     let demo = Scenario::demo();

@@ -145,14 +145,7 @@ async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
 #[test]
 fn demo_runs_end_to_end_without_a_config() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::cargo_bin("meeting-archiver")
-        .expect("binary")
-        .current_dir(dir.path())
-        .env("MEETING_ARCHIVER_CONFIG", "/nonexistent/config.toml")
-        .arg("demo")
-        .timeout(TEST_TIMEOUT)
-        .output()
-        .expect("demo runs");
+    let out = run_demo(dir.path());
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),

@@ -267,6 +267,18 @@ impl TestEnv {
     }
 }
 
+/// Runs the binary's `demo` in `dir` (no config), bounded by [`TEST_TIMEOUT`].
+pub fn run_demo(dir: &Path) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("meeting-archiver")
+        .expect("binary")
+        .current_dir(dir)
+        .env("MEETING_ARCHIVER_CONFIG", "/nonexistent/config.toml")
+        .arg("demo")
+        .timeout(TEST_TIMEOUT)
+        .output()
+        .expect("demo runs")
+}
+
 /// Every file under the archive except manifests and the partial area.
 pub fn archived_media(root: &Path) -> Vec<PathBuf> {
     walk(root)
