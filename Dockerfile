@@ -13,6 +13,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY benches ./benches
 RUN cargo fetch --locked
 COPY migrations ./migrations
+# docs/meeting.schema.json is compiled in: each archive gets a copy.
+COPY docs ./docs
 COPY src ./src
 # The target folder is a build cache, so a source change recompiles only the crate.
 RUN --mount=type=cache,target=/src/target \

@@ -38,3 +38,8 @@ UPDATE meetings SET
               FROM files f WHERE f.conf_uuid = meetings.conf_uuid
               ORDER BY f.id LIMIT 1)
 WHERE EXISTS (SELECT 1 FROM files f WHERE f.conf_uuid = meetings.conf_uuid);
+
+-- Manifests written before this get rewritten at the next start (schema
+-- version 2, with SHA256SUMS beside them).
+UPDATE meetings SET manifest_stale = 1
+WHERE EXISTS (SELECT 1 FROM files f WHERE f.conf_uuid = meetings.conf_uuid AND f.state = 'done');

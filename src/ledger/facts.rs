@@ -272,8 +272,9 @@ mod tests {
             "INSERT INTO meetings (conf_uuid, origin, first_seen_at) VALUES
                  ('old', 'config', 5), ('waiting', 'config', 6);
              INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
-                                first_seen_at, updated_at)
-             VALUES ('old', 'Hd', '0_0.mp4', '/x', 'https://192.0.2.1/x', 'old/Hd/0_0.mp4', 1, 1);",
+                                state, first_seen_at, updated_at)
+             VALUES ('old', 'Hd', '0_0.mp4', '/x', 'https://192.0.2.1/x', 'old/Hd/0_0.mp4',
+                     'done', 1, 1);",
         )
         .expect("old rows");
         Migrations::from_slice(super::super::MIGRATIONS)
