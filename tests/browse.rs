@@ -240,10 +240,19 @@ async fn a_changed_layout_moves_nothing_and_files_new_meetings_under_it() {
     assert_eq!(env.meeting_dir(&first.conf_uuid), old_folder);
     sha256sum_check(&old_folder);
     sha256sum_check(&new_folder);
-    // Unset again: the archive keeps the template it records.
+    // Unset again: the archive keeps the template it records, and the
+    // README.txt that says so is not written again.
+    let readme_path = env.archive_dir().join("README.txt");
+    let written = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let before_mtime = written(&readme_path);
     config.download.layout = None;
     assert_eq!(env.sync(&config).await.exit_code(), 0);
-    let readme = std::fs::read_to_string(env.archive_dir().join("README.txt")).expect("readme");
+    assert_eq!(written(&readme_path), before_mtime);
+    let readme = std::fs::read_to_string(&readme_path).expect("readme");
     assert!(
         readme.contains("{year}/{date} {subject} ({conf_id})/{type}/{name}"),
         "{readme}"

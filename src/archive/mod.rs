@@ -170,7 +170,18 @@ impl Archive {
             .map_err(io::Error::other)?
     }
 
-    /// Writes a small metadata file (a manifest) atomically at `rel`.
+    /// The content of the small metadata file at `rel`; `None` if there is
+    /// none (so that an unchanged one need not be written again).
+    pub async fn read_metadata(&self, rel: &str) -> io::Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.final_path(rel)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a small metadata file (a manifest, `SHA256SUMS`, the root's
+    /// `README.txt`) atomically at `rel`.
     pub async fn write_metadata(&self, rel: &str, bytes: Vec<u8>) -> io::Result<()> {
         let target = self.final_path(rel)?;
         let tmp = self
@@ -352,6 +363,12 @@ mod tests {
         assert_eq!(
             std::fs::read(dir.path().join("conf/meeting.json")).expect("read"),
             b"{}"
+        );
+        let read = archive.read_metadata("conf/meeting.json").await;
+        assert_eq!(read.expect("read back"), Some(b"{}".to_vec()));
+        assert_eq!(
+            archive.read_metadata("README.txt").await.expect("none"),
+            None
         );
         let leftovers = std::fs::read_dir(dir.path().join(PARTIAL_DIR))
             .expect("dir")

@@ -93,10 +93,8 @@ impl Engine {
             (SCHEMA_NAME, SCHEMA.to_owned()),
         ];
         for (name, text) in wanted {
-            let current = match self.archive.final_path(name) {
-                Ok(path) => tokio::fs::read(path).await.ok(),
-                Err(_) => None,
-            };
+            // Unreadable counts as outdated: the write then says why.
+            let current = self.archive.read_metadata(name).await.ok().flatten();
             if current.is_some_and(|c| c == text.as_bytes()) {
                 continue;
             }
