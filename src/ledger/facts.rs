@@ -154,10 +154,13 @@ impl Ledger {
             return Ok(Some((folder, layout.unwrap_or_default())));
         }
         for candidate in candidates {
+            // Taken: the same folder, or one inside the other (a meeting's
+            // folder must hold its own files only).
             let taken: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM meetings WHERE folder = ?1)
-                     OR EXISTS (SELECT 1 FROM files WHERE rel_path LIKE ?2 ESCAPE '\\')",
-                params![candidate, like_prefix(candidate)],
+                "SELECT EXISTS (SELECT 1 FROM meetings WHERE folder = ?1
+                                   OR substr(?1, 1, length(folder) + 1) = folder || '/'
+                                   OR substr(folder, 1, length(?1) + 1) = ?1 || '/')",
+                [candidate],
                 |row| row.get(0),
             )?;
             if taken {
@@ -231,19 +234,6 @@ impl Ledger {
     }
 }
 
-/// A LIKE pattern matching paths inside the folder `prefix`.
-fn like_prefix(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 2);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push_str("/%");
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_folder_is_fixed_once_and_unique() {
-        let mut ledger = ledger_with(&["a", "b"]);
+        let mut ledger = ledger_with(&["a", "b", "c", "d"]);
         let candidates = ["2026/x".to_owned(), "2026/x (1)".to_owned()];
         let a = ledger.fix_folder("a", "T1", &candidates).expect("fix a");
         assert_eq!(a, Some(("2026/x".to_owned(), "T1".to_owned())));
@@ -319,14 +309,20 @@ mod tests {
             .fix_folder("c", "T1", &candidates)
             .expect("unknown meeting, all taken");
         assert_eq!(none, None);
+        // Nor inside another meeting's folder, nor around one.
+        for (meeting, nested) in [("c", "2026/x/Hd"), ("d", "2026")] {
+            let got = ledger
+                .fix_folder(
+                    meeting,
+                    "T1",
+                    &[nested.to_owned(), format!("{meeting}-free")],
+                )
+                .expect("fix");
+            assert_eq!(got, Some((format!("{meeting}-free"), "T1".to_owned())));
+        }
         let place = ledger.meeting_place("b").expect("read").expect("known");
         assert_eq!(place.folder.as_deref(), Some("2026/x (1)"));
         assert_eq!(place.layout.as_deref(), Some("T1"));
-    }
-
-    #[test]
-    fn like_prefixes_escape_wildcards() {
-        assert_eq!(like_prefix("a_b%c\\d"), "a\\_b\\%c\\\\d/%");
     }
 
     #[test]

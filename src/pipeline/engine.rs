@@ -63,6 +63,14 @@ pub enum EngineError {
         /// The last refusal.
         source: Box<EngineError>,
     },
+    /// The ledger's layout template does not parse (edited by hand?).
+    #[error("the ledger's layout template {template:?} is not valid")]
+    Layout {
+        /// The template.
+        template: String,
+        /// Why.
+        source: crate::archive::LayoutError,
+    },
     /// Every folder offered for a meeting was taken (a fresh UUID
     /// included: the ledger is inconsistent).
     #[error("no free folder in the archive for meeting {0}")]

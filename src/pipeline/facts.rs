@@ -65,11 +65,8 @@ impl Engine {
                 if changed {
                     tracing::info!(layout = %template, "download.layout changed: new meetings use it, archived files stay where they are");
                 }
-                Ok(Layout::parse(&template).unwrap_or_else(|e| {
-                    // Only a hand-edited ledger holds a bad template.
-                    tracing::warn!(layout = %template, error = %e, "the ledger's layout is not valid; using the default");
-                    Layout::parse(DEFAULT_LAYOUT).unwrap_or_else(|_| unreachable!("the default layout is valid"))
-                }))
+                // Only a hand-edited ledger holds a bad template.
+                Layout::parse(&template).map_err(|source| EngineError::Layout { template, source })
             })
             .await
     }
