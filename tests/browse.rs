@@ -368,3 +368,21 @@ async fn discovered_meetings_get_dated_titled_folders_without_a_second_lookup() 
         "discovery's one listing told the facts"
     );
 }
+
+#[tokio::test]
+async fn a_readme_that_cannot_be_written_does_not_stop_the_archive() {
+    let meetings = vec![SimMeeting::standard(
+        "c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9",
+        "Blocked readme",
+        1,
+        &["Hd"],
+        100,
+    )];
+    let env = TestEnv::start(scenario(meetings)).await;
+    // A folder where README.txt should go: the rename onto it fails.
+    std::fs::create_dir_all(env.archive_dir().join("README.txt/x")).expect("mkdir");
+    let config = env.config();
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    env.assert_archive_complete(&[]);
+    sha256sum_check(&env.meeting_dir(&env.meetings[0].conf_uuid));
+}
