@@ -153,6 +153,7 @@ pub(super) struct RawConfig {
     pub server: RawServer,
     pub log: RawLog,
     pub retention: RawRetention,
+    pub webhook: super::webhook::RawWebhook,
 }
 
 #[derive(Deserialize, Default)]

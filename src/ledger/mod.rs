@@ -17,6 +17,7 @@
 
 mod access;
 mod discovery;
+mod events;
 mod files;
 mod handle;
 mod meetings;
@@ -45,6 +46,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 pub use discovery::{Discovered, POLL_OK};
+pub use events::{EventOutcome, LastEvent, NewEvent, Queued, QueuedEvent};
 pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
 pub use meetings::{MeetingRecord, UrlEntry};
@@ -121,6 +123,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0005_access_token.sql")),
     M::up(include_str!("../../migrations/0006_discovery.sql")),
     M::up(include_str!("../../migrations/0007_retention.sql")),
+    M::up(include_str!("../../migrations/0010_webhook.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.
