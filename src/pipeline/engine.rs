@@ -135,6 +135,9 @@ pub struct Engine {
     /// row claimed a moment ago is never mistaken for an orphan.
     pub(super) claim_gate: tokio::sync::RwLock<()>,
     pub(super) space: Space,
+    /// Files a `record.finish` event found waiting, with when the event
+    /// arrived: archiving one observes the event-to-archive latency.
+    pub(super) event_waits: Mutex<HashMap<FileId, crate::clock::Millis>>,
 }
 
 impl Engine {
@@ -161,6 +164,7 @@ impl Engine {
             claims: Mutex::new(HashSet::new()),
             claim_gate: tokio::sync::RwLock::new(()),
             space,
+            event_waits: Mutex::new(HashMap::new()),
         }
     }
 

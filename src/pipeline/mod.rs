@@ -10,6 +10,7 @@
 
 mod discovery;
 mod engine;
+mod events;
 mod manifest;
 mod poll;
 mod pool;
@@ -21,6 +22,7 @@ mod upkeep;
 mod worker;
 
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
+pub use events::{EventPlan, EventReport};
 pub use manifest::MANIFEST_NAME;
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
