@@ -202,6 +202,14 @@ impl Ledger {
             .optional()?)
     }
 
+    /// How many events the ledger holds (handled ones are pruned after
+    /// 30 days).
+    pub fn event_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))?)
+    }
+
     /// Remembers that a `record.finish` named this (recorded) meeting at
     /// `at`: it stays on the schedule ([`Ledger::event_meetings`]).
     pub fn note_event_meeting(&mut self, conf_uuid: &str, at: Millis) -> Result<()> {
