@@ -306,6 +306,28 @@ async fn an_event_queued_before_a_crash_is_handled_at_the_next_start() {
     shutdown.cancel();
     bounded(daemon).await.expect("join").expect("clean stop");
     assert!(ledger(&env).queued_events().expect("read").is_empty());
+    // `status` shows it, in text and JSON.
+    let config_path = env.dir.path().join("config.toml");
+    let status = |json: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("meeting-archiver").expect("binary");
+        cmd.arg("--config").arg(&config_path).arg("status");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.timeout(TEST_TIMEOUT).output().expect("runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let doc: serde_json::Value = serde_json::from_str(&status(true)).expect("json");
+    assert_eq!(doc["last_event"]["event"], "record.finish");
+    assert_eq!(doc["last_event"]["conf_uuid"], unlisted.conf_uuid.as_str());
+    assert_eq!(doc["last_event"]["outcome"], "listed");
+    let text = status(false);
+    let line = format!(
+        "last event: record.finish for {} received ",
+        unlisted.conf_uuid
+    );
+    assert!(text.contains(&line) && text.contains("(listed)"), "{text}");
 }
 
 #[tokio::test]
