@@ -374,3 +374,49 @@ async fn an_unlisted_meeting_is_polled_only_when_allowed_and_a_transcoding_one_s
     assert_eq!(report.new_files, 2);
     assert_eq!(drain(&engine).await, Drained::done(2));
 }
+
+#[tokio::test]
+async fn the_simulator_command_pushes_events_that_the_daemon_of_its_config_archives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("sim.toml");
+    let hook = free_addr();
+    let mut sim = std::process::Command::new(assert_cmd::cargo::cargo_bin("meeting-archiver"))
+        .args([
+            "simulator",
+            "--dir",
+            &dir.path().join("data").to_string_lossy(),
+        ])
+        .args(["--write-config", &config_path.to_string_lossy()])
+        .args(["--webhook", &format!("http://{hook}{PATH}")])
+        .args(["--webhook-every", "200ms", "--webhook-twice"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("simulator starts");
+    until("the simulator's config file", async || config_path.exists()).await;
+    let mut config = Config::load(&config_path).expect("the written config loads");
+    assert!(config.webhook.enabled && config.webhook.accept_unlisted);
+    assert_eq!(config.webhook.listen, hook);
+    config.server.listen = None;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (_reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = tokio::spawn(meeting_archiver::daemon::run(
+        config_path.clone(),
+        config.clone(),
+        shutdown.clone(),
+        reloads,
+    ));
+    // The demo's meetings come from the start-up poll; pushed recordings
+    // (named by no config) only from their events.
+    until("a pushed recording archived", async || {
+        archived_media(&config.download.dir)
+            .iter()
+            .any(|p| p.to_string_lossy().contains("000000000000000000000000e7e7"))
+    })
+    .await;
+    shutdown.cancel();
+    let stopped = bounded(daemon).await;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    stopped.expect("join").expect("clean stop");
+}

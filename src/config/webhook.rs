@@ -3,7 +3,7 @@
 //! `webhook.app_key`, `webhook.app_key_file` or the environment, and falls
 //! back to the cloud App Key when none is given.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::{Auth, ConfigError, SecretSource, Secrets, ServerConfig};
 /// Environment variable that supplies the webhook key when the file does not.
 pub const ENV_WEBHOOK_KEY: &str = "MEETING_ARCHIVER_WEBHOOK_KEY";
 /// `webhook.listen`
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9188);
+pub const DEFAULT_LISTEN: SocketAddr = super::defaults::WEBHOOK_LISTEN;
 /// `webhook.path`
 pub const DEFAULT_PATH: &str = "/events/huawei";
 
