@@ -420,3 +420,113 @@ async fn the_simulator_command_pushes_events_that_the_daemon_of_its_config_archi
     let _ = sim.wait();
     stopped.expect("join").expect("clean stop");
 }
+
+/// A signed envelope of `info` (the `eventInfo` object's text), as the
+/// console sends it.
+fn signed(env: &TestEnv, info: &str, nonce: &str) -> String {
+    let timestamp = Millis::now().as_unix_ms();
+    let signature = meeting_archiver::webhook::sign(
+        env.app_key.as_bytes(),
+        &env.app_id,
+        timestamp,
+        nonce,
+        info,
+    );
+    format!(
+        r#"{{"appID": "{}", "timestamp": {timestamp}, "nonce": "{nonce}", "signature": "{signature}", "eventInfo": {info}}}"#,
+        env.app_id
+    )
+}
+
+#[tokio::test]
+async fn the_consoles_verification_is_answered_with_its_nonce_and_other_events_are_ignored() {
+    let meeting = transcoding("e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8", 1);
+    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
+    let (server, hook) = (free_addr(), free_addr());
+    let (daemon, shutdown) = start_daemon(&env, daily(&env, &[&meeting], server, hook));
+    after_startup_poll(server).await;
+    let calls = env.sim.stats().downloadurls_calls;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!("http://{hook}{PATH}");
+    let verify = signed(
+        &env,
+        r#"{"event": "meeting.verify", "timestamp": 1}"#,
+        "85262798",
+    );
+    let answer = client.post(&url).body(verify).send().await.expect("answer");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({"event": "meeting.verify", "nonce": "85262798"})
+    );
+    let started = format!(
+        r#"{{"event":"meeting.started","payload":{{"meetingInfo":{{"meetingUUID":"{}"}}}}}}"#,
+        meeting.conf_uuid
+    );
+    let answer = client
+        .post(&url)
+        .body(signed(&env, &started, "n-started"))
+        .send()
+        .await;
+    assert_eq!(answer.expect("answer").status(), 200);
+    let page = metrics(server).await.expect("metrics");
+    assert_eq!(events(&page, "meeting.verify", "ignored"), 1.0);
+    assert_eq!(events(&page, "meeting.started", "ignored"), 1.0);
+    assert!(ledger(&env).queued_events().expect("read").is_empty());
+    let last = ledger(&env).last_event().expect("read").expect("event");
+    assert_eq!(
+        (last.event.as_str(), last.outcome.as_deref()),
+        ("meeting.started", Some("ignored"))
+    );
+    shutdown.cancel();
+    bounded(daemon).await.expect("join").expect("clean stop");
+    assert_eq!(env.sim.stats().downloadurls_calls, calls, "nothing polled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_ledger_cannot_queue_is_answered_503_and_taken_when_sent_again() {
+    let meeting = transcoding("e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9", 1);
+    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
+    let (server, hook) = (free_addr(), free_addr());
+    let mut config = daily(&env, &[&meeting], server, hook);
+    config.ledger.retry_for = Duration::from_secs(1);
+    let (daemon, shutdown) = start_daemon(&env, config);
+    after_startup_poll(server).await;
+    // Another program holds the ledger's write lock until told to let go.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let path = env.ledger_path();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).expect("ledger opens");
+        conn.execute_batch("BEGIN EXCLUSIVE").expect("locked");
+        locked_tx.send(()).expect("signal");
+        let _ = released.recv_timeout(TEST_TIMEOUT);
+        conn.execute_batch("COMMIT").expect("unlocked");
+    });
+    locked
+        .recv_timeout(TEST_TIMEOUT)
+        .expect("the lock is taken");
+    env.sim.set_webhook(Some(pushing(hook)));
+    assert_eq!(
+        env.sim.push_record_finish(&meeting.conf_uuid).await,
+        vec![503]
+    );
+    release.send(()).expect("release");
+    holder.join().expect("lock thread");
+    assert_eq!(
+        ledger(&env).event_count().expect("count"),
+        0,
+        "nothing queued"
+    );
+    // The sender tries again; now it is taken and archived.
+    assert_eq!(env.sim.finish_recording(ready(meeting)).await, vec![200]);
+    until("the file archived", async || env.archived() == 2).await;
+    let page = metrics(server).await.expect("metrics");
+    assert_eq!(events(&page, "record.finish", "unavailable"), 1.0);
+    shutdown.cancel();
+    bounded(daemon).await.expect("join").expect("clean stop");
+}

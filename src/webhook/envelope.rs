@@ -25,8 +25,8 @@ const KNOWN: [&str; 5] = [
     "meeting.conclude",
 ];
 
-/// A parsed envelope, not yet verified.
-#[derive(Debug)]
+/// A parsed envelope, not yet verified. No `Debug`: it holds the
+/// signature, which is never logged.
 pub struct Envelope {
     /// `appID`: the push subscription it claims to come from.
     pub app_id: String,
