@@ -83,13 +83,49 @@ fn events(page: &str, event: &str, outcome: &str) -> f64 {
     sample(page, &name)
 }
 
+/// A daemon polling once a day with the webhook on, after its start-up poll.
+struct Running {
+    env: TestEnv,
+    server: SocketAddr,
+    hook: SocketAddr,
+    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Running {
+    /// Starts it on a cloud of `meetings` (all configured), `tweak`ed.
+    async fn start(meetings: &[&SimMeeting], tweak: impl FnOnce(&mut Config)) -> Running {
+        let env = TestEnv::start(scenario(meetings.iter().map(|m| (*m).clone()).collect())).await;
+        let (server, hook) = (free_addr(), free_addr());
+        let mut config = daily(&env, meetings, server, hook);
+        tweak(&mut config);
+        let (daemon, shutdown) = start_daemon(&env, config);
+        after_startup_poll(server).await;
+        Running {
+            env,
+            server,
+            hook,
+            daemon,
+            shutdown,
+        }
+    }
+
+    /// Stops it cleanly; the environment stays for checks.
+    async fn stop(self) -> TestEnv {
+        self.shutdown.cancel();
+        bounded(self.daemon)
+            .await
+            .expect("join")
+            .expect("clean stop");
+        self.env
+    }
+}
+
 #[tokio::test]
 async fn a_recording_ready_on_a_daily_schedule_is_archived_within_3_s_of_its_event() {
     let meeting = transcoding("e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", 2);
-    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let (daemon, shutdown) = start_daemon(&env, daily(&env, &[&meeting], server, hook));
-    after_startup_poll(server).await;
+    let run = Running::start(&[&meeting], |_| {}).await;
+    let (env, server, hook) = (&run.env, run.server, run.hook);
     env.sim.set_webhook(Some(pushing(hook)));
     let sent = Instant::now();
     assert_eq!(env.sim.finish_recording(ready(meeting)).await, vec![200]);
@@ -111,20 +147,16 @@ async fn a_recording_ready_on_a_daily_schedule_is_archived_within_3_s_of_its_eve
     let sum = sample(&page, "meeting_archiver_event_to_archive_seconds_sum");
     assert!(sum > 0.0 && sum < 4.0 * 3.0, "latency sum {sum}");
     assert_eq!(events(&page, "record.finish", "accepted"), 1.0);
-    let last = ledger(&env).last_event().expect("read").expect("an event");
+    let last = ledger(env).last_event().expect("read").expect("an event");
     assert_eq!(last.outcome.as_deref(), Some("listed"));
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
-    env.assert_archive_complete(&[]);
+    run.stop().await.assert_archive_complete(&[]);
 }
 
 #[tokio::test]
 async fn forged_stale_replayed_oversized_and_foreign_events_are_refused_with_nothing_queued() {
     let meeting = transcoding("e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2", 1);
-    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let (daemon, shutdown) = start_daemon(&env, daily(&env, &[&meeting], server, hook));
-    after_startup_poll(server).await;
+    let run = Running::start(&[&meeting], |_| {}).await;
+    let (env, server, hook) = (&run.env, run.server, run.hook);
     let conf = &meeting.conf_uuid;
     let cases = [
         (
@@ -181,7 +213,7 @@ async fn forged_stale_replayed_oversized_and_foreign_events_are_refused_with_not
     assert_eq!(events(&page, "unknown", "too_large"), 1.0);
     assert_eq!(events(&page, "unknown", "malformed"), 1.0);
     assert_eq!(
-        ledger(&env).event_count().expect("count"),
+        ledger(env).event_count().expect("count"),
         0,
         "nothing queued"
     );
@@ -195,12 +227,11 @@ async fn forged_stale_replayed_oversized_and_foreign_events_are_refused_with_not
     assert_eq!(events(&page, "record.finish", "replay"), 1.0);
     assert_eq!(events(&page, "record.finish", "accepted"), 1.0);
     assert_eq!(
-        ledger(&env).event_count().expect("count"),
+        ledger(env).event_count().expect("count"),
         1,
         "only the first copy"
     );
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
+    run.stop().await;
 }
 
 #[tokio::test]
@@ -209,18 +240,16 @@ async fn duplicate_late_and_early_events_archive_each_file_exactly_once() {
         transcoding("e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3", 2),
         transcoding("e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4", 1),
     );
-    let env = TestEnv::start(scenario(vec![a.clone(), b.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let (daemon, shutdown) = start_daemon(&env, daily(&env, &[&a, &b], server, hook));
-    after_startup_poll(server).await;
+    let run = Running::start(&[&a, &b], |_| {}).await;
+    let (env, hook) = (&run.env, run.hook);
     // B's event arrives before its recording is ready: not ready yet.
     env.sim.set_webhook(Some(pushing(hook)));
     assert_eq!(env.sim.push_record_finish(&b.conf_uuid).await, vec![200]);
     until("B's early event handled", async || {
-        ledger(&env).queued_events().expect("read").is_empty()
+        ledger(env).queued_events().expect("read").is_empty()
     })
     .await;
-    let early = ledger(&env).last_event().expect("read").expect("event");
+    let early = ledger(env).last_event().expect("read").expect("event");
     assert_eq!(early.outcome.as_deref(), Some("not_ready"));
     // A's event is delivered twice, then once more a minute late.
     env.sim.set_webhook(Some(SimWebhook {
@@ -245,11 +274,10 @@ async fn duplicate_late_and_early_events_archive_each_file_exactly_once() {
         vec![200, 200]
     );
     until("every file archived and every event handled", async || {
-        env.archived() == 6 && ledger(&env).queued_events().expect("read").is_empty()
+        env.archived() == 6 && ledger(env).queued_events().expect("read").is_empty()
     })
     .await;
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
+    let env = run.stop().await;
     let stats = env.sim.stats();
     assert_eq!(stats.downloads_completed, 6, "each file downloaded once");
     assert_eq!(stats.spent_token_reuses, 0);
@@ -260,19 +288,13 @@ async fn duplicate_late_and_early_events_archive_each_file_exactly_once() {
 #[tokio::test]
 async fn with_the_webhook_off_nothing_listens_on_its_port() {
     let meeting = SimMeeting::standard("e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5", "Off", 1, &["Hd"], 1024);
-    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let mut config = daily(&env, &[&meeting], server, hook);
-    config.webhook.enabled = false;
-    let (daemon, shutdown) = start_daemon(&env, config);
-    after_startup_poll(server).await;
-    let refused = tokio::net::TcpStream::connect(hook).await;
+    let run = Running::start(&[&meeting], |c| c.webhook.enabled = false).await;
+    let refused = tokio::net::TcpStream::connect(run.hook).await;
     assert_eq!(
         refused.map(|_| ()).map_err(|e| e.kind()),
         Err(std::io::ErrorKind::ConnectionRefused)
     );
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
+    run.stop().await;
 }
 
 #[tokio::test]
@@ -441,10 +463,8 @@ fn signed(env: &TestEnv, info: &str, nonce: &str) -> String {
 #[tokio::test]
 async fn the_consoles_verification_is_answered_with_its_nonce_and_other_events_are_ignored() {
     let meeting = transcoding("e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8e8", 1);
-    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let (daemon, shutdown) = start_daemon(&env, daily(&env, &[&meeting], server, hook));
-    after_startup_poll(server).await;
+    let run = Running::start(&[&meeting], |_| {}).await;
+    let (env, server, hook) = (&run.env, run.server, run.hook);
     let calls = env.sim.stats().downloadurls_calls;
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -452,7 +472,7 @@ async fn the_consoles_verification_is_answered_with_its_nonce_and_other_events_a
         .expect("client");
     let url = format!("http://{hook}{PATH}");
     let verify = signed(
-        &env,
+        env,
         r#"{"event": "meeting.verify", "timestamp": 1}"#,
         "85262798",
     );
@@ -469,33 +489,28 @@ async fn the_consoles_verification_is_answered_with_its_nonce_and_other_events_a
     );
     let answer = client
         .post(&url)
-        .body(signed(&env, &started, "n-started"))
+        .body(signed(env, &started, "n-started"))
         .send()
         .await;
     assert_eq!(answer.expect("answer").status(), 200);
     let page = metrics(server).await.expect("metrics");
     assert_eq!(events(&page, "meeting.verify", "ignored"), 1.0);
     assert_eq!(events(&page, "meeting.started", "ignored"), 1.0);
-    assert!(ledger(&env).queued_events().expect("read").is_empty());
-    let last = ledger(&env).last_event().expect("read").expect("event");
+    assert!(ledger(env).queued_events().expect("read").is_empty());
+    let last = ledger(env).last_event().expect("read").expect("event");
     assert_eq!(
         (last.event.as_str(), last.outcome.as_deref()),
         ("meeting.started", Some("ignored"))
     );
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
+    let env = run.stop().await;
     assert_eq!(env.sim.stats().downloadurls_calls, calls, "nothing polled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_ledger_cannot_queue_is_answered_503_and_taken_when_sent_again() {
     let meeting = transcoding("e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9", 1);
-    let env = TestEnv::start(scenario(vec![meeting.clone()])).await;
-    let (server, hook) = (free_addr(), free_addr());
-    let mut config = daily(&env, &[&meeting], server, hook);
-    config.ledger.retry_for = Duration::from_secs(1);
-    let (daemon, shutdown) = start_daemon(&env, config);
-    after_startup_poll(server).await;
+    let run = Running::start(&[&meeting], |c| c.ledger.retry_for = Duration::from_secs(1)).await;
+    let (env, server, hook) = (&run.env, run.server, run.hook);
     // Another program holds the ledger's write lock until told to let go.
     let (release, released) = std::sync::mpsc::channel::<()>();
     let (locked_tx, locked) = std::sync::mpsc::channel();
@@ -518,7 +533,7 @@ async fn an_event_the_ledger_cannot_queue_is_answered_503_and_taken_when_sent_ag
     release.send(()).expect("release");
     holder.join().expect("lock thread");
     assert_eq!(
-        ledger(&env).event_count().expect("count"),
+        ledger(env).event_count().expect("count"),
         0,
         "nothing queued"
     );
@@ -527,6 +542,5 @@ async fn an_event_the_ledger_cannot_queue_is_answered_503_and_taken_when_sent_ag
     until("the file archived", async || env.archived() == 2).await;
     let page = metrics(server).await.expect("metrics");
     assert_eq!(events(&page, "record.finish", "unavailable"), 1.0);
-    shutdown.cancel();
-    bounded(daemon).await.expect("join").expect("clean stop");
+    run.stop().await;
 }
