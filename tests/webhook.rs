@@ -134,6 +134,7 @@ async fn a_recording_ready_on_a_daily_schedule_is_archived_within_3_s_of_its_eve
     })
     .await;
     let took = sent.elapsed();
+    eprintln!("event to 4 files archived: {took:?} (bound 3 s)");
     assert!(
         took < Duration::from_secs(3),
         "archived {took:?} after the event"
@@ -543,4 +544,53 @@ async fn an_event_the_ledger_cannot_queue_is_answered_503_and_taken_when_sent_ag
     let page = metrics(server).await.expect("metrics");
     assert_eq!(events(&page, "record.finish", "unavailable"), 1.0);
     run.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_body_gets_408_and_an_endless_chunked_one_413_with_nothing_queued() {
+    let ledger =
+        meeting_archiver::ledger::LedgerHandle::new(Ledger::open_in_memory().expect("ledger"));
+    let metrics = std::sync::Arc::new(meeting_archiver::metrics::Metrics::new());
+    let (wake, mut woken) = tokio::sync::mpsc::channel(1);
+    let hook = meeting_archiver::webhook::Webhook::new(
+        "app".to_owned(),
+        SecretString::from("key"),
+        ledger.clone(),
+        std::sync::Arc::clone(&metrics),
+        wake,
+    )
+    .with_body_timeout(Duration::from_millis(300));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(axum::serve(listener, hook.router(PATH)).into_future());
+    // Headers announce 100 bytes; 10 come, then nothing.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head =
+        format!("POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{\"appID\":");
+    slow.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0; 64];
+    let n = bounded(slow.read(&mut answer)).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // A chunked body (no length announced) that never stops at 64 KiB.
+    let chunks =
+        futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
+    let endless = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("http://{addr}{PATH}"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    assert_eq!(endless.expect("answer").status(), 413);
+    let page = metrics.render(&Default::default(), 0);
+    assert_eq!(events(&page, "unknown", "timeout"), 1.0);
+    assert_eq!(events(&page, "unknown", "too_large"), 1.0);
+    assert_eq!(ledger.call(|l| l.event_count()).await.expect("count"), 0);
+    assert!(woken.try_recv().is_err(), "nobody woken");
+    server.abort();
 }

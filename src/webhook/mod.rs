@@ -109,6 +109,7 @@ pub struct Webhook {
     ledger: LedgerHandle,
     metrics: Arc<Metrics>,
     wake: mpsc::Sender<()>,
+    body_timeout: Duration,
 }
 
 impl Webhook {
@@ -128,7 +129,15 @@ impl Webhook {
             ledger,
             metrics,
             wake,
+            body_timeout: BODY_TIMEOUT,
         }
+    }
+
+    /// Bounds the body's arrival to `timeout` instead of [`BODY_TIMEOUT`]
+    /// (for tests).
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Webhook {
+        self.body_timeout = timeout;
+        self
     }
 
     /// The routes: POST on `path`; anything else 404 or 405.
@@ -240,7 +249,7 @@ fn refusal(verdict: Verdict) -> Response {
 }
 
 async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Body) -> Response {
-    let body = read_body(&headers, body).await;
+    let body = read_body(&headers, body, hook.body_timeout).await;
     let (verdict, event, response) = hook.judge(body).await;
     hook.metrics.webhook_event(event, verdict.as_str());
     if !matches!(verdict, Verdict::Accepted | Verdict::Ignored) {
@@ -249,8 +258,8 @@ async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Bod
     response
 }
 
-/// The body, at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Verdict> {
+/// The body, at most [`MAX_BODY`] bytes within `timeout`.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> Result<Bytes, Verdict> {
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -270,7 +279,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Verdict> {
         }
         Ok(Bytes::from(out))
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(Verdict::Timeout))
 }
