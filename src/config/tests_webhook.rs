@@ -79,3 +79,22 @@ fn webhook_mistakes_name_the_key() {
     // Off, the webhook's settings are still checked but need no key.
     parse(&format!("{TOKEN}[webhook]\nenabled = false\n"), &[]).expect("valid");
 }
+
+#[test]
+fn an_exposed_webhook_is_warned_about_and_events_can_bring_the_meetings() {
+    let open = format!("{APP}[webhook]\nenabled = true\nlisten = \"0.0.0.0:9188\"\n");
+    let warnings = parse(&open, &[]).expect("valid").warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("reachable from other hosts")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("nothing to archive")),
+        "{warnings:?}"
+    );
+    let unlisted = format!("{APP}[webhook]\nenabled = true\naccept_unlisted = true\n");
+    let warnings = parse(&unlisted, &[]).expect("valid").warnings();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

@@ -305,6 +305,19 @@ mod tests {
             .finish_events(&[id], EventOutcome::NotReady, now)
             .expect("finish");
         assert!(ledger.queued_events().expect("queued").is_empty());
+        // A month on, handled events are pruned; a queued one never is.
+        ledger
+            .queue_event(&event("n5", "e"), false, WINDOW, now)
+            .expect("queue");
+        let later = now.saturating_add(KEEP_HANDLED + Duration::from_secs(1));
+        ledger
+            .queue_event(&event("n3", "c"), false, WINDOW, later)
+            .expect("queue");
+        ledger
+            .queue_event(&event("n4", "d"), false, WINDOW, later)
+            .expect("queue");
+        assert_eq!(ledger.event_count().expect("count"), 3);
+        assert_eq!(ledger.queued_events().expect("queued").len(), 3);
     }
 
     #[test]
