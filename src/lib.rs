@@ -20,3 +20,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod simulator;
 pub mod telemetry;
+pub mod webhook;

@@ -32,10 +32,15 @@ async fn dispatch(cli: Cli) -> u8 {
             let demo = commands::demo(DemoOptions::new(dir), signals::shutdown_signal());
             return report(demo.await);
         }
-        Command::Simulator { dir, write_config } => {
+        Command::Simulator {
+            dir,
+            write_config,
+            webhook,
+        } => {
             telemetry::init(format.unwrap_or(LogFormat::Text), "warn");
             let (options, out) = (DemoOptions::new(dir), write_config.clone());
-            return report(commands::simulator(options, out, signals::shutdown_signal()).await);
+            let cancel = signals::shutdown_signal();
+            return report(commands::simulator(options, out, webhook.clone(), cancel).await);
         }
         // Commands that never talk to the cloud work without the secret (it
         // may be a systemd credential that exists only while the service runs).

@@ -31,6 +31,8 @@ pub struct Metrics {
     polls: Family<Labels, Counter>,
     conditions: Family<Labels, Gauge>,
     retention: Family<Labels, Counter>,
+    webhook_events: Family<Labels, Counter>,
+    event_to_archive: Histogram,
 }
 
 impl Default for Metrics {
@@ -56,6 +58,9 @@ impl Metrics {
             polls: Family::default(),
             conditions: Family::default(),
             retention: Family::default(),
+            webhook_events: Family::default(),
+            // 100 ms to about 2.7 hours.
+            event_to_archive: Histogram::new(exponential_buckets(0.1, 2.5, 12)),
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
@@ -109,6 +114,16 @@ impl Metrics {
             "Retention decisions: deleted, or the reason a meeting was kept",
             m.retention.clone(),
         );
+        registry.register(
+            "webhook_events",
+            "Webhook requests by event type and outcome (accepted, ignored, bad_signature, stale, replay, ...)",
+            m.webhook_events.clone(),
+        );
+        registry.register(
+            "event_to_archive_seconds",
+            "From a record.finish event to each file it made archived",
+            m.event_to_archive.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -126,6 +141,18 @@ impl Metrics {
         self.retention
             .get_or_create(&vec![("outcome", outcome.to_owned())])
             .inc();
+    }
+
+    /// Counts a webhook request: its event type (`unknown` before it is
+    /// authenticated) and what became of it.
+    pub fn webhook_event(&self, event: &'static str, outcome: &'static str) {
+        let labels = vec![("event", event.to_owned()), ("outcome", outcome.to_owned())];
+        self.webhook_events.get_or_create(&labels).inc();
+    }
+
+    /// Records how long after its `record.finish` event a file was archived.
+    pub fn event_to_archive(&self, seconds: f64) {
+        self.event_to_archive.observe(seconds);
     }
 
     /// Counts an access-token fetch.
@@ -191,6 +218,9 @@ mod tests {
         m.poll("ok", Millis::from_unix_secs(1_700_000_000));
         m.retention("deleted");
         m.retention("too_recent");
+        m.webhook_event("record.finish", "accepted");
+        m.webhook_event("unknown", "bad_signature");
+        m.event_to_archive(1.5);
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;
@@ -209,6 +239,9 @@ mod tests {
             "meeting_archiver_condition{name=\"disk_full\"} 0",
             "meeting_archiver_retention_total{outcome=\"deleted\"} 1",
             "meeting_archiver_retention_total{outcome=\"too_recent\"} 1",
+            "meeting_archiver_webhook_events_total{event=\"record.finish\",outcome=\"accepted\"} 1",
+            "meeting_archiver_webhook_events_total{event=\"unknown\",outcome=\"bad_signature\"} 1",
+            "meeting_archiver_event_to_archive_seconds_count 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use meeting_archiver::commands::{self, SyncOutcome};
 use meeting_archiver::config::{
     Auth, CloudConfig, Config, DownloadConfig, LedgerConfig, LogConfig, PollConfig,
-    RetentionConfig, ServerConfig, TlsConfig,
+    RetentionConfig, ServerConfig, TlsConfig, WebhookConfig,
 };
 use meeting_archiver::pipeline::{Engine, Outcome, PollPlan, PollReport, build_engine};
 use meeting_archiver::pipeline::{MANIFEST_NAME, README_NAME, SCHEMA_NAME, SUMS_NAME};
@@ -181,6 +181,7 @@ impl TestEnv {
             server: ServerConfig { listen: None },
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
+            webhook: WebhookConfig::default(),
             exposed_secrets: Vec::new(),
         }
     }

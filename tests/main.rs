@@ -21,3 +21,4 @@ mod retention;
 mod review_findings;
 mod service;
 mod tls;
+mod webhook;

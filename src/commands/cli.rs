@@ -171,7 +171,34 @@ pub enum Command {
         /// Where to write the config (default: standard output).
         #[arg(long)]
         write_config: Option<PathBuf>,
+        #[command(flatten)]
+        webhook: SimulatorWebhook,
     },
+}
+
+/// `simulator --webhook`: the simulated cloud's event push.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SimulatorWebhook {
+    /// Push a signed record.finish to this URL each time a simulated
+    /// recording becomes ready (a new one every --webhook-every); the
+    /// written config turns [webhook] on to match.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<url::Url>,
+    /// How often a new simulated recording becomes ready.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, requires = "webhook")]
+    pub webhook_every: std::time::Duration,
+    /// Send each event twice, with two nonces (a duplicate delivery).
+    #[arg(long, requires = "webhook")]
+    pub webhook_twice: bool,
+    /// Date each event this long ago (a late delivery; over 5m it is stale).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "webhook")]
+    pub webhook_late: Option<std::time::Duration>,
+    /// Spoil each event's signature.
+    #[arg(long, requires = "webhook")]
+    pub webhook_bad_signature: bool,
+    /// Post each request a second time, same nonce (a replay).
+    #[arg(long, requires = "webhook")]
+    pub webhook_replay: bool,
 }
 
 impl Command {
@@ -209,6 +236,28 @@ mod tests {
         let both = parse(&["m", "--config", "/a.toml", "verify", "--config", "/b.toml"]);
         assert_eq!(both.config_path(), Path::new("/b.toml"), "the later wins");
         assert!(Cli::try_parse_from(["m", "demo", "--config", "/a.toml"]).is_err());
+    }
+
+    #[test]
+    fn the_simulator_takes_a_webhook_and_its_knobs_only_with_it() {
+        let cli = parse(&[
+            "m",
+            "simulator",
+            "--webhook",
+            "http://127.0.0.1:9188/events/huawei",
+            "--webhook-twice",
+            "--webhook-late",
+            "10m",
+        ]);
+        let Command::Simulator { webhook, .. } = cli.command else {
+            panic!("simulator")
+        };
+        assert!(webhook.webhook_twice && !webhook.webhook_replay);
+        assert_eq!(
+            webhook.webhook_late,
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert!(Cli::try_parse_from(["m", "simulator", "--webhook-twice"]).is_err());
     }
 
     #[test]

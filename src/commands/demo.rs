@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use super::cli::SimulatorWebhook;
 use super::{exit, status, sync, verify};
 use crate::config::Config;
-use crate::simulator::{Faults, Scenario, Simulator};
+use crate::simulator::{Faults, Scenario, SimWebhook, Simulator};
 
 /// Options of `demo`.
 #[derive(Clone, Debug)]
@@ -105,17 +106,19 @@ fn demo_config(
     auth: &(String, String),
     meetings: &[String],
 ) -> anyhow::Result<Config> {
-    let text = demo_config_text(options, api_base, auth, meetings, "")?;
+    let text = demo_config_text(options, api_base, auth, meetings, "", None)?;
     Config::from_toml(&text, &|_| None).context("while building the demo config")
 }
 
-/// Config text pointing at the simulator; `listen` for `server.listen`.
+/// Config text pointing at the simulator; `listen` for `server.listen`;
+/// `webhook` turns `[webhook]` on for the events pushed to that URL.
 fn demo_config_text(
     options: &DemoOptions,
     api_base: &str,
     (app_id, app_key): &(String, String),
     meetings: &[String],
     listen: &str,
+    webhook: Option<&url::Url>,
 ) -> anyhow::Result<String> {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let dir = std::path::absolute(&options.dir)
@@ -138,7 +141,53 @@ fn demo_config_text(
         q(&ledger.to_string_lossy()),
         q(listen),
     );
-    Ok(text)
+    Ok(match webhook {
+        Some(url) => text + &webhook_section(url),
+        None => text,
+    })
+}
+
+/// `[webhook]` taking the events pushed to `url`: on its address when the
+/// URL names one (else the default, behind a proxy), on its path, for
+/// meetings no config names (the simulator's new recordings).
+fn webhook_section(url: &url::Url) -> String {
+    let listen = url
+        .socket_addrs(|| None)
+        .ok()
+        .and_then(|addrs| addrs.into_iter().find(|a| a.ip().is_loopback()))
+        .map_or_else(
+            || crate::config::defaults::WEBHOOK_LISTEN.to_string(),
+            |a| a.to_string(),
+        );
+    format!(
+        "[webhook]\nenabled = true\nlisten = \"{listen}\"\npath = {}\naccept_unlisted = true\n",
+        serde_json::to_string(url.path()).unwrap_or_default()
+    )
+}
+
+/// Makes a new simulated recording ready every `every`, each pushing its
+/// `record.finish`, until `cancel`.
+async fn finish_recordings(
+    sim: &Simulator,
+    every: std::time::Duration,
+    cancel: &CancellationToken,
+) {
+    for n in 1u32.. {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let conf = format!("{:032x}", 0xe7e7_0000_u128 + u128::from(n));
+        let meeting = crate::simulator::SimMeeting::standard(
+            &conf,
+            &format!("Recording {n} (pushed)"),
+            1,
+            &["Hd", "Aux"],
+            256 * 1024,
+        );
+        let statuses = sim.finish_recording(meeting).await;
+        eprintln!("simulator: recording {conf} is ready; record.finish answered {statuses:?}");
+    }
 }
 
 /// `simulator`: serves the demo's simulated cloud until `cancel`, after
@@ -148,6 +197,7 @@ fn demo_config_text(
 pub async fn simulator(
     options: DemoOptions,
     config_out: Option<std::path::PathBuf>,
+    push: SimulatorWebhook,
     cancel: CancellationToken,
 ) -> anyhow::Result<u8> {
     let (sim, meetings, auth) = start_demo_cloud(Faults::default()).await?;
@@ -157,6 +207,7 @@ pub async fn simulator(
         &auth,
         &meetings,
         "127.0.0.1:9187",
+        push.webhook.as_ref(),
     )?;
     match &config_out {
         Some(path) => {
@@ -174,7 +225,24 @@ pub async fn simulator(
         sim.api_base(),
         sim.download_base()
     );
-    cancel.cancelled().await;
+    match &push.webhook {
+        Some(url) => {
+            sim.set_webhook(Some(SimWebhook {
+                url: url.to_string(),
+                twice: push.webhook_twice,
+                late: push.webhook_late.unwrap_or_default(),
+                bad_signature: push.webhook_bad_signature,
+                replay_nonce: push.webhook_replay,
+                ..SimWebhook::default()
+            }));
+            eprintln!(
+                "simulator: a new recording becomes ready every {}, its record.finish pushed to {url}",
+                humantime::format_duration(push.webhook_every)
+            );
+            finish_recordings(&sim, push.webhook_every, &cancel).await;
+        }
+        None => cancel.cancelled().await,
+    }
     sim.shutdown().await;
     Ok(exit::OK)
 }

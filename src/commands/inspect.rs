@@ -14,7 +14,7 @@ use super::exit;
 use crate::archive::Archive;
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::ledger::{Ledger, LedgerHandle, MeetingRecord, Status};
+use crate::ledger::{LastEvent, Ledger, LedgerHandle, MeetingRecord, Status};
 use crate::pipeline::open_ledger;
 
 /// `status --json`: the ledger summary plus each meeting.
@@ -23,6 +23,8 @@ struct StatusDocument {
     #[serde(flatten)]
     status: Status,
     meeting_list: Vec<MeetingLine>,
+    /// The last event the webhook received (`null`: none).
+    last_event: Option<LastEvent>,
 }
 
 /// A meeting with its lifecycle state.
@@ -69,6 +71,7 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
     }
     let ledger = open_reader(config)?;
     let (status, meetings) = ledger.call(|l| Ok((l.status(10)?, l.meetings()?))).await?;
+    let last_event = ledger.call(|l| l.last_event()).await?;
     let recheck = config.poll.recheck_for;
     let now = Millis::now();
     let meetings: Vec<MeetingLine> = meetings
@@ -82,10 +85,15 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
         let doc = StatusDocument {
             status,
             meeting_list: meetings,
+            last_event,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", render_status(&status, &meetings));
+        print!(
+            "{}",
+            render_last_event(last_event.as_ref(), config.webhook.enabled)
+        );
     }
     Ok(exit::OK)
 }
@@ -147,6 +155,21 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
         }
     }
     out
+}
+
+/// The webhook's last event, when there is one or the webhook is on.
+fn render_last_event(event: Option<&LastEvent>, enabled: bool) -> String {
+    match event {
+        Some(e) => format!(
+            "last event: {} for {} received {} ({})\n",
+            e.event,
+            e.conf_uuid.as_deref().unwrap_or("no meeting"),
+            e.received_at.to_utc().format("%Y-%m-%d %H:%M:%S UTC"),
+            e.outcome.as_deref().unwrap_or("queued")
+        ),
+        None if enabled => "last event: none received\n".to_owned(),
+        None => String::new(),
+    }
 }
 
 /// The existing ledger of `config`, opened to read only.

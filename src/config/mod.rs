@@ -14,6 +14,7 @@ pub mod schedule;
 mod summary;
 mod validate;
 mod warnings;
+mod webhook;
 mod words;
 
 #[cfg(test)]
@@ -22,6 +23,8 @@ mod tests;
 mod tests_auth;
 #[cfg(test)]
 mod tests_check;
+#[cfg(test)]
+mod tests_webhook;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,7 @@ use secrecy::SecretString;
 pub use dirs::{DirReport, DirState};
 pub use error::ConfigError;
 pub use raw::defaults;
+pub use webhook::{ENV_WEBHOOK_KEY, WebhookConfig, WebhookKeySource};
 
 /// Environment variable that supplies the App Key when the file does not.
 pub const ENV_APP_KEY: &str = "MEETING_ARCHIVER_APP_KEY";
@@ -57,6 +61,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[retention]`: opt-in deletion of verified recordings from the cloud.
     pub retention: RetentionConfig,
+    /// `[webhook]`: the event push endpoint (off by default).
+    pub webhook: WebhookConfig,
     /// Files holding a secret that other users can read, found when the
     /// config was loaded from disk (warnings, not errors: the admin decides).
     pub exposed_secrets: Vec<String>,
@@ -304,6 +310,13 @@ impl Config {
         let mut config =
             validate::parse(&text, &|name| std::env::var(name).ok(), &origin, secrets)?;
         config.exposed_secrets = exposed_secrets(path, &config.cloud.auth_source);
+        if let WebhookKeySource::Own(source) = &config.webhook.key_source {
+            for warning in exposed_secrets(path, source) {
+                if !config.exposed_secrets.contains(&warning) {
+                    config.exposed_secrets.push(warning);
+                }
+            }
+        }
         Ok(config)
     }
 

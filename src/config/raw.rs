@@ -69,6 +69,8 @@ pub mod defaults {
     pub const LEDGER_RETRY_FOR: Duration = Duration::from_secs(60);
     /// `server.listen`
     pub const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9187);
+    /// `webhook.listen`
+    pub const WEBHOOK_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9188);
     /// `log.level`
     pub const LOG_LEVEL: &str = "info";
 }
@@ -154,6 +156,7 @@ pub(super) struct RawConfig {
     pub server: RawServer,
     pub log: RawLog,
     pub retention: RawRetention,
+    pub webhook: super::webhook::RawWebhook,
 }
 
 #[derive(Deserialize, Default)]

@@ -135,6 +135,7 @@ impl Config {
         let _ = writeln!(out, "\n[server]");
         let listen = self.server.listen.map(|a| a.to_string());
         line(out, "listen", listen.as_deref().unwrap_or("(off)"));
+        self.write_webhook(out);
         let _ = writeln!(out, "\n[log]");
         let format = match self.log.format {
             LogFormat::Text => "text",
@@ -142,6 +143,21 @@ impl Config {
         };
         line(out, "format", format);
         line(out, "level", &self.log.level);
+    }
+}
+
+impl Config {
+    fn write_webhook(&self, out: &mut String) {
+        let w = &self.webhook;
+        let _ = writeln!(out, "\n[webhook]");
+        line(out, "enabled", &w.enabled.to_string());
+        line(out, "listen", &w.listen.to_string());
+        line(out, "path", &w.path);
+        line(out, "accept_unlisted", &w.accept_unlisted.to_string());
+        if w.enabled {
+            line(out, "app_id", &w.app_id);
+            line(out, "app_key", &format!("****** {}", w.key_source));
+        }
     }
 }
 

@@ -39,6 +39,11 @@ fn example_file_parses_to_the_defaults() {
     assert_eq!(example.server, minimal.server);
     assert_eq!(example.log, minimal.log);
     assert_eq!(example.retention, minimal.retention);
+    let webhook = |c: &Config| {
+        let w = &c.webhook;
+        (w.enabled, w.listen, w.path.clone(), w.accept_unlisted)
+    };
+    assert_eq!(webhook(&example), webhook(&minimal));
     assert_eq!(example.cloud.api_base, minimal.cloud.api_base);
     assert_eq!(example.cloud.request_timeout, minimal.cloud.request_timeout);
     assert_eq!(example.cloud.max_retries, minimal.cloud.max_retries);

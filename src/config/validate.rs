@@ -32,8 +32,11 @@ pub(super) fn parse(
     }
     let raw: RawConfig =
         toml::from_str(text).map_err(|err| ConfigError::from_toml(&err, text, origin, false))?;
+    let cloud = cloud(&raw.cloud, env, secrets)?;
+    let server = server(raw.server.listen)?;
+    let webhook = super::webhook::webhook(&raw.webhook, &cloud.auth, &server, env, secrets)?;
     Ok(Config {
-        cloud: cloud(&raw.cloud, env, secrets)?,
+        cloud,
         poll: poll(raw.poll)?,
         download: download(raw.download)?,
         ledger: LedgerConfig {
@@ -48,7 +51,8 @@ pub(super) fn parse(
             ca_file: raw.tls.ca_file.filter(|p| !p.as_os_str().is_empty()),
             insecure_download_hosts: hosts(raw.tls.insecure_download_hosts)?,
         },
-        server: server(raw.server.listen)?,
+        server,
+        webhook,
         retention: RetentionConfig {
             delete_from_cloud: raw.retention.delete_from_cloud.unwrap_or(false),
             delete_after: duration(

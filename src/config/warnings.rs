@@ -22,7 +22,8 @@ impl Config {
     /// Things that are valid but probably not what the user meant.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        if self.poll.meetings.is_empty() && self.poll.discover_days == 0 {
+        let events_bring_meetings = self.webhook.enabled && self.webhook.accept_unlisted;
+        if self.poll.meetings.is_empty() && self.poll.discover_days == 0 && !events_bring_meetings {
             warnings
                 .push("no meetings configured and discovery off: nothing to archive".to_string());
         }
@@ -35,6 +36,13 @@ impl Config {
             ));
         }
         warnings.extend(no_default_level(&self.log.level));
+        let hook = &self.webhook;
+        if hook.enabled && !hook.listen.ip().is_loopback() {
+            warnings.push(format!(
+                "webhook.listen {} is reachable from other hosts: events (and their signatures)                  travel in clear unless a TLS proxy is the only way in; prefer 127.0.0.1 behind                  nginx or Caddy",
+                hook.listen
+            ));
+        }
         warnings
     }
 

@@ -5,8 +5,10 @@
 //! `schedule` only sends ticks into that loop; `server` answers `/healthz`
 //! and `/metrics`; `systemd` speaks `sd_notify`; `signals` turns SIGTERM,
 //! SIGINT and SIGHUP into a cancellation token and reload requests;
-//! `reload` works out what a changed config may change in place.
+//! `reload` works out what a changed config may change in place; `events`
+//! serves the webhook (`[webhook]`) and handles the events it queues.
 
+mod events;
 mod reload;
 mod run;
 pub mod schedule;

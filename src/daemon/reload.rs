@@ -60,5 +60,15 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.log != new.log {
         changed.push("log");
     }
+    // `webhook.accept_unlisted` applies in place; the listener does not.
+    let (a, b) = (&old.webhook, &new.webhook);
+    if a.enabled != b.enabled
+        || a.listen != b.listen
+        || a.path != b.path
+        || a.app_id != b.app_id
+        || a.key_source != b.key_source
+    {
+        changed.push("webhook");
+    }
     changed
 }

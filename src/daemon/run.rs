@@ -14,6 +14,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::events;
 use super::reload;
 use super::schedule::Schedule;
 use super::server::{self, Health, PollHistory};
@@ -21,7 +22,9 @@ use super::systemd;
 use crate::clock::Millis;
 use crate::config::{Config, RetentionConfig};
 use crate::ledger::LedgerHandle;
-use crate::pipeline::{Engine, PollError, PollPlan, PollReport, WorkerSet, build_engine};
+use crate::pipeline::{
+    Engine, EventPlan, PollError, PollPlan, PollReport, WorkerSet, build_engine,
+};
 use crate::telemetry::error_chain;
 
 /// Runs the daemon until `shutdown` fires. Each message on `reloads`
@@ -53,6 +56,8 @@ pub async fn run(
         }
         None => None,
     };
+    let (wake_tx, mut wakes) = mpsc::channel(1);
+    let webhook = events::start_webhook(&config, &engine, wake_tx, server_stop.clone()).await?;
     let work_stop = CancellationToken::new();
     let mut workers = WorkerSet::new(Arc::clone(&engine), work_stop.clone());
     workers.resize(config.download.workers);
@@ -61,6 +66,10 @@ pub async fn run(
     health.watch(schedule.liveness());
     let mut plan = PollPlan::from(&config.poll);
     let mut poll = Some(start_poll(&engine, &plan, &config.retention, &polls));
+    let mut event_plan = EventPlan::from_config(&config);
+    // Events queued before a stop or crash are handled now.
+    let mut handling = Some(events::start_events(&engine, &event_plan));
+    let mut events_waiting = false;
     systemd::ready(&status_line(engine.ledger()).await);
     tracing::info!(schedule = %config.poll.schedule, workers = config.download.workers, "daemon running");
     let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
@@ -77,6 +86,17 @@ pub async fn run(
                     poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
                 }
             }
+            Some(()) = wakes.recv() => {
+                if handling.is_some() {
+                    events_waiting = true;
+                } else {
+                    handling = Some(events::start_events(&engine, &event_plan));
+                }
+            }
+            _ = finished(&mut handling) => {
+                handling = events_waiting.then(|| events::start_events(&engine, &event_plan));
+                events_waiting = false;
+            }
             finished = finished(&mut poll) => {
                 poll = None;
                 polls.ended(poll_result(&finished));
@@ -88,6 +108,7 @@ pub async fn run(
                 let Some(new) = reload::load(&config_path, &current) else { continue };
                 apply(new, &mut current, &mut schedule, &ticks_tx, &mut workers, &health).await;
                 plan = PollPlan::from(&current.poll);
+                event_plan = EventPlan::from_config(&current);
                 // The new meetings are polled now, unless a poll runs (it
                 // finishes with the old plan; the next tick takes the new).
                 if poll.is_none() {
@@ -100,9 +121,13 @@ pub async fn run(
     systemd::stopping();
     tracing::info!("stopping: no new work is claimed; transfers stop at the next chunk");
     schedule.stop().await;
+    // The ledger's transactions keep it consistent wherever these stop;
+    // events not handled yet stay queued for the next start.
     if let Some(poll) = poll {
-        // The ledger's transactions keep it consistent wherever it stops.
         poll.abort();
+    }
+    if let Some(handling) = handling {
+        handling.abort();
     }
     work_stop.cancel();
     if !workers.wait(current.download.shutdown_timeout).await {
@@ -112,7 +137,7 @@ pub async fn run(
     }
     watchdog.abort();
     server_stop.cancel();
-    if let Some(server) = server {
+    for server in [server, webhook].into_iter().flatten() {
         match server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -149,9 +174,9 @@ fn start_poll(
     )
 }
 
-/// The running poll's end; never, while none runs.
-async fn finished(poll: &mut Option<JoinHandle<PollReport>>) -> Result<PollReport, JoinError> {
-    match poll {
+/// The running task's end; never, while none runs.
+async fn finished<T>(task: &mut Option<JoinHandle<T>>) -> Result<T, JoinError> {
+    match task {
         Some(task) => task.await,
         None => std::future::pending().await,
     }
@@ -238,6 +263,7 @@ async fn apply(
     current.poll.schedule = schedule.expression().to_owned();
     current.download.workers = new.download.workers;
     current.retention = new.retention;
+    current.webhook.accept_unlisted = new.webhook.accept_unlisted;
     tracing::info!(
         meetings = current.poll.meetings.len(),
         schedule = %schedule.expression(),

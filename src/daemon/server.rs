@@ -230,6 +230,18 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .with_state(shared);
+    serve_router(listener, app, shutdown, grace).await
+}
+
+/// Serves `app` until `shutdown` fires, then lets open requests finish
+/// for at most `grace`: a client that never completes its request cannot
+/// hold the daemon's stop past systemd's patience.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
     let stopping = shutdown.clone();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stopping.cancelled().await })

@@ -254,8 +254,7 @@ mod tests {
         use crate::archive::{DEFAULT_LAYOUT, LEGACY_LAYOUT};
         use rusqlite_migration::Migrations;
         let mut conn = rusqlite::Connection::open_in_memory().expect("open");
-        let before = super::super::MIGRATIONS.len() - 1;
-        Migrations::from_slice(&super::super::MIGRATIONS[..before])
+        Migrations::from_slice(super::super::migrations_before("0009"))
             .to_latest(&mut conn)
             .expect("old schema");
         conn.execute_batch(

@@ -17,6 +17,7 @@
 
 mod access;
 mod discovery;
+mod events;
 mod facts;
 mod files;
 mod handle;
@@ -46,6 +47,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 pub use discovery::{Discovered, POLL_OK};
+pub use events::{EventOutcome, LastEvent, NewEvent, Queued, QueuedEvent};
 pub use facts::{LayoutRecord, MeetingFacts, MeetingPlace};
 pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
@@ -115,16 +117,38 @@ impl From<rusqlite::Error> for LedgerError {
 /// Result of ledger calls.
 pub type Result<T> = std::result::Result<T, LedgerError>;
 
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../migrations/0001_initial.sql")),
-    M::up(include_str!("../../migrations/0002_daemon.sql")),
-    M::up(include_str!("../../migrations/0003_faults.sql")),
-    M::up(include_str!("../../migrations/0004_file_identity.sql")),
-    M::up(include_str!("../../migrations/0005_access_token.sql")),
-    M::up(include_str!("../../migrations/0006_discovery.sql")),
-    M::up(include_str!("../../migrations/0007_retention.sql")),
-    M::up(include_str!("../../migrations/0009_browsable_archive.sql")),
+/// The migrations, in order: each file's name beside its SQL, so a test can
+/// build the schema as it stood before any one of them.
+macro_rules! migrations {
+    ($($file:literal),* $(,)?) => {
+        #[cfg(test)]
+        const MIGRATION_FILES: &[&str] = &[$($file),*];
+        const MIGRATIONS: &[M<'static>] = &[$(M::up(include_str!(concat!("../../migrations/", $file)))),*];
+    };
+}
+
+migrations![
+    "0001_initial.sql",
+    "0002_daemon.sql",
+    "0003_faults.sql",
+    "0004_file_identity.sql",
+    "0005_access_token.sql",
+    "0006_discovery.sql",
+    "0007_retention.sql",
+    "0009_browsable_archive.sql",
+    "0010_webhook.sql",
 ];
+
+/// The migrations before the one whose file name starts with `prefix`
+/// (e.g. `"0009"`): the schema a ledger had before that change.
+#[cfg(test)]
+fn migrations_before(prefix: &str) -> &'static [M<'static>] {
+    let index = MIGRATION_FILES
+        .iter()
+        .position(|file| file.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no migration {prefix}"));
+    &MIGRATIONS[..index]
+}
 
 /// The ledger: one SQLite connection and, for writers, the process lock.
 pub struct Ledger {

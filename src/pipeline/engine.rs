@@ -153,6 +153,9 @@ pub struct Engine {
     /// The layout for meetings whose folder is not fixed yet, settled with
     /// the ledger on first use ([`Engine::layout`]).
     pub(super) layout: tokio::sync::OnceCell<crate::archive::Layout>,
+    /// Files a `record.finish` event found waiting, with when the event
+    /// arrived: archiving one observes the event-to-archive latency.
+    pub(super) event_waits: Mutex<HashMap<FileId, crate::clock::Millis>>,
 }
 
 impl Engine {
@@ -180,6 +183,7 @@ impl Engine {
             claim_gate: tokio::sync::RwLock::new(()),
             space,
             layout: tokio::sync::OnceCell::new(),
+            event_waits: Mutex::new(HashMap::new()),
         }
     }
 

@@ -12,6 +12,7 @@
 mod describe;
 mod discovery;
 mod engine;
+mod events;
 mod facts;
 mod manifest;
 mod poll;
@@ -25,6 +26,7 @@ mod worker;
 
 pub use describe::{README_NAME, SCHEMA_NAME, readme_text};
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
+pub use events::{EventPlan, EventReport};
 pub use manifest::{MANIFEST_NAME, SCHEMA_VERSION, SUMS_NAME, describe_type, iso, sums_text};
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};

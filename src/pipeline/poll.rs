@@ -95,6 +95,11 @@ impl Engine {
                 targets.push((conf, MeetingOrigin::Discovered, None));
             }
         }
+        for conf in self.event_targets(plan).await {
+            if !targets.iter().any(|(c, _, _)| *c == conf) {
+                targets.push((conf, MeetingOrigin::Discovered, None));
+            }
+        }
         let recheck = plan.recheck_for;
         match self
             .ledger
@@ -168,7 +173,7 @@ impl Engine {
     }
 
     /// Records a meeting and lists its URLs. `None` when it has none yet.
-    async fn list_meeting(
+    pub(super) async fn list_meeting(
         &self,
         conf: &str,
         origin: MeetingOrigin,

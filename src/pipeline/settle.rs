@@ -183,6 +183,7 @@ impl Engine {
             })
             .await?;
         self.progress.files_done.fetch_add(1, Ordering::Relaxed);
+        self.archived_after_event(file.id);
         tracing::info!(size, sha256 = %fetched.sha256, "archived");
         self.refresh_manifest(&file.conf_uuid).await;
         Ok(Ok(()))

@@ -4,7 +4,8 @@
 //! seeded fault injection and counters, for tests and the `demo` command.
 //!
 //! Layout: `scenario`/`meeting` (what it holds), `state` (tokens, counters),
-//! `gateway` + `auth`/`records`/`downloadurls` (API), `download` + `body` (files).
+//! `gateway` + `auth`/`records`/`downloadurls` (API), `download` + `body` (files),
+//! `push` (the enterprise event push: signed `record.finish` events).
 
 mod api;
 mod auth;
@@ -14,6 +15,7 @@ mod download;
 mod downloadurls;
 mod gateway;
 mod meeting;
+mod push;
 mod records;
 mod scenario;
 mod state;
@@ -32,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use meeting::{SimFile, SimMeeting};
+pub use push::SimWebhook;
 pub use scenario::{Faults, Scenario, TokenAnswer, UrlStyle};
 pub use state::SimStats;
 
@@ -46,6 +49,8 @@ pub struct Simulator {
     api_addr: SocketAddr,
     download_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    /// Where `record.finish` events go, if anywhere.
+    webhook: std::sync::Mutex<Option<SimWebhook>>,
 }
 
 impl Simulator {
@@ -71,6 +76,7 @@ impl Simulator {
             api_addr,
             download_addr,
             tasks,
+            webhook: std::sync::Mutex::new(None),
         })
     }
 

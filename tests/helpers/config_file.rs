@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use meeting_archiver::config::{Auth, Config, LogFormat};
+use meeting_archiver::config::{
+    Auth, Config, LogFormat, SecretSource, WebhookConfig, WebhookKeySource,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{TestEnv, scenario};
@@ -98,6 +100,7 @@ pub fn config_toml(config: &Config) -> String {
             "log",
             [("format", text(format)), ("level", text(&config.log.level))],
         ),
+        section("webhook", webhook(&config.webhook)),
     ]);
     toml::to_string(&root).expect("a config is TOML")
 }
@@ -121,6 +124,25 @@ fn auth(auth: &Auth) -> Vec<(&'static str, toml::Value)> {
         }
         Auth::AccessToken(token) => vec![("access_token", text(token.expose_secret()))],
     }
+}
+
+/// The `[webhook]` keys; its own key in the clear, none when it uses the
+/// cloud App Key (or is not loaded).
+fn webhook(webhook: &WebhookConfig) -> Vec<(&'static str, toml::Value)> {
+    let mut keys = vec![
+        ("enabled", toml::Value::Boolean(webhook.enabled)),
+        ("listen", text(&webhook.listen.to_string())),
+        ("path", text(&webhook.path)),
+        (
+            "accept_unlisted",
+            toml::Value::Boolean(webhook.accept_unlisted),
+        ),
+        ("app_id", text(&webhook.app_id)),
+    ];
+    if let WebhookKeySource::Own(_) = webhook.key_source {
+        keys.push(("app_key", text(webhook.app_key.expose_secret())));
+    }
+    keys
 }
 
 fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, toml::Value)>) -> toml::Value {
@@ -172,6 +194,15 @@ async fn the_config_file_for_the_binary_reads_back_as_the_typed_config() {
     config.tls.insecure_download_hosts = vec!["127.0.0.9".to_owned()];
     config.server.listen = Some("127.0.0.1:9".parse().expect("address"));
     config.log.format = LogFormat::Json;
+    config.webhook = WebhookConfig {
+        enabled: true,
+        listen: "127.0.0.1:19".parse().expect("address"),
+        path: "/hooks/meeting".to_owned(),
+        accept_unlisted: true,
+        app_id: "push-subscriber".to_owned(),
+        app_key: SecretString::from("push password"),
+        key_source: WebhookKeySource::Own(SecretSource::Inline),
+    };
     let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
     // Debug shows every field but the (redacted) secret.
     assert_eq!(format!("{loaded:#?}"), format!("{config:#?}"));
@@ -180,6 +211,8 @@ async fn the_config_file_for_the_binary_reads_back_as_the_typed_config() {
         Auth::AccessToken(_) => panic!("app auth"),
     };
     assert_eq!(key(&loaded), key(&config));
+    assert_eq!(loaded.webhook.app_key.expose_secret(), "push password");
+    config.webhook = WebhookConfig::default();
     config.cloud.auth = Auth::AccessToken(SecretString::from("token"));
     let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
     assert!(matches!(&loaded.cloud.auth, Auth::AccessToken(t) if t.expose_secret() == "token"));
