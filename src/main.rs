@@ -85,7 +85,7 @@ async fn dispatch(cli: Cli) -> u8 {
                 Ok(exit::CONFIG)
             }
         },
-        Command::Verify { repair, .. } => commands::verify(&config, repair).await,
+        Command::Verify { repair, deep, .. } => commands::verify_with(&config, repair, deep).await,
         Command::Retry { .. } => commands::retry(&config).await,
         Command::Demo { .. } | Command::Simulator { .. } => Ok(exit::OK),
     })

@@ -31,6 +31,9 @@ pub struct Metrics {
     polls: Family<Labels, Counter>,
     conditions: Family<Labels, Gauge>,
     retention: Family<Labels, Counter>,
+    uploads: Family<Labels, Counter>,
+    upload_bytes: Counter,
+    upload_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -56,6 +59,10 @@ impl Metrics {
             polls: Family::default(),
             conditions: Family::default(),
             retention: Family::default(),
+            uploads: Family::default(),
+            upload_bytes: Counter::default(),
+            // 50 ms to about 7 hours, like downloads.
+            upload_seconds: Histogram::new(exponential_buckets(0.05, 4.0, 10)),
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
@@ -109,7 +116,37 @@ impl Metrics {
             "Retention decisions: deleted, or the reason a meeting was kept",
             m.retention.clone(),
         );
+        m.register_uploads(&mut registry);
         Metrics { registry, ..m }
+    }
+
+    /// The object store's metrics (`archive.target = "s3"`).
+    fn register_uploads(&self, registry: &mut Registry) {
+        registry.register(
+            "uploads",
+            "Uploads to the bucket by outcome (done, failed)",
+            self.uploads.clone(),
+        );
+        registry.register(
+            "upload_bytes",
+            "Bytes of files uploaded to the bucket and confirmed by it",
+            self.upload_bytes.clone(),
+        );
+        registry.register(
+            "upload_duration_seconds",
+            "Duration of uploads to the bucket, confirmation included",
+            self.upload_seconds.clone(),
+        );
+    }
+
+    /// Counts an upload to the bucket, its confirmed bytes and duration.
+    pub fn upload(&self, done: bool, bytes: u64, seconds: f64) {
+        let outcome = if done { "done" } else { "failed" };
+        self.uploads
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+        self.upload_bytes.inc_by(bytes);
+        self.upload_seconds.observe(seconds);
     }
 
     /// Counts an API response (`status` 0 = no response).
@@ -191,6 +228,8 @@ mod tests {
         m.poll("ok", Millis::from_unix_secs(1_700_000_000));
         m.retention("deleted");
         m.retention("too_recent");
+        m.upload(true, 1000, 0.5);
+        m.upload(false, 0, 0.1);
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;
@@ -209,6 +248,10 @@ mod tests {
             "meeting_archiver_condition{name=\"disk_full\"} 0",
             "meeting_archiver_retention_total{outcome=\"deleted\"} 1",
             "meeting_archiver_retention_total{outcome=\"too_recent\"} 1",
+            "meeting_archiver_uploads_total{outcome=\"done\"} 1",
+            "meeting_archiver_uploads_total{outcome=\"failed\"} 1",
+            "meeting_archiver_upload_bytes_total 1000",
+            "meeting_archiver_upload_duration_seconds_count 2",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

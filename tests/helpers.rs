@@ -181,6 +181,7 @@ impl TestEnv {
             server: ServerConfig { listen: None },
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
+            archive: meeting_archiver::config::ArchiveConfig::Local,
             exposed_secrets: Vec::new(),
         }
     }

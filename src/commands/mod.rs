@@ -13,7 +13,7 @@ mod sync;
 pub use check::check_config;
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
-pub use inspect::{retry, status, verify};
+pub use inspect::{retry, status, verify, verify_with};
 pub use preflight::preflight;
 pub use sync::{SyncOptions, SyncOutcome, print_sync, sync, sync_with_options};
 

@@ -15,12 +15,12 @@ use super::{Auth, ConfigError, ENV_ACCESS_TOKEN, ENV_APP_KEY, SecretSource, Secr
 const SYSTEMD_CREDENTIALS: &str = "/run/credentials";
 
 /// One secret's possible places, by key name.
-struct SecretSpec<'a> {
-    key: &'static str,
-    file_key: &'static str,
-    env_var: &'static str,
-    inline: Option<&'a RawSecret>,
-    file: Option<PathBuf>,
+pub(super) struct SecretSpec<'a> {
+    pub(super) key: &'static str,
+    pub(super) file_key: &'static str,
+    pub(super) env_var: &'static str,
+    pub(super) inline: Option<&'a RawSecret>,
+    pub(super) file: Option<PathBuf>,
 }
 
 /// Resolves the auth method and where its secret came from.
@@ -106,7 +106,7 @@ fn resolve_token(
 
 /// Finds a secret: the inline key, else its `*_file` (else, when that cannot
 /// be read, the environment), else the environment.
-fn lookup(
+pub(super) fn lookup(
     spec: &SecretSpec,
     env: &dyn Fn(&str) -> Option<String>,
     secrets: Secrets,
@@ -177,7 +177,7 @@ fn from_env(
 }
 
 /// `Some(trimmed)` unless absent or blank: empty strings in the file mean "not set".
-fn non_empty(value: Option<&str>) -> Option<String> {
+pub(super) fn non_empty(value: Option<&str>) -> Option<String> {
     value
         .map(str::trim)
         .filter(|v| !v.is_empty())

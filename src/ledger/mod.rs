@@ -24,6 +24,7 @@ mod readonly;
 mod recovery;
 mod retention;
 mod sqlite_error;
+mod staging;
 mod status;
 mod tokens;
 mod types;
@@ -51,6 +52,7 @@ pub use meetings::{MeetingRecord, UrlEntry};
 pub use recovery::Condition;
 pub use retention::{HeldFile, RetentionCandidate};
 pub use sqlite_error::SqliteError;
+pub use staging::Staged;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
 pub use types::{FileId, FileState, MeetingOrigin};
@@ -121,6 +123,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0005_access_token.sql")),
     M::up(include_str!("../../migrations/0006_discovery.sql")),
     M::up(include_str!("../../migrations/0007_retention.sql")),
+    M::up(include_str!("../../migrations/0011_object_store.sql")),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

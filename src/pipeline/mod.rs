@@ -25,6 +25,6 @@ pub use manifest::MANIFEST_NAME;
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use retention::{Hold, RetentionReport};
-pub use startup::{build_engine, cloud_client, open_ledger, tls_options};
+pub use startup::{archive_reader, build_engine, cloud_client, open_ledger, tls_options};
 pub use upkeep::{DISK_FULL, DISK_RECHECK, human_bytes};
 pub use worker::Outcome;

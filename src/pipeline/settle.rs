@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError, Outcome};
+use crate::archive::Placement;
 use crate::clock::Millis;
 use crate::download::{FetchError, Fetched, Observer, prefix_digest};
 use crate::ledger::{
-    AttemptEnd, AttemptOutcome, ClaimedFile, DoneMark, FileId, RetryPlan, SpentToken,
+    AttemptEnd, AttemptOutcome, ClaimedFile, DoneMark, FileId, RetryPlan, SpentToken, Staged,
 };
 use crate::telemetry::error_chain;
 
@@ -21,6 +22,11 @@ enum Unplaced {
     OutOfSpace(String),
     /// Anything else (permissions, a file in the way).
     Other(String),
+    /// The bucket refused or failed the upload: the verified partial file
+    /// stays staged for the next attempt.
+    Upload(String),
+    /// The staged partial file is gone: the file is downloaded again.
+    StagedLost(String),
 }
 
 impl Engine {
@@ -147,7 +153,36 @@ impl Engine {
                 Ok(Outcome::DiskFull)
             }
             Err(Unplaced::Other(error)) => self.retry_later(file, &error, 0).await,
+            Err(Unplaced::Upload(error)) => self.retry_later(file, &error, fetched.size).await,
+            Err(Unplaced::StagedLost(error)) => {
+                let id = file.id;
+                self.ledger.call(move |l| l.unstage(id)).await?;
+                self.retry_later(file, &error, 0).await
+            }
         }
+    }
+
+    /// A claimed file whose verified body waits in the partial area for
+    /// its upload (a crash, a shutdown or a failing store interrupted it):
+    /// upload it, or mark it done if the store already holds it. No
+    /// download, no token.
+    pub(super) async fn upload_staged(
+        &self,
+        file: &ClaimedFile,
+        staged: &Staged,
+    ) -> Result<Outcome, EngineError> {
+        tracing::info!(
+            size = staged.size,
+            "verified earlier; uploading the kept copy"
+        );
+        let fetched = Fetched {
+            size: staged.size,
+            sha256: staged.sha256.clone(),
+            received: 0,
+            status: 0,
+            length_confirmed: staged.length_confirmed,
+        };
+        self.finish(file, &fetched, staged.length_confirmed).await
     }
 
     /// Places the file and marks it done; `Ok(Err(why))` if it could not
@@ -159,7 +194,32 @@ impl Engine {
         length_confirmed: bool,
     ) -> Result<Result<(), Unplaced>, EngineError> {
         let partial = self.archive.partial_path(file.id);
-        if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
+        let placement = Placement {
+            rel: &file.rel_path,
+            size: fetched.size,
+            sha256: &fetched.sha256,
+            meeting: &file.conf_uuid,
+        };
+        let uploads = self.archive.bucket().is_some();
+        if uploads {
+            let (id, staged) = (
+                file.id,
+                Staged {
+                    size: fetched.size,
+                    sha256: fetched.sha256.clone(),
+                    length_confirmed,
+                },
+            );
+            self.ledger.call(move |l| l.stage(id, &staged)).await?;
+        }
+        let started = Instant::now();
+        let placed = self.archive.place(&partial, &placement).await;
+        if uploads {
+            let sent = placed.as_ref().map_or(0, |()| fetched.size);
+            self.metrics
+                .upload(placed.is_ok(), sent, started.elapsed().as_secs_f64());
+        }
+        if let Err(e) = placed {
             let error = format!(
                 "placing the file in the archive failed: {}",
                 error_chain(&e)
@@ -167,8 +227,12 @@ impl Engine {
             tracing::error!(%error);
             return Ok(Err(if crate::download::is_out_of_space(&e) {
                 Unplaced::OutOfSpace(error)
-            } else {
+            } else if !uploads {
                 Unplaced::Other(error)
+            } else if e.kind() == std::io::ErrorKind::NotFound && !partial.exists() {
+                Unplaced::StagedLost(error)
+            } else {
+                Unplaced::Upload(error)
             }));
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());

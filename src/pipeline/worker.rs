@@ -103,6 +103,9 @@ impl Engine {
         file: &ClaimedFile,
         cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
+        if let Some(staged) = &file.staged {
+            return self.upload_staged(file, staged).await;
+        }
         let mut refusals = 0;
         let resume_from = file.partial_bytes;
         loop {
