@@ -7,3 +7,7 @@
 ALTER TABLE files ADD COLUMN staged_size INTEGER;
 ALTER TABLE files ADD COLUMN staged_sha256 TEXT;
 ALTER TABLE files ADD COLUMN staged_length_confirmed INTEGER;
+-- The multipart upload open for the file, recorded before its first part
+-- is sent: the next attempt aborts it if a crash left it open, so no
+-- orphaned parts stay billed in the bucket. Cleared once the file is done.
+ALTER TABLE files ADD COLUMN open_upload_id TEXT;

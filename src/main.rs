@@ -108,11 +108,15 @@ fn report(result: anyhow::Result<u8>) -> u8 {
 /// Whether an error is one a restart cannot fix: the config, a folder or
 /// file it names (the archive, the ledger, `tls.ca_file`).
 fn is_setup_problem(cause: &(dyn std::error::Error + 'static)) -> bool {
-    use meeting_archiver::archive::ArchiveError;
+    use meeting_archiver::archive::{AccessError, ArchiveError};
     use meeting_archiver::download::ClientError;
     use meeting_archiver::ledger::LedgerError;
     cause.is::<ConfigError>()
         || cause.is::<ClientError>()
+        || matches!(
+            cause.downcast_ref::<AccessError>(),
+            Some(AccessError::Refused(_) | AccessError::NoBucket(_))
+        )
         || matches!(
             cause.downcast_ref::<ArchiveError>(),
             Some(ArchiveError::Prepare { .. })

@@ -22,9 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 mod config_file;
 mod process;
+mod s3;
 
 use config_file::config_toml;
 pub use process::DaemonProcess;
+pub use s3::*;
 
 /// One global bound for every test that waits.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(90);

@@ -18,5 +18,7 @@ mod pipeline;
 mod recovery;
 mod retention;
 mod review_findings;
+mod s3;
+mod s3_kill;
 mod service;
 mod tls;

@@ -1,34 +1,24 @@
 //! The S3-compatible archive target (Huawei OBS, MinIO, Ceph, AWS S3),
-//! through `object_store`. A verified partial file is streamed up (one PUT
-//! up to [`PART_SIZE`], a multipart upload above it, at most
-//! [`PARTS_IN_FLIGHT`] parts in memory), with `x-amz-checksum-sha256` on
-//! every request so the store checks what it receives, and the file's
-//! SHA-256 and meeting in the object's metadata. The bytes are hashed again
-//! as they are read: if they are not the verified ones, the upload is
-//! aborted before it completes, so no wrong object ever appears under the
-//! final key (a multipart upload is published atomically by its completion).
+//! through `object_store`: the client, HEAD checks, reading objects back,
+//! small objects (manifests) and the access check; uploads of archived
+//! files are in `upload`. Every request carries `x-amz-checksum-sha256`,
+//! so the store checks what it receives, and each object's metadata
+//! records the file's SHA-256 (and meeting), which HEAD reports back.
 
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3Builder, Checksum};
+use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMultipartOptions,
-    PutOptions, PutPayload, WriteMultipart,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
 };
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 use crate::config::S3Config;
 
-/// Files up to this size go up in one PUT; larger ones in parts this size.
-pub const PART_SIZE: usize = 8 << 20;
-/// Parts uploaded at once: memory is bounded by `(PARTS_IN_FLIGHT + 1) * PART_SIZE`.
-pub const PARTS_IN_FLIGHT: usize = 2;
 /// Object metadata (`x-amz-meta-sha256`): the file's hex SHA-256.
 pub const META_SHA256: &str = "sha256";
 /// Object metadata (`x-amz-meta-meeting`): the conference UUID.
@@ -37,20 +27,31 @@ pub const META_MEETING: &str = "meeting";
 /// The key [`Bucket::check_access`] asks for, under the prefix.
 const ACCESS_CHECK: &str = ".meeting-archiver-access-check";
 
-/// The store refused the credentials; the cause says how.
+/// Why the bucket cannot be used (see [`Bucket::check_access`]).
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the bucket refused the credentials: check archive.s3.access_key_id and \
-     secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), and that the key \
-     may get objects under the prefix"
-)]
-pub struct AccessRefused(#[source] io::Error);
+pub enum AccessError {
+    /// The store refused the credentials; the cause gives its answer.
+    #[error(
+        "the bucket refused the credentials: check archive.s3.access_key_id and \
+         secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), and that the key \
+         may get objects under the prefix"
+    )]
+    Refused(#[source] io::Error),
+    /// The bucket does not exist (or the endpoint or region is wrong).
+    #[error("the bucket does not exist: check archive.s3.bucket, endpoint and region")]
+    NoBucket(#[source] io::Error),
+    /// The store could not be asked (unreachable, failing).
+    #[error("the bucket cannot be reached")]
+    Unreachable(#[source] io::Error),
+}
 
 /// Errors of the bucket; each names the object and leaves the cause to `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
-    /// The store refused or failed a request.
-    #[error("{action} s3://{bucket}/{key} failed")]
+    /// The store refused or failed a request. `object_store`'s errors
+    /// repeat their causes in their message, so the message is kept whole
+    /// (status, URL, the store's answer) rather than chained.
+    #[error("{action} s3://{bucket}/{key} failed: {detail}")]
     Store {
         /// What was being done ("uploading", "checking").
         action: &'static str,
@@ -58,8 +59,10 @@ pub enum BucketError {
         bucket: String,
         /// The object key.
         key: String,
-        /// What object_store said (status and the store's answer).
-        source: object_store::Error,
+        /// Not found, permission denied, or other.
+        kind: io::ErrorKind,
+        /// What object_store said.
+        detail: String,
     },
     /// The object does not hold what the ledger says it should.
     #[error("s3://{bucket}/{key}: {problem}")]
@@ -82,14 +85,9 @@ pub enum BucketError {
 impl BucketError {
     /// The error as an `io::Error` of the matching kind (callers branch on
     /// `NotFound` and `PermissionDenied`), keeping it as the source.
-    fn into_io(self) -> io::Error {
+    pub(super) fn into_io(self) -> io::Error {
         let kind = match &self {
-            BucketError::Store { source, .. } => match source {
-                object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
-                object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
-                _ => io::ErrorKind::Other,
-            },
+            BucketError::Store { kind, .. } => *kind,
             BucketError::Mismatch { .. } => io::ErrorKind::InvalidData,
             BucketError::BadKey { .. } => io::ErrorKind::InvalidInput,
         };
@@ -109,9 +107,9 @@ pub struct ObjectFacts {
 /// An S3-compatible bucket under a key prefix.
 #[derive(Debug, Clone)]
 pub struct Bucket {
-    store: Arc<dyn ObjectStore>,
-    bucket: String,
-    prefix: String,
+    pub(super) store: Arc<AmazonS3>,
+    pub(super) bucket: String,
+    pub(super) prefix: String,
 }
 
 impl Bucket {
@@ -150,7 +148,8 @@ impl Bucket {
                 action: "configuring",
                 bucket: config.bucket.clone(),
                 key: config.prefix.clone(),
-                source,
+                kind: io::ErrorKind::InvalidInput,
+                detail: source.to_string(),
             };
             io::Error::new(io::ErrorKind::InvalidInput, error)
         })?;
@@ -166,22 +165,29 @@ impl Bucket {
         format!("s3://{}/{}{rel}", self.bucket, self.prefix)
     }
 
-    fn key(&self, rel: &str) -> Result<Key, BucketError> {
+    pub(super) fn key(&self, rel: &str) -> Result<Key, BucketError> {
         let key = format!("{}{rel}", self.prefix);
         Key::parse(&key).map_err(|_| BucketError::BadKey { key })
     }
 
-    fn store_error(
+    pub(super) fn store_error(
         &self,
         action: &'static str,
         key: &Key,
         source: object_store::Error,
     ) -> io::Error {
+        let kind = match &source {
+            object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
         BucketError::Store {
             action,
             bucket: self.bucket.clone(),
             key: key.to_string(),
-            source,
+            kind,
+            detail: source.to_string(),
         }
         .into_io()
     }
@@ -250,122 +256,7 @@ impl Bucket {
         Ok(())
     }
 
-    /// Uploads the local file `local` (which must hold `size` bytes with
-    /// SHA-256 `sha256`) to `rel`, then checks by HEAD that the store holds
-    /// it. Returns the bytes sent.
-    pub async fn upload(
-        &self,
-        local: &Path,
-        rel: &str,
-        (size, sha256): (u64, &str),
-        meeting: &str,
-    ) -> io::Result<u64> {
-        let key = self.key(rel).map_err(BucketError::into_io)?;
-        let attributes = attributes(rel, sha256, Some(meeting));
-        let mut file = tokio::fs::File::open(local).await?;
-        if size <= PART_SIZE as u64 {
-            let mut bytes = Vec::with_capacity(size as usize);
-            (&mut file).take(size + 1).read_to_end(&mut bytes).await?;
-            self.check_read(&key, &bytes, (size, sha256), Sha256::digest(&bytes).into())?;
-            let options = PutOptions {
-                attributes,
-                ..PutOptions::default()
-            };
-            self.store
-                .put_opts(&key, PutPayload::from(bytes), options)
-                .await
-                .map_err(|e| self.store_error("uploading", &key, e))?;
-        } else {
-            let options = PutMultipartOptions {
-                attributes,
-                ..PutMultipartOptions::default()
-            };
-            let upload = self
-                .store
-                .put_multipart_opts(&key, options)
-                .await
-                .map_err(|e| self.store_error("starting the upload of", &key, e))?;
-            let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            match self
-                .stream_parts(&mut file, &mut parts, &key, (size, sha256))
-                .await
-            {
-                Ok(()) => {
-                    parts
-                        .finish()
-                        .await
-                        .map_err(|e| self.store_error("completing the upload of", &key, e))?;
-                }
-                Err(e) => {
-                    if let Err(abort) = parts.abort().await {
-                        tracing::warn!(object = %self.describe(rel), error = %abort,
-                            "cannot abort the unfinished upload; a lifecycle rule removes it");
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        if !self.matches(rel, size, sha256).await? {
-            let problem = "after the upload the store does not report the size and SHA-256 sent";
-            return Err(self.mismatch(&key, problem.to_owned()));
-        }
-        Ok(size)
-    }
-
-    /// Feeds the file to the multipart upload, hashing what it reads.
-    async fn stream_parts(
-        &self,
-        file: &mut tokio::fs::File,
-        parts: &mut WriteMultipart,
-        key: &Key,
-        expected: (u64, &str),
-    ) -> io::Result<()> {
-        let mut buf = vec![0u8; 1 << 20];
-        let (mut hasher, mut read) = (Sha256::new(), 0u64);
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            read += n as u64;
-            parts
-                .wait_for_capacity(PARTS_IN_FLIGHT)
-                .await
-                .map_err(|e| self.store_error("uploading", key, e))?;
-            parts.write(&buf[..n]);
-        }
-        let read_sha: [u8; 32] = hasher.finalize().into();
-        if read != expected.0 || hex::encode(read_sha) != expected.1 {
-            let problem = format!(
-                "the local copy ({read} bytes) is not the verified file ({} bytes, SHA-256 {}); \
-                 upload aborted",
-                expected.0, expected.1
-            );
-            return Err(self.mismatch(key, problem));
-        }
-        Ok(())
-    }
-
-    fn check_read(
-        &self,
-        key: &Key,
-        bytes: &[u8],
-        (size, sha256): (u64, &str),
-        read_sha: [u8; 32],
-    ) -> io::Result<()> {
-        if bytes.len() as u64 != size || hex::encode(read_sha) != sha256 {
-            let problem = format!(
-                "the local copy ({} bytes) is not the verified file ({size} bytes, SHA-256 \
-                 {sha256}); upload refused",
-                bytes.len()
-            );
-            return Err(self.mismatch(key, problem));
-        }
-        Ok(())
-    }
-
-    fn mismatch(&self, key: &Key, problem: String) -> io::Error {
+    pub(super) fn mismatch(&self, key: &Key, problem: String) -> io::Error {
         BucketError::Mismatch {
             bucket: self.bucket.clone(),
             key: key.to_string(),
@@ -374,17 +265,26 @@ impl Bucket {
         .into_io()
     }
 
-    /// Whether the credentials and the bucket work: one HEAD of a key that
-    /// need not exist (a 404 is the expected answer; 403 means the
-    /// credentials or the bucket policy are wrong).
-    pub async fn check_access(&self) -> io::Result<()> {
-        match self.head(ACCESS_CHECK).await {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                AccessRefused(e),
-            )),
-            other => other.map(|_| ()),
+    /// Whether the credentials and the bucket work: one GET of a key that
+    /// need not exist (a 404 NoSuchKey is the expected answer; a GET, not a
+    /// HEAD, so that a refusal carries the store's reason, such as
+    /// `InvalidAccessKeyId` or `SignatureDoesNotMatch`).
+    pub async fn check_access(&self) -> Result<(), AccessError> {
+        let key = self
+            .key(ACCESS_CHECK)
+            .map_err(|e| AccessError::Unreachable(e.into_io()))?;
+        let Err(source) = self.store.get(&key).await else {
+            return Ok(());
+        };
+        let text = source.to_string();
+        let error = self.store_error("reading", &key, source);
+        match error.kind() {
+            io::ErrorKind::NotFound if text.contains("NoSuchBucket") => {
+                Err(AccessError::NoBucket(error))
+            }
+            io::ErrorKind::NotFound => Ok(()),
+            io::ErrorKind::PermissionDenied => Err(AccessError::Refused(error)),
+            _ => Err(AccessError::Unreachable(error)),
         }
     }
 
@@ -399,7 +299,7 @@ impl Bucket {
 }
 
 /// The object's metadata and content type.
-fn attributes(rel: &str, sha256: &str, meeting: Option<&str>) -> Attributes {
+pub(super) fn attributes(rel: &str, sha256: &str, meeting: Option<&str>) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, content_type(rel).into());
     attributes.insert(
@@ -440,27 +340,32 @@ mod tests {
 
     #[test]
     fn store_errors_keep_their_kind() {
-        let not_found = BucketError::Store {
-            action: "checking",
+        let config = S3Config {
             bucket: "b".into(),
-            key: "k".into(),
-            source: object_store::Error::NotFound {
-                path: "k".into(),
-                source: "gone".into(),
-            },
+            prefix: "p/".into(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: "AKID".into(),
+            secret_access_key: "s".into(),
+            secret_source: crate::config::SecretSource::Inline,
+            path_style: false,
         };
-        assert_eq!(not_found.into_io().kind(), io::ErrorKind::NotFound);
-        let denied = BucketError::Store {
-            action: "checking",
-            bucket: "b".into(),
-            key: "k".into(),
-            source: object_store::Error::PermissionDenied {
-                path: "k".into(),
-                source: "InvalidAccessKeyId".into(),
-            },
+        let bucket = Bucket::new(&config).expect("client");
+        let key = bucket.key("k").expect("key");
+        let not_found = object_store::Error::NotFound {
+            path: "p/k".into(),
+            source: "gone".into(),
         };
-        let io = denied.into_io();
+        let io = bucket.store_error("checking", &key, not_found);
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        let denied = object_store::Error::PermissionDenied {
+            path: "p/k".into(),
+            source: "InvalidAccessKeyId".into(),
+        };
+        let io = bucket.store_error("checking", &key, denied);
         assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
-        assert_eq!(io.to_string(), "checking s3://b/k failed");
+        let text = crate::telemetry::error_chain(&io);
+        assert!(text.starts_with("checking s3://b/p/k failed: "), "{text}");
+        assert_eq!(text.matches("InvalidAccessKeyId").count(), 1, "{text}");
     }
 }

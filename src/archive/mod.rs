@@ -16,6 +16,7 @@
 
 mod bucket;
 mod paths;
+mod upload;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -27,8 +28,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::FileId;
 
-pub use bucket::{Bucket, BucketError, ObjectFacts, PART_SIZE, PARTS_IN_FLIGHT};
+pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
 pub use paths::{rel_paths, sanitize_component};
+pub use upload::{Journaled, PART_SIZE, PARTS_IN_FLIGHT, UploadJournal};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";
@@ -63,7 +65,7 @@ pub enum ArchiveError {
 }
 
 /// A verified file to place: where it goes and what it must hold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Placement<'a> {
     /// Its archive-relative path (the object key under the prefix).
     pub rel: &'a str,
@@ -73,6 +75,24 @@ pub struct Placement<'a> {
     pub sha256: &'a str,
     /// Its meeting (recorded in the object's metadata).
     pub meeting: &'a str,
+    /// A multipart upload an earlier attempt left open (aborted first).
+    pub earlier_upload: Option<&'a str>,
+    /// An earlier attempt was interrupted during the upload and may have
+    /// completed it: an object whose HEAD matches is then kept, not sent
+    /// again. Otherwise the file is always uploaded (an object `verify`
+    /// found corrupt may still report the right size and SHA-256).
+    pub resumed: bool,
+    /// Where an upload's id is remembered while it is open.
+    pub journal: &'a dyn UploadJournal,
+}
+
+/// A journal that remembers nothing (local placements, tests).
+pub struct NoJournal;
+
+impl UploadJournal for NoJournal {
+    fn record<'a>(&'a self, _: Option<&'a str>) -> Journaled<'a> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The archive: the local folder (partial downloads always; final files
@@ -176,17 +196,28 @@ impl Archive {
     /// Puts a complete, verified partial file in its final place; only
     /// after this returns may the ledger say `done`. Local: fsync the data,
     /// create the folders, rename, fsync the folder so the rename survives a
-    /// power loss. Bucket: unless the object already holds the file (an
-    /// upload a crash interrupted after it completed), upload it and check
-    /// it by HEAD; then remove the partial file.
+    /// power loss. Bucket: abort an upload an interrupted attempt left
+    /// open; unless the object already holds the file (an interrupted
+    /// upload that completed), upload it and check it by HEAD; then remove
+    /// the partial file.
     pub async fn place(&self, partial: &Path, file: &Placement<'_>) -> io::Result<()> {
         let Some(bucket) = &self.bucket else {
             return self.rename_into_place(partial, file.rel).await;
         };
-        if !bucket.matches(file.rel, file.size, file.sha256).await? {
-            bucket
-                .upload(partial, file.rel, (file.size, file.sha256), file.meeting)
-                .await?;
+        if let Some(id) = file.earlier_upload {
+            bucket.abort_upload(file.rel, id).await?;
+            file.journal.record(None).await?;
+        }
+        let done = file.resumed && bucket.matches(file.rel, file.size, file.sha256).await?;
+        if !done {
+            let upload = upload::Upload {
+                local: partial,
+                rel: file.rel,
+                size: file.size,
+                sha256: file.sha256,
+                meeting: file.meeting,
+            };
+            bucket.upload(&upload, file.journal).await?;
         }
         match tokio::fs::remove_file(partial).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

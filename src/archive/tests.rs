@@ -13,6 +13,9 @@ async fn place_moves_a_partial_into_place_and_digest_reads_it() {
         size: 5,
         sha256: "unused by a local placement",
         meeting: "conf",
+        earlier_upload: None,
+        resumed: false,
+        journal: &NoJournal,
     };
     archive.place(&partial, &file).await.expect("place");
     assert!(dir.path().join("conf/Hd/0_0.mp4").is_file());

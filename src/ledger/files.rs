@@ -36,6 +36,8 @@ pub struct ClaimedFile {
     pub candidate: Option<(u64, String)>,
     /// Verified in the partial area, waiting for its upload to the bucket.
     pub staged: Option<super::Staged>,
+    /// A multipart upload an earlier attempt may have left open.
+    pub open_upload: Option<String>,
 }
 
 /// A file recorded as archived.
@@ -108,7 +110,7 @@ impl Ledger {
                              ORDER BY next_attempt_at, id LIMIT 1)
                  RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
                            candidate_size, candidate_sha256,
-                           staged_size, staged_sha256, staged_length_confirmed",
+                           staged_size, staged_sha256, staged_length_confirmed, open_upload_id",
                 [now],
                 |row| {
                     Ok(ClaimedFile {
@@ -124,6 +126,7 @@ impl Ledger {
                             _ => None,
                         },
                         staged: super::staging::from_columns(row, 9)?,
+                        open_upload: row.get(12)?,
                     })
                 },
             )
@@ -152,7 +155,7 @@ impl Ledger {
             "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
                  partial_bytes = 0, last_error = NULL, candidate_size = NULL,
                  candidate_sha256 = NULL, length_unconfirmed = ?5, staged_size = NULL,
-                 staged_sha256 = NULL, staged_length_confirmed = NULL
+                 staged_sha256 = NULL, staged_length_confirmed = NULL, open_upload_id = NULL
              WHERE id = ?1 RETURNING conf_uuid",
             params![
                 file_id,

@@ -57,6 +57,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records the multipart upload now open for a file (`None`: none is).
+    pub fn set_open_upload(&mut self, file_id: FileId, upload_id: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE files SET open_upload_id = ?2 WHERE id = ?1",
+            params![file_id, upload_id],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a staging whose partial file is gone: the file is downloaded
     /// again from the start.
     pub fn unstage(&mut self, file_id: FileId) -> Result<()> {
@@ -99,12 +108,16 @@ mod tests {
             sha256: &staged().sha256,
             length_confirmed: true,
         };
+        ledger
+            .set_open_upload(again.id, Some("upload-1"))
+            .expect("record");
         ledger.mark_done(again.id, &done, at(23)).expect("done");
         ledger
             .requeue_done(again.id, "verify: missing", at(24))
             .expect("requeue");
         let third = ledger.claim_next(at(25)).expect("claim").expect("due");
         assert_eq!(third.staged, None, "done clears the staging");
+        assert_eq!(third.open_upload, None, "and the upload it completed");
     }
 
     #[test]
@@ -138,5 +151,16 @@ mod tests {
         ledger.retry_failed(at(26)).expect("revive");
         let fourth = ledger.claim_next(at(27)).expect("claim").expect("due");
         assert_eq!(fourth.staged, None, "failed for good forgets it");
+        ledger
+            .set_open_upload(fourth.id, Some("upload-2"))
+            .expect("record");
+        ledger.release(fourth.id, 0, at(28)).expect("release");
+        let fifth = ledger.claim_next(at(29)).expect("claim").expect("due");
+        assert_eq!(
+            fifth.open_upload.as_deref(),
+            Some("upload-2"),
+            "kept until aborted"
+        );
+        ledger.set_open_upload(fifth.id, None).expect("forget");
     }
 }

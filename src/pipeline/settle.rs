@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError, Outcome};
-use crate::archive::Placement;
+use crate::archive::{Journaled, Placement, UploadJournal};
 use crate::clock::Millis;
 use crate::download::{FetchError, Fetched, Observer, prefix_digest};
 use crate::ledger::{
@@ -199,6 +199,12 @@ impl Engine {
             size: fetched.size,
             sha256: &fetched.sha256,
             meeting: &file.conf_uuid,
+            earlier_upload: file.open_upload.as_deref(),
+            resumed: file.staged.is_some(),
+            journal: &UploadLog {
+                engine: self,
+                file: file.id,
+            },
         };
         let uploads = self.archive.bucket().is_some();
         if uploads {
@@ -405,6 +411,26 @@ impl Engine {
             .call(move |l| l.release(id, partial, Millis::now()))
             .await?;
         Ok(Outcome::Interrupted)
+    }
+}
+
+/// Remembers a file's open multipart upload in the ledger, so that the
+/// next attempt after a crash aborts it.
+struct UploadLog<'a> {
+    engine: &'a Engine,
+    file: FileId,
+}
+
+impl UploadJournal for UploadLog<'_> {
+    fn record<'a>(&'a self, upload_id: Option<&'a str>) -> Journaled<'a> {
+        let (id, upload) = (self.file, upload_id.map(str::to_owned));
+        Box::pin(async move {
+            self.engine
+                .ledger
+                .call(move |l| l.set_open_upload(id, upload.as_deref()))
+                .await
+                .map_err(std::io::Error::other)
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use meeting_archiver::config::{Auth, Config, LogFormat};
+use meeting_archiver::config::{ArchiveConfig, Auth, Config, LogFormat};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{TestEnv, scenario};
@@ -91,6 +91,7 @@ pub fn config_toml(config: &Config) -> String {
             "log",
             [("format", text(format)), ("level", text(&config.log.level))],
         ),
+        section("archive", archive(&config.archive)),
     ]);
     toml::to_string(&root).expect("a config is TOML")
 }
@@ -114,6 +115,26 @@ fn auth(auth: &Auth) -> Vec<(&'static str, toml::Value)> {
         }
         Auth::AccessToken(token) => vec![("access_token", text(token.expose_secret()))],
     }
+}
+
+/// The `[archive]` keys, with `[archive.s3]` (secret in the clear) for a bucket.
+fn archive(archive: &ArchiveConfig) -> Vec<(&'static str, toml::Value)> {
+    let Some(s3) = archive.s3() else {
+        return vec![("target", text("local"))];
+    };
+    let mut keys = vec![
+        ("bucket", text(&s3.bucket)),
+        ("prefix", text(&s3.prefix)),
+        ("region", text(&s3.region)),
+        ("access_key_id", text(&s3.access_key_id)),
+        (
+            "secret_access_key",
+            text(s3.secret_access_key.expose_secret()),
+        ),
+        ("path_style", toml::Value::Boolean(s3.path_style)),
+    ];
+    keys.extend(s3.endpoint.as_ref().map(|e| ("endpoint", text(e.as_str()))));
+    vec![("target", text("s3")), ("s3", table(keys))]
 }
 
 fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, toml::Value)>) -> toml::Value {
@@ -176,4 +197,13 @@ async fn the_config_file_for_the_binary_reads_back_as_the_typed_config() {
     config.cloud.auth = Auth::AccessToken(SecretString::from("token"));
     let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
     assert!(matches!(&loaded.cloud.auth, Auth::AccessToken(t) if t.expose_secret() == "token"));
+    let config = super::s3_config(&env, "127.0.0.1:9".parse().expect("address"));
+    let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
+    assert_eq!(format!("{loaded:#?}"), format!("{config:#?}"));
+    let secret = |c: &Config| {
+        c.archive
+            .s3()
+            .map(|s| s.secret_access_key.expose_secret().to_owned())
+    };
+    assert_eq!(secret(&loaded), secret(&config));
 }

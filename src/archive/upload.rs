@@ -1,0 +1,217 @@
+//! Uploading a verified partial file to the bucket: one PUT up to
+//! [`PART_SIZE`], else a multipart upload of `PART_SIZE` parts with at most
+//! [`PARTS_IN_FLIGHT`] in memory, whatever the file's size. The bytes are
+//! hashed again as they are read: if they are not the verified ones the
+//! upload is aborted before it completes, so no wrong object ever appears
+//! under the final key (a PUT replaces an object atomically; a multipart
+//! upload is published only by its completion). A multipart upload's id is
+//! handed to an [`UploadJournal`] before its first part goes out, so that
+//! one a crash interrupts is aborted by the next attempt, not left behind.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, PutMultipartOptions, PutOptions, PutPayload};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use super::bucket::{Bucket, attributes};
+
+/// Files up to this size go up in one PUT; larger ones in parts this size.
+pub const PART_SIZE: usize = 8 << 20;
+/// Parts uploaded at once: an upload holds at most
+/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes in memory.
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// A boxed future, for the journal's object-safe methods.
+pub type Journaled<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+/// Where a file's open multipart upload is remembered across crashes.
+pub trait UploadJournal: Send + Sync {
+    /// Records the upload now open for the file (`None`: none is).
+    fn record<'a>(&'a self, upload_id: Option<&'a str>) -> Journaled<'a>;
+}
+
+/// What to upload: the local copy and what it was verified to be.
+pub(super) struct Upload<'a> {
+    pub local: &'a Path,
+    pub rel: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub meeting: &'a str,
+}
+
+impl Bucket {
+    /// Uploads `file`, then checks by HEAD that the store reports its size
+    /// and SHA-256. A multipart upload's id goes to `journal` first.
+    pub(super) async fn upload(
+        &self,
+        file: &Upload<'_>,
+        journal: &dyn UploadJournal,
+    ) -> io::Result<()> {
+        let key = self.key(file.rel).map_err(|e| e.into_io())?;
+        let mut local = tokio::fs::File::open(file.local).await?;
+        if file.size <= PART_SIZE as u64 {
+            let mut bytes = Vec::with_capacity(file.size as usize);
+            (&mut local)
+                .take(file.size + 1)
+                .read_to_end(&mut bytes)
+                .await?;
+            let read = (bytes.len() as u64, hex::encode(Sha256::digest(&bytes)));
+            self.check_read(&key, file, read)?;
+            let options = PutOptions {
+                attributes: attributes(file.rel, file.sha256, Some(file.meeting)),
+                ..PutOptions::default()
+            };
+            self.store
+                .put_opts(&key, PutPayload::from(bytes), options)
+                .await
+                .map_err(|e| self.store_error("uploading", &key, e))?;
+        } else {
+            self.upload_parts(&mut local, &key, file, journal).await?;
+        }
+        if !self.matches(file.rel, file.size, file.sha256).await? {
+            let problem = "after the upload the store does not report the size and SHA-256 sent";
+            return Err(self.mismatch(&key, problem.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Aborts an upload an earlier attempt left open (one that is already
+    /// gone, completed or aborted, is fine).
+    pub(super) async fn abort_upload(&self, rel: &str, upload_id: &str) -> io::Result<()> {
+        let key = self.key(rel).map_err(|e| e.into_io())?;
+        match self
+            .store
+            .abort_multipart(&key, &upload_id.to_owned())
+            .await
+        {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(self.store_error("aborting an earlier upload of", &key, e)),
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        local: &mut tokio::fs::File,
+        key: &Key,
+        file: &Upload<'_>,
+        journal: &dyn UploadJournal,
+    ) -> io::Result<()> {
+        let options = PutMultipartOptions {
+            attributes: attributes(file.rel, file.sha256, Some(file.meeting)),
+            ..PutMultipartOptions::default()
+        };
+        let id = self
+            .store
+            .create_multipart_opts(key, options)
+            .await
+            .map_err(|e| self.store_error("starting the upload of", key, e))?;
+        let sent = match journal.record(Some(&id)).await {
+            Ok(()) => self.send_parts(local, key, &id, file).await,
+            Err(e) => Err(e),
+        };
+        let parts = match sent {
+            Ok(parts) => parts,
+            Err(e) => {
+                if let Err(abort) = self.store.abort_multipart(key, &id).await {
+                    tracing::warn!(object = %self.describe(file.rel), error = %abort,
+                        "cannot abort the unfinished upload; the next attempt retries");
+                } else if let Err(forget) = journal.record(None).await {
+                    tracing::warn!(error = %forget, "cannot forget the aborted upload");
+                }
+                return Err(e);
+            }
+        };
+        self.store
+            .complete_multipart(key, &id, parts)
+            .await
+            .map_err(|e| self.store_error("completing the upload of", key, e))?;
+        Ok(())
+    }
+
+    /// Reads the file part by part, hashing it, with at most
+    /// [`PARTS_IN_FLIGHT`] parts on their way; fails (before completion)
+    /// if the bytes read are not the verified file.
+    async fn send_parts(
+        &self,
+        local: &mut tokio::fs::File,
+        key: &Key,
+        id: &str,
+        file: &Upload<'_>,
+    ) -> io::Result<Vec<PartId>> {
+        let (mut hasher, mut read) = (Sha256::new(), 0u64);
+        let mut in_flight = VecDeque::new();
+        let mut parts = Vec::new();
+        for index in 0.. {
+            let mut part = Vec::with_capacity(PART_SIZE);
+            (&mut *local)
+                .take(PART_SIZE as u64)
+                .read_to_end(&mut part)
+                .await?;
+            if part.is_empty() {
+                break;
+            }
+            hasher.update(&part);
+            read += part.len() as u64;
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                parts.push(self.landed(in_flight.pop_front(), key).await?);
+            }
+            let (store, key, id) = (self.store.clone(), key.clone(), id.to_owned());
+            in_flight.push_back(tokio::spawn(async move {
+                store
+                    .put_part(&key, &id, index, PutPayload::from(part))
+                    .await
+            }));
+            if read > file.size {
+                break;
+            }
+        }
+        let read = (read, hex::encode(hasher.finalize()));
+        if let Err(e) = self.check_read(key, file, read) {
+            in_flight.iter().for_each(tokio::task::JoinHandle::abort);
+            return Err(e);
+        }
+        while !in_flight.is_empty() {
+            parts.push(self.landed(in_flight.pop_front(), key).await?);
+        }
+        Ok(parts)
+    }
+
+    /// The id of a part once the store has it.
+    async fn landed(
+        &self,
+        task: Option<tokio::task::JoinHandle<object_store::Result<PartId>>>,
+        key: &Key,
+    ) -> io::Result<PartId> {
+        let Some(task) = task else {
+            return Err(io::Error::other("no part in flight"));
+        };
+        task.await
+            .map_err(io::Error::other)?
+            .map_err(|e| self.store_error("uploading a part of", key, e))
+    }
+
+    /// The bytes read must be the verified file.
+    fn check_read(
+        &self,
+        key: &Key,
+        file: &Upload<'_>,
+        (size, sha): (u64, String),
+    ) -> io::Result<()> {
+        if size == file.size && sha == file.sha256 {
+            return Ok(());
+        }
+        let problem = format!(
+            "the local copy ({size} bytes, SHA-256 {sha}) is not the verified file ({} bytes, \
+             SHA-256 {}); upload refused",
+            file.size, file.sha256
+        );
+        Err(self.mismatch(key, problem))
+    }
+}

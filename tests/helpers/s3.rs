@@ -1,0 +1,477 @@
+//! A real S3 implementation for the object-storage tests: `moto_server`
+//! started per test on a free port of 127.0.0.1 (killed on drop), a bucket
+//! created in it, and a fault proxy in front of it (error answers for a
+//! while, a throttle). Objects are read back
+//! with plain unsigned HTTP, independently of the archiver's client.
+//!
+//! Where moto cannot start the tests skip with a message, unless
+//! `MEETING_ARCHIVER_REQUIRE_S3=1` (set by `.ci/run`) makes them fail.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use meeting_archiver::config::{ArchiveConfig, Config, S3Config, SecretSource};
+use meeting_archiver::simulator::SimMeeting;
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{TestEnv, free_addr, until};
+
+/// Set to 1 where the S3 tests must run (CI): they fail instead of skipping.
+pub const REQUIRE_S3: &str = "MEETING_ARCHIVER_REQUIRE_S3";
+/// Overrides where `moto_server` is found.
+pub const MOTO_PATH: &str = "MEETING_ARCHIVER_MOTO_SERVER";
+/// The bucket every test archives into.
+pub const BUCKET: &str = "meeting-recordings";
+/// The key prefix every test uses.
+pub const PREFIX: &str = "huawei/";
+/// How long moto gets to answer after it was started.
+const MOTO_START: Duration = Duration::from_secs(30);
+
+/// A running `moto_server`, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Moto {
+    /// Starts moto with the bucket created, or `None` (after printing why)
+    /// where it cannot run and S3 tests are not required.
+    pub async fn start() -> Option<Moto> {
+        Moto::start_with(&[]).await
+    }
+
+    /// Like [`Moto::start`], with `envs` for the server (e.g. real
+    /// authentication with `INITIAL_NO_AUTH_ACTION_COUNT=0`); the bucket is
+    /// created only without them.
+    pub async fn start_with(envs: &[(&str, &str)]) -> Option<Moto> {
+        let program = moto_program();
+        let addr = free_addr();
+        let spawned = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &addr.port().to_string()])
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => return skip(&format!("cannot start {}: {e}", program.display())),
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let mut moto = Moto { child, addr, http };
+        let started = Instant::now();
+        loop {
+            if moto.http.get(moto.url("")).send().await.is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return skip(&format!("{} exited at start: {status}", program.display()));
+            }
+            if started.elapsed() > MOTO_START {
+                return skip(&format!(
+                    "{} did not answer in {MOTO_START:?}",
+                    program.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if envs.is_empty() {
+            let made = moto
+                .http
+                .put(moto.url(BUCKET))
+                .send()
+                .await
+                .expect("create bucket");
+            assert!(
+                made.status().is_success(),
+                "create bucket: {}",
+                made.status()
+            );
+        }
+        Some(moto)
+    }
+
+    /// A request moto takes as the bucket owner's: it checks no signature,
+    /// but treats requests without an `Authorization` header as anonymous.
+    fn owner(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDTESTREADER/20260101/us-east-1/s3/aws4_request, \
+                    SignedHeaders=host, Signature=00";
+        self.http
+            .request(method, self.url(path))
+            .header("Authorization", auth)
+    }
+
+    /// `http://addr/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    /// The object at `<PREFIX><rel>`, read without credentials; `None` if absent.
+    pub async fn object(&self, rel: &str) -> Option<Vec<u8>> {
+        let answer = self
+            .owner(reqwest::Method::GET, &format!("{BUCKET}/{PREFIX}{rel}"))
+            .send()
+            .await
+            .expect("GET object");
+        if answer.status() == 404 {
+            return None;
+        }
+        assert!(
+            answer.status().is_success(),
+            "GET {rel}: {}",
+            answer.status()
+        );
+        Some(answer.bytes().await.expect("object body").to_vec())
+    }
+
+    /// The `x-amz-meta-<name>` of the object at `<PREFIX><rel>`.
+    pub async fn metadata(&self, rel: &str, name: &str) -> Option<String> {
+        let answer = self
+            .owner(reqwest::Method::HEAD, &format!("{BUCKET}/{PREFIX}{rel}"))
+            .send()
+            .await
+            .expect("HEAD object");
+        let value = answer.headers().get(format!("x-amz-meta-{name}"))?;
+        Some(value.to_str().expect("ascii").to_owned())
+    }
+
+    /// Replaces the object at `<PREFIX><rel>` behind the archiver's back,
+    /// keeping the SHA-256 metadata `sha256` if given (a silent corruption).
+    pub async fn overwrite(&self, rel: &str, bytes: Vec<u8>, sha256: Option<&str>) {
+        let mut request = self
+            .owner(reqwest::Method::PUT, &format!("{BUCKET}/{PREFIX}{rel}"))
+            .body(bytes);
+        if let Some(sha) = sha256 {
+            request = request.header("x-amz-meta-sha256", sha);
+        }
+        let answer = request.send().await.expect("PUT object");
+        assert!(
+            answer.status().is_success(),
+            "PUT {rel}: {}",
+            answer.status()
+        );
+    }
+
+    /// Deletes the object at `<PREFIX><rel>` behind the archiver's back.
+    pub async fn delete(&self, rel: &str) {
+        let answer = self
+            .owner(reqwest::Method::DELETE, &format!("{BUCKET}/{PREFIX}{rel}"))
+            .send()
+            .await
+            .expect("DELETE object");
+        assert!(
+            answer.status().is_success(),
+            "DELETE {rel}: {}",
+            answer.status()
+        );
+    }
+
+    /// Every key in the bucket.
+    pub async fn keys(&self) -> Vec<String> {
+        let text = self
+            .owner(
+                reqwest::Method::GET,
+                &format!("{BUCKET}?list-type=2&max-keys=1000"),
+            )
+            .send()
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("list body");
+        let mut keys: Vec<String> = text
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Multipart uploads started and not completed or aborted.
+    pub async fn unfinished_uploads(&self) -> usize {
+        let text = self
+            .owner(reqwest::Method::GET, &format!("{BUCKET}?uploads"))
+            .send()
+            .await
+            .expect("list uploads")
+            .text()
+            .await
+            .expect("uploads body");
+        text.matches("<UploadId>").count()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_program() -> PathBuf {
+    if let Some(path) = std::env::var_os(MOTO_PATH) {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+fn skip<T>(why: &str) -> Option<T> {
+    if std::env::var(REQUIRE_S3).is_ok_and(|v| v == "1") {
+        panic!("{why}, and {REQUIRE_S3}=1 requires the S3 tests to run");
+    }
+    eprintln!(
+        "SKIPPED: {why}. The S3 tests need moto_server: python3 -m venv target/moto-venv && \
+         target/moto-venv/bin/pip install \"moto[server]\" (or set {MOTO_PATH})"
+    );
+    None
+}
+
+/// `env`'s config with the bucket behind `endpoint` as the archive target.
+pub fn s3_config(env: &TestEnv, endpoint: SocketAddr) -> Config {
+    let mut config = env.config();
+    config.archive = ArchiveConfig::S3(S3Config {
+        bucket: BUCKET.to_owned(),
+        prefix: PREFIX.to_owned(),
+        endpoint: Some(url::Url::parse(&format!("http://{endpoint}")).expect("url")),
+        region: "us-east-1".to_owned(),
+        access_key_id: "AKIDTESTARCHIVER".to_owned(),
+        secret_access_key: SecretString::from("test-secret-key-do-not-print"),
+        secret_source: SecretSource::Inline,
+        path_style: true,
+    });
+    config
+}
+
+/// Asserts that every file of `meetings` lies in the bucket byte for byte
+/// with its SHA-256 in the metadata, each meeting has its manifest object,
+/// and nothing is left locally: no partial file, no media.
+pub async fn assert_bucket_complete(env: &TestEnv, moto: &Moto, meetings: &[SimMeeting]) {
+    let mut expected = Vec::new();
+    for meeting in meetings {
+        for file in &meeting.files {
+            let name = file.path.rsplit('/').next().expect("name");
+            let rel = format!("{}/{}/{name}", meeting.conf_uuid, file.file_type);
+            let held = moto
+                .object(&rel)
+                .await
+                .unwrap_or_else(|| panic!("{rel} missing"));
+            let content = file.content();
+            assert!(held == content, "{rel} differs from the cloud's file");
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content));
+            assert_eq!(moto.metadata(&rel, "sha256").await, Some(sha), "{rel}");
+            assert_eq!(
+                moto.metadata(&rel, "meeting").await.as_deref(),
+                Some(meeting.conf_uuid.as_str())
+            );
+            expected.push(format!("{PREFIX}{rel}"));
+        }
+        let manifest = format!(
+            "{}/{}",
+            meeting.conf_uuid,
+            meeting_archiver::pipeline::MANIFEST_NAME
+        );
+        let json = moto
+            .object(&manifest)
+            .await
+            .unwrap_or_else(|| panic!("{manifest} missing"));
+        let parsed: serde_json::Value = serde_json::from_slice(&json).expect("manifest is JSON");
+        assert_eq!(
+            parsed["files"].as_array().map(Vec::len),
+            Some(meeting.files.len())
+        );
+        expected.push(format!("{PREFIX}{manifest}"));
+    }
+    expected.sort();
+    assert_eq!(
+        moto.keys().await,
+        expected,
+        "the bucket holds exactly the archive"
+    );
+    assert_eq!(
+        moto.unfinished_uploads().await,
+        0,
+        "no multipart upload left open"
+    );
+    assert!(
+        super::partial_files(&env.archive_dir()).is_empty(),
+        "nothing left in .partial"
+    );
+    assert!(
+        super::archived_media(&env.archive_dir()).is_empty(),
+        "no media kept locally"
+    );
+}
+
+/// A TCP proxy in front of moto that can misbehave: answer the next
+/// connections with an HTTP error, throttle uploads.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// Connections still to answer with 500 (even) or 503 (odd).
+    failures: AtomicUsize,
+    /// Connections answered with an error so far.
+    failed: AtomicUsize,
+    /// Upload throttle in bytes per second; 0 = none.
+    rate: AtomicU64,
+    /// Request bytes forwarded to moto.
+    forwarded: AtomicU64,
+}
+
+impl FaultProxy {
+    /// A proxy to `upstream` on a free port of 127.0.0.1.
+    pub async fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let state = Arc::new(ProxyState::default());
+        let shared = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve(client, upstream, Arc::clone(&shared)));
+            }
+        });
+        FaultProxy { addr, state, task }
+    }
+
+    /// The next `n` connections get a 500 or 503 answer.
+    pub fn fail_next(&self, n: usize) {
+        self.state.failures.store(n, Ordering::SeqCst);
+    }
+
+    /// Connections answered with an error so far.
+    pub fn failed(&self) -> usize {
+        self.state.failed.load(Ordering::SeqCst)
+    }
+
+    /// Throttles request bodies to `bytes_per_sec` (0: full speed).
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.state.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// Request bytes forwarded to moto so far.
+    pub fn forwarded(&self) -> u64 {
+        self.state.forwarded.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyState>) {
+    let Some(head) = read_head(&mut client).await else {
+        return;
+    };
+    let lower = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let take_failure = state
+        .failures
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if take_failure {
+        let length = lower
+            .split("\r\ncontent-length:")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next())
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let _ = tokio::io::copy(&mut (&mut client).take(length), &mut tokio::io::sink()).await;
+        let n = state.failed.fetch_add(1, Ordering::SeqCst);
+        let (status, code) = match n % 2 {
+            0 => ("500 Internal Server Error", "InternalError"),
+            _ => ("503 Service Unavailable", "SlowDown"),
+        };
+        let body = format!(
+            "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+        );
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.write_all(answer.as_bytes()).await;
+        let _ = client.shutdown().await;
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    state
+        .forwarded
+        .fetch_add(head.len() as u64, Ordering::SeqCst);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let rate = state.rate.load(Ordering::SeqCst);
+            let chunk = if rate == 0 {
+                buf.len()
+            } else {
+                buf.len().min((rate / 20).max(1) as usize)
+            };
+            let n = match client_read.read(&mut buf[..chunk]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            state.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+            if rate > 0 {
+                // A throttle, not a synchronisation: n bytes at `rate`.
+                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
+
+/// The request line and headers of the first request on a connection.
+async fn read_head(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 64 * 1024 || client.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
+/// Waits until the ledger says `n` files are done.
+pub async fn until_done(env: &TestEnv, n: i64) {
+    until("files archived to the bucket", async || {
+        env.ledger_status().files.done >= n
+    })
+    .await;
+}

@@ -1,0 +1,72 @@
+//! SIGKILL during an upload to the bucket: the real daemon killed while a
+//! multipart upload is on its way. Nothing may appear under the final key,
+//! the restart must upload the kept, verified copy (no second download, no
+//! token spent) and abort the upload the kill left open.
+
+use meeting_archiver::simulator::SimMeeting;
+
+use crate::helpers::*;
+
+const MIB: u64 = 1024 * 1024;
+/// Five parts; at 4 MiB/s through the proxy, about 10 s of upload.
+const SIZE: u64 = 40 * MIB;
+const RATE: u64 = 4 * MIB;
+/// Request bytes through the proxy before the kill: parts are on their way.
+const KILL_AFTER: u64 = 12 * MIB;
+
+#[tokio::test]
+async fn a_sigkill_during_an_upload_leaves_no_object_and_the_restart_finishes_it() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(moto.addr).await;
+    let meeting = SimMeeting::standard(
+        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+        "Killed while uploading",
+        1,
+        &["Hd"],
+        SIZE as usize,
+    );
+    let env = TestEnv::start(scenario(vec![meeting])).await;
+    let config = env.write_config(&s3_config(&env, proxy.addr));
+    let file = &env.meetings[0].files[0];
+    let rel = format!(
+        "{}/Hd/{}",
+        env.meetings[0].conf_uuid,
+        file.path.rsplit('/').next().expect("name")
+    );
+
+    proxy.throttle(RATE);
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    until("the upload to be under way", async || {
+        proxy.forwarded() >= KILL_AFTER
+    })
+    .await;
+    let stderr = daemon.kill();
+    assert_eq!(moto.object(&rel).await, None, "no object yet\n{stderr}");
+    assert_eq!(
+        moto.unfinished_uploads().await,
+        1,
+        "the kill left an upload open"
+    );
+    assert_eq!(
+        partial_files(&env.archive_dir()).len(),
+        1,
+        "the verified copy is kept"
+    );
+    assert_eq!(env.sim.stats().download_requests, 1);
+
+    proxy.throttle(0);
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    until_done(&env, 1).await;
+    daemon.signal("TERM");
+    let (code, stderr) = daemon.exit().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+    let stats = env.sim.stats();
+    assert_eq!(
+        stats.download_requests, 1,
+        "uploaded from the kept copy: {stats:?}"
+    );
+    assert_eq!(stats.spent_token_reuses, 0);
+}
