@@ -20,5 +20,6 @@ mod retention;
 mod review_findings;
 mod s3;
 mod s3_kill;
+mod s3_ops;
 mod service;
 mod tls;

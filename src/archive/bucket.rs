@@ -241,7 +241,8 @@ impl Bucket {
         Ok((size, hex::encode(hasher.finalize())))
     }
 
-    /// Writes a small object (a manifest) in one PUT.
+    /// Writes a small object (a manifest, the `check-config --online`
+    /// probe) in one PUT, its SHA-256 in its metadata.
     pub async fn put_small(&self, rel: &str, bytes: Vec<u8>) -> io::Result<()> {
         let key = self.key(rel).map_err(BucketError::into_io)?;
         let sha = hex::encode(Sha256::digest(&bytes));

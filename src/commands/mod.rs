@@ -1,6 +1,7 @@
 //! The commands of the binary, as library functions that tests call
 //! in-process: each returns the process exit status it stands for.
 
+mod bucket_check;
 mod check;
 pub mod cli;
 mod demo;
