@@ -41,15 +41,16 @@ async fn check_config_online_puts_heads_and_deletes_a_probe_and_finds_the_bucket
     let Some(moto) = Moto::start().await else {
         return;
     };
+    let proxy = FaultProxy::start(moto.addr).await;
     let env = TestEnv::start(scenario(three_meetings())).await;
-    let config = env.write_config(&s3_config(&env, moto.addr));
+    let config = env.write_config(&s3_config(&env, proxy.addr));
     let out = binary(check_online(&config)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for line in [
         "ok      bucket s3://meeting-recordings/huawei/: exists",
         "ok      probe object (put, head)",
-        "ok      no public access",
+        "ok      no public access: an unsigned request for the probe object was refused",
         "ok      probe object (delete)",
         "archive.s3 s3://meeting-recordings/huawei/: client configured",
     ] {
@@ -57,6 +58,19 @@ async fn check_config_online_puts_heads_and_deletes_a_probe_and_finds_the_bucket
     }
     assert!(!stdout.contains("test-secret-key-do-not-print"));
     assert!(moto.keys().await.is_empty(), "the probe is gone");
+
+    proxy.pretend_public();
+    let out = binary(check_online(&config)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED  no public access: anyone can read"),
+        "{stdout}"
+    );
+    assert!(
+        moto.keys().await.is_empty(),
+        "the probe is deleted all the same"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use meeting_archiver::config::{ArchiveConfig, Config, S3Config, SecretSource};
@@ -319,7 +319,7 @@ pub async fn assert_bucket_complete(env: &TestEnv, moto: &Moto, meetings: &[SimM
 }
 
 /// A TCP proxy in front of moto that can misbehave: answer the next
-/// connections with an HTTP error, throttle uploads.
+/// connections with an HTTP error, throttle uploads, play a public bucket.
 pub struct FaultProxy {
     pub addr: SocketAddr,
     state: Arc<ProxyState>,
@@ -336,6 +336,8 @@ struct ProxyState {
     rate: AtomicU64,
     /// Request bytes forwarded to moto.
     forwarded: AtomicU64,
+    /// Answer unsigned requests 200, as a bucket open to the public does.
+    public: AtomicBool,
 }
 
 impl FaultProxy {
@@ -372,6 +374,13 @@ impl FaultProxy {
     pub fn forwarded(&self) -> u64 {
         self.state.forwarded.load(Ordering::SeqCst)
     }
+
+    /// From now on, answers unsigned requests 200 (a public bucket, which
+    /// moto cannot be made into: it refuses anonymous reads whatever the
+    /// policy says).
+    pub fn pretend_public(&self) {
+        self.state.public.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Drop for FaultProxy {
@@ -389,6 +398,13 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
         .failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
+    let unsigned = !lower.contains("\r\nauthorization:");
+    if unsigned && state.public.load(Ordering::SeqCst) {
+        let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let _ = client.write_all(answer.as_bytes()).await;
+        let _ = client.shutdown().await;
+        return;
+    }
     if take_failure {
         let length = lower
             .split("\r\ncontent-length:")
