@@ -283,6 +283,38 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_commented_s3_section_is_valid_once_uncommented() {
+        let example = include_str!("../../config/meeting-archiver.example.toml");
+        let mut in_s3 = false;
+        let mut text = String::new();
+        for line in example.lines() {
+            if line.starts_with('[') {
+                in_s3 = false;
+            }
+            if line.starts_with("# [archive.s3]") {
+                in_s3 = true;
+                text.push_str("[archive.s3]\n");
+                continue;
+            }
+            let key = line
+                .strip_prefix("# ")
+                .filter(|l| l.contains(" = ") && in_s3);
+            match key {
+                Some(key) => text.push_str(key),
+                None => text.push_str(&line.replace("target = \"local\"", "target = \"s3\"")),
+            }
+            text.push('\n');
+        }
+        let text = text.replace("secret_access_key_file = ", "secret_access_key = ");
+        let config = Config::from_toml(&text, &no_env).expect("valid");
+        let s3 = config.archive.s3().expect("s3");
+        assert_eq!(s3.bucket, "meeting-recordings");
+        assert_eq!(s3.prefix, "huawei/");
+        assert_eq!(s3.region, "cn-north-4");
+        assert!(!s3.path_style);
+    }
+
+    #[test]
     fn a_secret_of_the_wrong_type_is_not_echoed() {
         let text = "[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\n\
                     access_key_id = \"a\"\nsecret_access_key = 123456789\n";
