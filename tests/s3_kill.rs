@@ -70,3 +70,52 @@ async fn a_sigkill_during_an_upload_leaves_no_object_and_the_restart_finishes_it
     );
     assert_eq!(stats.spent_token_reuses, 0);
 }
+
+#[tokio::test]
+async fn a_sigterm_during_an_upload_aborts_it_at_a_part_and_the_restart_finishes_it() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(moto.addr).await;
+    let meeting = SimMeeting::standard(
+        "d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5",
+        "Stopped while uploading",
+        1,
+        &["Hd"],
+        SIZE as usize,
+    );
+    let env = TestEnv::start(scenario(vec![meeting])).await;
+    let config = env.write_config(&s3_config(&env, proxy.addr));
+    proxy.throttle(RATE);
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    until("the upload to be under way", async || {
+        proxy.forwarded() >= KILL_AFTER
+    })
+    .await;
+    daemon.signal("TERM");
+    let (code, stderr) = daemon.exit().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("did not stop within"),
+        "stopped at a part: {stderr}"
+    );
+    assert_eq!(moto.unfinished_uploads().await, 0, "the upload was aborted");
+    assert_eq!(
+        partial_files(&env.archive_dir()).len(),
+        1,
+        "the verified copy is kept"
+    );
+
+    proxy.throttle(0);
+    let daemon = DaemonProcess::spawn(&config, &[]);
+    until_done(&env, 1).await;
+    daemon.signal("TERM");
+    let (code, stderr) = daemon.exit().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+    assert_eq!(
+        env.sim.stats().download_requests,
+        1,
+        "uploaded from the kept copy"
+    );
+}

@@ -84,6 +84,9 @@ pub struct Placement<'a> {
     pub resumed: bool,
     /// Where an upload's id is remembered while it is open.
     pub journal: &'a dyn UploadJournal,
+    /// Stops a multipart upload at its next part (aborted; the error is
+    /// `Interrupted`); `None` lets it run to the end.
+    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
 }
 
 /// A journal that remembers nothing (local placements, tests).
@@ -216,6 +219,7 @@ impl Archive {
                 size: file.size,
                 sha256: file.sha256,
                 meeting: file.meeting,
+                cancel: file.cancel,
             };
             bucket.upload(&upload, file.journal).await?;
         }

@@ -16,6 +16,7 @@ async fn place_moves_a_partial_into_place_and_digest_reads_it() {
         earlier_upload: None,
         resumed: false,
         journal: &NoJournal,
+        cancel: None,
     };
     archive.place(&partial, &file).await.expect("place");
     assert!(dir.path().join("conf/Hd/0_0.mp4").is_file());

@@ -44,6 +44,7 @@ pub(super) struct Upload<'a> {
     pub size: u64,
     pub sha256: &'a str,
     pub meeting: &'a str,
+    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
 }
 
 impl Bucket {
@@ -149,6 +150,11 @@ impl Bucket {
         let mut in_flight = VecDeque::new();
         let mut parts = Vec::new();
         for index in 0.. {
+            if file.cancel.is_some_and(|c| c.is_cancelled()) {
+                in_flight.iter().for_each(tokio::task::JoinHandle::abort);
+                let why = "stopping: the upload was aborted; the verified copy is kept";
+                return Err(io::Error::new(io::ErrorKind::Interrupted, why));
+            }
             let mut part = Vec::with_capacity(PART_SIZE);
             (&mut *local)
                 .take(PART_SIZE as u64)

@@ -15,6 +15,7 @@ use crate::ledger::{
     AttemptEnd, AttemptOutcome, ClaimedFile, DoneMark, FileId, RetryPlan, SpentToken, Staged,
 };
 use crate::telemetry::error_chain;
+use tokio_util::sync::CancellationToken;
 
 /// Why a complete file could not be placed in the archive.
 enum Unplaced {
@@ -27,6 +28,8 @@ enum Unplaced {
     Upload(String),
     /// The staged partial file is gone: the file is downloaded again.
     StagedLost(String),
+    /// Shutdown stopped the upload (aborted, the file stays staged).
+    Interrupted,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         fetched: Fetched,
+        cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
         let same = file
             .candidate
@@ -112,7 +116,7 @@ impl Engine {
             if agrees && !fetched.length_confirmed {
                 tracing::info!("a second transfer agrees with the first: length confirmed");
             }
-            return self.finish(file, &fetched, true).await;
+            return self.finish(file, &fetched, true, Some(cancel)).await;
         }
         let counted = file.candidate.is_some();
         if counted && file.attempts + 1 >= self.settings.max_attempts {
@@ -120,7 +124,7 @@ impl Engine {
                 size = fetched.size,
                 "nothing confirms where this file ends; archiving it flagged length_unconfirmed"
             );
-            return self.finish(file, &fetched, false).await;
+            return self.finish(file, &fetched, false, Some(cancel)).await;
         }
         tracing::info!(
             size = fetched.size,
@@ -135,13 +139,18 @@ impl Engine {
     }
 
     /// Moves the verified file into place, then (only then) marks it done.
+    /// `cancel` stops an upload at a part boundary (the file stays staged).
     async fn finish(
         &self,
         file: &ClaimedFile,
         fetched: &Fetched,
         length_confirmed: bool,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Outcome, EngineError> {
-        match self.place_done(file, fetched, length_confirmed).await? {
+        match self
+            .place_done(file, fetched, length_confirmed, cancel)
+            .await?
+        {
             Ok(()) => Ok(Outcome::Done),
             Err(Unplaced::OutOfSpace(error)) => {
                 // Not the file's fault: it waits, uncounted, with its whole
@@ -154,6 +163,12 @@ impl Engine {
             }
             Err(Unplaced::Other(error)) => self.retry_later(file, &error, 0).await,
             Err(Unplaced::Upload(error)) => self.retry_later(file, &error, fetched.size).await,
+            Err(Unplaced::Interrupted) => {
+                tracing::info!(
+                    "upload stopped for shutdown; the verified copy is kept for the next start"
+                );
+                self.release(file, fetched.size).await
+            }
             Err(Unplaced::StagedLost(error)) => {
                 let id = file.id;
                 self.ledger.call(move |l| l.unstage(id)).await?;
@@ -170,6 +185,7 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         staged: &Staged,
+        cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
         tracing::info!(
             size = staged.size,
@@ -182,7 +198,8 @@ impl Engine {
             status: 0,
             length_confirmed: staged.length_confirmed,
         };
-        self.finish(file, &fetched, staged.length_confirmed).await
+        self.finish(file, &fetched, staged.length_confirmed, Some(cancel))
+            .await
     }
 
     /// Places the file and marks it done; `Ok(Err(why))` if it could not
@@ -192,6 +209,7 @@ impl Engine {
         file: &ClaimedFile,
         fetched: &Fetched,
         length_confirmed: bool,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Result<(), Unplaced>, EngineError> {
         let partial = self.archive.partial_path(file.id);
         let placement = Placement {
@@ -201,6 +219,7 @@ impl Engine {
             meeting: &file.conf_uuid,
             earlier_upload: file.open_upload.as_deref(),
             resumed: file.staged.is_some(),
+            cancel,
             journal: &UploadLog {
                 engine: self,
                 file: file.id,
@@ -226,6 +245,9 @@ impl Engine {
                 .upload(placed.is_ok(), sent, started.elapsed().as_secs_f64());
         }
         if let Err(e) = placed {
+            if uploads && e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(Err(Unplaced::Interrupted));
+            }
             let error = format!(
                 "placing the file in the archive failed: {}",
                 error_chain(&e)
@@ -369,7 +391,7 @@ impl Engine {
             status: 0,
             length_confirmed: false,
         };
-        let placed = self.place_done(file, &fetched, false).await?;
+        let placed = self.place_done(file, &fetched, false, None).await?;
         Ok(placed.ok().map(|()| Outcome::Done))
     }
 

@@ -104,7 +104,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
         if let Some(staged) = &file.staged {
-            return self.upload_staged(file, staged).await;
+            return self.upload_staged(file, staged, cancel).await;
         }
         let mut refusals = 0;
         let resume_from = file.partial_bytes;
@@ -131,7 +131,7 @@ impl Engine {
             self.record_attempt(&spent, &result, started.elapsed())
                 .await?;
             match result {
-                Ok(fetched) => return self.settle(file, fetched).await,
+                Ok(fetched) => return self.settle(file, fetched, cancel).await,
                 Err(FetchError::Interrupted { partial, .. }) => {
                     return self.release(file, partial).await;
                 }

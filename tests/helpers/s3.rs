@@ -394,10 +394,6 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
         return;
     };
     let lower = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let take_failure = state
-        .failures
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
     let unsigned = !lower.contains("\r\nauthorization:");
     if unsigned && state.public.load(Ordering::SeqCst) {
         let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -405,6 +401,10 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
         let _ = client.shutdown().await;
         return;
     }
+    let take_failure = state
+        .failures
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
     if take_failure {
         let length = lower
             .split("\r\ncontent-length:")
