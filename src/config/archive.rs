@@ -24,7 +24,7 @@ pub enum ArchiveConfig {
     #[default]
     Local,
     /// Files are uploaded to a bucket, then removed locally.
-    S3(S3Config),
+    S3(Box<S3Config>),
 }
 
 impl ArchiveConfig {
@@ -32,7 +32,7 @@ impl ArchiveConfig {
     pub fn s3(&self) -> Option<&S3Config> {
         match self {
             ArchiveConfig::Local => None,
-            ArchiveConfig::S3(s3) => Some(s3),
+            ArchiveConfig::S3(s3) => Some(s3.as_ref()),
         }
     }
 }
@@ -69,7 +69,7 @@ pub(super) fn validate(
         "s3" => {
             let empty = RawS3::default();
             let s3 = raw.s3.as_ref().unwrap_or(&empty);
-            Ok(ArchiveConfig::S3(s3_config(s3, env, secrets)?))
+            Ok(ArchiveConfig::S3(Box::new(s3_config(s3, env, secrets)?)))
         }
         other => Err(ConfigError::invalid(
             "archive.target",

@@ -245,7 +245,7 @@ fn skip<T>(why: &str) -> Option<T> {
 /// `env`'s config with the bucket behind `endpoint` as the archive target.
 pub fn s3_config(env: &TestEnv, endpoint: SocketAddr) -> Config {
     let mut config = env.config();
-    config.archive = ArchiveConfig::S3(S3Config {
+    config.archive = ArchiveConfig::S3(Box::new(S3Config {
         bucket: BUCKET.to_owned(),
         prefix: PREFIX.to_owned(),
         endpoint: Some(url::Url::parse(&format!("http://{endpoint}")).expect("url")),
@@ -254,7 +254,7 @@ pub fn s3_config(env: &TestEnv, endpoint: SocketAddr) -> Config {
         secret_access_key: SecretString::from("test-secret-key-do-not-print"),
         secret_source: SecretSource::Inline,
         path_style: true,
-    });
+    }));
     config
 }
 
