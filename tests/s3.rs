@@ -16,13 +16,6 @@ fn long_recording(conf: &str, size: usize) -> SimMeeting {
     SimMeeting::standard(conf, "Long recording", 1, &["Hd"], size)
 }
 
-/// The archive-relative path of a meeting's first file.
-fn first_rel(meeting: &SimMeeting) -> String {
-    let file = &meeting.files[0];
-    let name = file.path.rsplit('/').next().expect("name");
-    format!("{}/{}/{name}", meeting.conf_uuid, file.file_type)
-}
-
 #[tokio::test]
 async fn three_meetings_and_a_multipart_file_land_in_the_bucket_byte_for_byte() {
     let Some(moto) = Moto::start().await else {
@@ -151,7 +144,10 @@ async fn verify_checks_objects_by_head_and_deep_reads_them_back() {
     let env = TestEnv::start(scenario(three_meetings())).await;
     let config = s3_config(&env, moto.addr);
     assert_eq!(env.sync(&config).await.exit_code(), 0);
-    let (tampered, gone) = (first_rel(&env.meetings[0]), first_rel(&env.meetings[1]));
+    let (tampered, gone) = (
+        object_rel(&env.meetings[0], 0),
+        object_rel(&env.meetings[1], 0),
+    );
     // Same size, same recorded SHA-256, other bytes: only --deep sees it.
     let mut bytes = moto.object(&tampered).await.expect("object");
     bytes[0] ^= 0xff;

@@ -105,11 +105,7 @@ async fn retention_deletes_from_the_cloud_only_what_the_bucket_provably_holds() 
     let env = TestEnv::start(scenario(three_meetings())).await;
     let mut config = s3_config(&env, moto.addr);
     assert_eq!(env.sync(&config).await.exit_code(), 0);
-    let rel = |i: usize| {
-        let m = &env.meetings[i];
-        let name = m.files[0].path.rsplit('/').next().expect("name").to_owned();
-        format!("{}/{}/{name}", m.conf_uuid, m.files[0].file_type)
-    };
+    let rel = |i: usize| object_rel(&env.meetings[i], 0);
     moto.delete(&rel(0)).await;
     moto.overwrite(&rel(1), b"shorter".to_vec(), None).await;
     config.retention.delete_from_cloud = true;

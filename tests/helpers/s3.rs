@@ -258,15 +258,22 @@ pub fn s3_config(env: &TestEnv, endpoint: SocketAddr) -> Config {
     config
 }
 
+/// The archive-relative path (the object key under the prefix) of a
+/// meeting's `i`-th file.
+pub fn object_rel(meeting: &SimMeeting, i: usize) -> String {
+    let file = &meeting.files[i];
+    let name = file.path.rsplit('/').next().expect("name");
+    format!("{}/{}/{name}", meeting.conf_uuid, file.file_type)
+}
+
 /// Asserts that every file of `meetings` lies in the bucket byte for byte
 /// with its SHA-256 in the metadata, each meeting has its manifest object,
 /// and nothing is left locally: no partial file, no media.
 pub async fn assert_bucket_complete(env: &TestEnv, moto: &Moto, meetings: &[SimMeeting]) {
     let mut expected = Vec::new();
     for meeting in meetings {
-        for file in &meeting.files {
-            let name = file.path.rsplit('/').next().expect("name");
-            let rel = format!("{}/{}/{name}", meeting.conf_uuid, file.file_type);
+        for (i, file) in meeting.files.iter().enumerate() {
+            let rel = object_rel(meeting, i);
             let held = moto
                 .object(&rel)
                 .await
