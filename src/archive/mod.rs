@@ -30,7 +30,7 @@ use crate::ledger::FileId;
 
 pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
 pub use paths::{rel_paths, sanitize_component};
-pub use upload::{Journaled, PART_SIZE, PARTS_IN_FLIGHT, UploadJournal};
+pub use upload::{Journaled, NoJournal, PART_SIZE, PARTS_IN_FLIGHT, Placement, UploadJournal};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";
@@ -62,40 +62,6 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
-}
-
-/// A verified file to place: where it goes and what it must hold.
-#[derive(Clone, Copy)]
-pub struct Placement<'a> {
-    /// Its archive-relative path (the object key under the prefix).
-    pub rel: &'a str,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its hex SHA-256.
-    pub sha256: &'a str,
-    /// Its meeting (recorded in the object's metadata).
-    pub meeting: &'a str,
-    /// A multipart upload an earlier attempt left open (aborted first).
-    pub earlier_upload: Option<&'a str>,
-    /// An earlier attempt was interrupted during the upload and may have
-    /// completed it: an object whose HEAD matches is then kept, not sent
-    /// again. Otherwise the file is always uploaded (an object `verify`
-    /// found corrupt may still report the right size and SHA-256).
-    pub resumed: bool,
-    /// Where an upload's id is remembered while it is open.
-    pub journal: &'a dyn UploadJournal,
-    /// Stops a multipart upload at its next part (aborted; the error is
-    /// `Interrupted`); `None` lets it run to the end.
-    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
-}
-
-/// A journal that remembers nothing (local placements, tests).
-pub struct NoJournal;
-
-impl UploadJournal for NoJournal {
-    fn record<'a>(&'a self, _: Option<&'a str>) -> Journaled<'a> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// The archive: the local folder (partial downloads always; final files

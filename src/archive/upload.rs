@@ -19,6 +19,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, PutMultipartOptions, PutOptions, PutPayload};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
 
 use super::bucket::{Bucket, attributes};
 
@@ -37,6 +38,40 @@ pub trait UploadJournal: Send + Sync {
     fn record<'a>(&'a self, upload_id: Option<&'a str>) -> Journaled<'a>;
 }
 
+/// A verified file to place: where it goes and what it must hold.
+#[derive(Clone, Copy)]
+pub struct Placement<'a> {
+    /// Its archive-relative path (the object key under the prefix).
+    pub rel: &'a str,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its hex SHA-256.
+    pub sha256: &'a str,
+    /// Its meeting (recorded in the object's metadata).
+    pub meeting: &'a str,
+    /// A multipart upload an earlier attempt left open (aborted first).
+    pub earlier_upload: Option<&'a str>,
+    /// An earlier attempt was interrupted during the upload and may have
+    /// completed it: an object whose HEAD matches is then kept, not sent
+    /// again. Otherwise the file is always uploaded (an object `verify`
+    /// found corrupt may still report the right size and SHA-256).
+    pub resumed: bool,
+    /// Where an upload's id is remembered while it is open.
+    pub journal: &'a dyn UploadJournal,
+    /// Stops a multipart upload at its next part (aborted; the error is
+    /// `Interrupted`); `None` lets it run to the end.
+    pub cancel: Option<&'a CancellationToken>,
+}
+
+/// A journal that remembers nothing (local placements, tests).
+pub struct NoJournal;
+
+impl UploadJournal for NoJournal {
+    fn record<'a>(&'a self, _: Option<&'a str>) -> Journaled<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// What to upload: the local copy and what it was verified to be.
 pub(super) struct Upload<'a> {
     pub local: &'a Path,
@@ -44,7 +79,7 @@ pub(super) struct Upload<'a> {
     pub size: u64,
     pub sha256: &'a str,
     pub meeting: &'a str,
-    pub cancel: Option<&'a tokio_util::sync::CancellationToken>,
+    pub cancel: Option<&'a CancellationToken>,
 }
 
 impl Bucket {
@@ -155,11 +190,7 @@ impl Bucket {
                 let why = "stopping: the upload was aborted; the verified copy is kept";
                 return Err(io::Error::new(io::ErrorKind::Interrupted, why));
             }
-            let mut part = Vec::with_capacity(PART_SIZE);
-            (&mut *local)
-                .take(PART_SIZE as u64)
-                .read_to_end(&mut part)
-                .await?;
+            let part = read_up_to(local, PART_SIZE).await?;
             if part.is_empty() {
                 break;
             }
@@ -220,4 +251,19 @@ impl Bucket {
         );
         Err(self.mismatch(key, problem))
     }
+}
+
+/// Up to `limit` bytes of `file` (fewer only at its end), in one buffer
+/// allocated once (`read_to_end` would double it to probe for the end).
+async fn read_up_to(file: &mut tokio::fs::File, limit: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; limit];
+    let mut filled = 0;
+    while filled < limit {
+        match file.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }

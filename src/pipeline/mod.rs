@@ -18,6 +18,7 @@ mod retention;
 mod settle;
 mod startup;
 mod upkeep;
+mod upload;
 mod worker;
 
 pub use engine::{Engine, EngineError, EngineSettings, Progress};
