@@ -315,6 +315,34 @@ mod tests {
     }
 
     #[test]
+    fn a_world_readable_secret_key_file_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("s3_secret");
+        std::fs::write(&key, "sekrit\n").expect("write key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let text = format!(
+            "{BASE}[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\n\
+             access_key_id = \"a\"\nsecret_access_key_file = {:?}\n",
+            key.display().to_string()
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let config = Config::load(&path).expect("loads");
+        let s3 = config.archive.s3().expect("s3");
+        assert_eq!(s3.secret_access_key.expose_secret(), "sekrit");
+        assert_eq!(s3.secret_source, SecretSource::File(key.clone()));
+        let warnings = config.warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&key.display().to_string())),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
     fn a_secret_of_the_wrong_type_is_not_echoed() {
         let text = "[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\n\
                     access_key_id = \"a\"\nsecret_access_key = 123456789\n";
