@@ -93,11 +93,8 @@ impl Bucket {
         let key = self.key(file.rel).map_err(|e| e.into_io())?;
         let mut local = tokio::fs::File::open(file.local).await?;
         if file.size <= PART_SIZE as u64 {
-            let mut bytes = Vec::with_capacity(file.size as usize);
-            (&mut local)
-                .take(file.size + 1)
-                .read_to_end(&mut bytes)
-                .await?;
+            // One byte more than expected shows a file that grew.
+            let bytes = read_up_to(&mut local, file.size as usize + 1).await?;
             let read = (bytes.len() as u64, hex::encode(Sha256::digest(&bytes)));
             self.check_read(&key, file, read)?;
             let options = PutOptions {
