@@ -6,13 +6,16 @@
 //! records the file's SHA-256 (and meeting), which HEAD reports back.
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    Attribute, Attributes, Certificate, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt,
+    PutOptions, PutPayload,
 };
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -23,6 +26,12 @@ use crate::config::S3Config;
 pub const META_SHA256: &str = "sha256";
 /// Object metadata (`x-amz-meta-meeting`): the conference UUID.
 pub const META_MEETING: &str = "meeting";
+
+/// The longest one request may take: a whole part of `PART_SIZE` must fit
+/// in it on a slow link (8 MiB in 5 min is about 28 KB/s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a TCP and TLS connection to the store may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The key [`Bucket::check_access`] asks for, under the prefix.
 const ACCESS_CHECK: &str = ".meeting-archiver-access-check";
@@ -113,23 +122,49 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The bucket of a config. Builds a client; sends nothing.
-    pub fn new(config: &S3Config) -> io::Result<Bucket> {
-        Bucket::build(config, false)
+    /// The bucket of a config, trusting `ca_file` (`tls.ca_file`, PEM)
+    /// beside the system roots. Builds a client; sends nothing.
+    pub fn new(config: &S3Config, ca_file: Option<&Path>) -> io::Result<Bucket> {
+        Bucket::build(config, ca_file, false)
     }
 
     /// The same bucket without credentials: what anyone on the network
     /// may do (`check-config --online` asks it to read the probe object).
-    pub fn anonymous(config: &S3Config) -> io::Result<Bucket> {
-        Bucket::build(config, true)
+    pub fn anonymous(config: &S3Config, ca_file: Option<&Path>) -> io::Result<Bucket> {
+        Bucket::build(config, ca_file, true)
     }
 
-    fn build(config: &S3Config, anonymous: bool) -> io::Result<Bucket> {
+    fn build(config: &S3Config, ca_file: Option<&Path>, anonymous: bool) -> io::Result<Bucket> {
+        let configuring = |detail: String| {
+            let error = BucketError::Store {
+                action: "configuring",
+                bucket: config.bucket.clone(),
+                key: config.prefix.clone(),
+                kind: io::ErrorKind::InvalidInput,
+                detail,
+            };
+            io::Error::new(io::ErrorKind::InvalidInput, error)
+        };
+        let mut client = ClientOptions::new()
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(CONNECT_TIMEOUT);
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                configuring(format!("cannot read tls.ca_file {}: {e}", path.display()))
+            })?;
+            let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
+                configuring(format!("tls.ca_file {} is not PEM: {e}", path.display()))
+            })?;
+            for certificate in certificates {
+                client = client.with_root_certificate(certificate);
+            }
+        }
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_virtual_hosted_style_request(!config.path_style)
-            .with_checksum_algorithm(Checksum::SHA256);
+            .with_checksum_algorithm(Checksum::SHA256)
+            .with_client_options(client);
         if anonymous {
             builder = builder.with_skip_signature(true);
         } else {
@@ -143,16 +178,9 @@ impl Bucket {
                 .with_endpoint(text)
                 .with_allow_http(endpoint.scheme() == "http");
         }
-        let store = builder.build().map_err(|source| {
-            let error = BucketError::Store {
-                action: "configuring",
-                bucket: config.bucket.clone(),
-                key: config.prefix.clone(),
-                kind: io::ErrorKind::InvalidInput,
-                detail: source.to_string(),
-            };
-            io::Error::new(io::ErrorKind::InvalidInput, error)
-        })?;
+        let store = builder
+            .build()
+            .map_err(|source| configuring(source.to_string()))?;
         Ok(Bucket {
             store: Arc::new(store),
             bucket: config.bucket.clone(),
@@ -333,6 +361,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unreadable_or_non_pem_ca_file_is_named() {
+        let config = S3Config {
+            bucket: "b".into(),
+            prefix: String::new(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: "AKID".into(),
+            secret_access_key: "s".into(),
+            secret_source: crate::config::SecretSource::Inline,
+            path_style: false,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let error = Bucket::new(&config, Some(&missing)).expect_err("missing");
+        assert!(
+            error.to_string().contains("cannot read tls.ca_file"),
+            "{error}"
+        );
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let error = Bucket::new(&config, Some(&garbage)).expect_err("garbage");
+        assert!(error.to_string().contains("is not PEM"), "{error}");
+    }
+
+    #[test]
     fn content_types_follow_the_extension() {
         assert_eq!(content_type("c/Hd/0_0.MP4"), "video/mp4");
         assert_eq!(content_type("c/meeting.json"), "application/json");
@@ -351,7 +408,7 @@ mod tests {
             secret_source: crate::config::SecretSource::Inline,
             path_style: false,
         };
-        let bucket = Bucket::new(&config).expect("client");
+        let bucket = Bucket::new(&config, None).expect("client");
         let key = bucket.key("k").expect("key");
         let not_found = object_store::Error::NotFound {
             path: "p/k".into(),

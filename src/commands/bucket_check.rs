@@ -19,7 +19,8 @@ pub async fn check_bucket(config: &Config) -> bool {
     let Some(s3) = config.archive.s3() else {
         return true;
     };
-    let bucket = match Bucket::new(s3) {
+    let ca_file = config.tls.ca_file.as_deref();
+    let bucket = match Bucket::new(s3, ca_file) {
         Ok(bucket) => bucket,
         Err(e) => return report("bucket", Err(error_chain(&e))),
     };
@@ -36,7 +37,7 @@ pub async fn check_bucket(config: &Config) -> bool {
     let probe = format!(".meeting-archiver-probe-{}", uuid::Uuid::new_v4().simple());
     let written = probe_object(&bucket, &probe).await;
     let mut passed = report("probe object (put, head)", written);
-    passed &= report("no public access", private(s3, &probe).await);
+    passed &= report("no public access", private(s3, ca_file, &probe).await);
     let deleted = bucket
         .delete(&probe)
         .await
@@ -68,8 +69,12 @@ async fn probe_object(bucket: &Bucket, probe: &str) -> Result<String, String> {
 }
 
 /// The probe must not be readable by an unsigned request.
-async fn private(s3: &S3Config, probe: &str) -> Result<String, String> {
-    let anonymous = Bucket::anonymous(s3).map_err(|e| error_chain(&e))?;
+async fn private(
+    s3: &S3Config,
+    ca_file: Option<&std::path::Path>,
+    probe: &str,
+) -> Result<String, String> {
+    let anonymous = Bucket::anonymous(s3, ca_file).map_err(|e| error_chain(&e))?;
     match anonymous.head(probe).await {
         Ok(_) => Err(format!(
             "anyone can read {} without credentials: remove the public ACL or bucket policy \

@@ -98,7 +98,8 @@ fn with_target(config: &Config, archive: Archive) -> anyhow::Result<Archive> {
              (or set AWS_SECRET_ACCESS_KEY)"
         );
     }
-    let bucket = Bucket::new(s3).context("while setting up archive.s3")?;
+    let bucket =
+        Bucket::new(s3, config.tls.ca_file.as_deref()).context("while setting up archive.s3")?;
     Ok(archive.with_bucket(bucket))
 }
 
