@@ -2,7 +2,7 @@
 //! file from the simulator into `moto_server` (multipart upload), in one
 //! process. Prints the throughput and the peak resident memory, compared
 //! with the 64 MiB the issue allows whatever the file size (the upload
-//! holds at most `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes of the file).
+//! holds at most `(PARTS_IN_FLIGHT + 1) * part_size` bytes of the file).
 //!
 //! Run: `cargo bench --bench s3` (SIZE_MB=... to change the file size,
 //! default 2048; MEETING_ARCHIVER_MOTO_SERVER=... where moto_server is not
@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use meeting_archiver::archive::{PART_SIZE, PARTS_IN_FLIGHT};
+use meeting_archiver::archive::{PARTS_IN_FLIGHT, part_size};
 use meeting_archiver::commands;
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
@@ -100,7 +100,7 @@ fn main() {
         let cfg = config(&sim.api_base(), dir.path(), conf, &endpoint);
         println!(
             "file: {size_mb} MiB; parts of {} MiB, {PARTS_IN_FLIGHT} in flight; peak RSS before: {:.1} MiB",
-            PART_SIZE >> 20,
+            part_size(size as u64) >> 20,
             peak_rss_mib()
         );
         let start = Instant::now();

@@ -27,8 +27,8 @@ pub const META_SHA256: &str = "sha256";
 /// Object metadata (`x-amz-meta-meeting`): the conference UUID.
 pub const META_MEETING: &str = "meeting";
 
-/// The longest one request may take: a whole part of `PART_SIZE` must fit
-/// in it on a slow link (8 MiB in 5 min is about 28 KB/s).
+/// The longest one request may take: a whole part must fit in it on a
+/// slow link (6 MiB in 5 min is about 21 KB/s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a TCP and TLS connection to the store may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

@@ -30,7 +30,10 @@ use crate::ledger::FileId;
 
 pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
 pub use paths::{rel_paths, sanitize_component};
-pub use upload::{Journaled, NoJournal, PART_SIZE, PARTS_IN_FLIGHT, Placement, UploadJournal};
+pub use upload::{
+    Journaled, MAX_PARTS, NoJournal, PART_SIZE, PARTS_IN_FLIGHT, Placement, UploadJournal,
+    part_size,
+};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";

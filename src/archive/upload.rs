@@ -1,6 +1,6 @@
 //! Uploading a verified partial file to the bucket: one PUT up to
-//! [`PART_SIZE`], else a multipart upload of `PART_SIZE` parts with at most
-//! [`PARTS_IN_FLIGHT`] in memory, whatever the file's size. The bytes are
+//! [`PART_SIZE`], else a multipart upload of `PART_SIZE` parts (larger only
+//! past 10,000 parts) with at most [`PARTS_IN_FLIGHT`] in memory. The bytes are
 //! hashed again as they are read: if they are not the verified ones the
 //! upload is aborted before it completes, so no wrong object ever appears
 //! under the final key (a PUT replaces an object atomically; a multipart
@@ -23,11 +23,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::bucket::{Bucket, attributes};
 
-/// Files up to this size go up in one PUT; larger ones in parts this size.
-pub const PART_SIZE: usize = 8 << 20;
+/// Files up to this size go up in one PUT; larger ones in parts this size
+/// (S3 wants at least 5 MiB but for the last), unless that would take more
+/// than [`MAX_PARTS`] parts (files over about 58 GiB): see [`part_size`].
+pub const PART_SIZE: usize = 6 << 20;
 /// Parts uploaded at once: an upload holds at most
-/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes in memory.
+/// `(PARTS_IN_FLIGHT + 1) * part_size` bytes in memory.
 pub const PARTS_IN_FLIGHT: usize = 2;
+/// The most parts S3 (and OBS) accept in one upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size for a file of `size` bytes: [`PART_SIZE`], or larger (in
+/// whole MiB) when the file would need more than [`MAX_PARTS`] parts.
+pub fn part_size(size: u64) -> usize {
+    const MIB: u64 = 1 << 20;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    usize::try_from(needed).map_or(usize::MAX, |n| n.max(PART_SIZE))
+}
 
 /// A boxed future, for the journal's object-safe methods.
 pub type Journaled<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
@@ -187,7 +199,7 @@ impl Bucket {
                 let why = "stopping: the upload was aborted; the verified copy is kept";
                 return Err(io::Error::new(io::ErrorKind::Interrupted, why));
             }
-            let part = read_up_to(local, PART_SIZE).await?;
+            let part = read_up_to(local, part_size(file.size)).await?;
             if part.is_empty() {
                 break;
             }
@@ -263,4 +275,22 @@ async fn read_up_to(file: &mut tokio::fs::File, limit: usize) -> io::Result<Vec<
     }
     buf.truncate(filled);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_only_past_the_part_limit() {
+        assert_eq!(part_size(1), PART_SIZE);
+        assert_eq!(part_size(2 << 30), PART_SIZE);
+        let limit = MAX_PARTS * PART_SIZE as u64;
+        assert_eq!(part_size(limit), PART_SIZE);
+        let bigger = part_size(limit + 1);
+        assert_eq!(bigger, PART_SIZE + (1 << 20));
+        assert!((limit + 1).div_ceil(bigger as u64) <= MAX_PARTS);
+        let huge: u64 = 5 << 40;
+        assert!(huge.div_ceil(part_size(huge) as u64) <= MAX_PARTS);
+    }
 }
