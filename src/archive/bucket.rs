@@ -360,18 +360,22 @@ fn content_type(rel: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_unreadable_or_non_pem_ca_file_is_named() {
-        let config = S3Config {
+    fn s3(prefix: &str) -> S3Config {
+        S3Config {
             bucket: "b".into(),
-            prefix: String::new(),
+            prefix: prefix.into(),
             endpoint: None,
             region: "us-east-1".into(),
             access_key_id: "AKID".into(),
             secret_access_key: "s".into(),
             secret_source: crate::config::SecretSource::Inline,
             path_style: false,
-        };
+        }
+    }
+
+    #[test]
+    fn an_unreadable_or_non_pem_ca_file_is_named() {
+        let config = s3("");
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("missing.pem");
         let error = Bucket::new(&config, Some(&missing)).expect_err("missing");
@@ -398,16 +402,7 @@ mod tests {
 
     #[test]
     fn store_errors_keep_their_kind() {
-        let config = S3Config {
-            bucket: "b".into(),
-            prefix: "p/".into(),
-            endpoint: None,
-            region: "us-east-1".into(),
-            access_key_id: "AKID".into(),
-            secret_access_key: "s".into(),
-            secret_source: crate::config::SecretSource::Inline,
-            path_style: false,
-        };
+        let config = s3("p/");
         let bucket = Bucket::new(&config, None).expect("client");
         let key = bucket.key("k").expect("key");
         let not_found = object_store::Error::NotFound {
