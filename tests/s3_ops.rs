@@ -212,3 +212,33 @@ async fn uploads_are_counted_in_the_metrics() {
         assert!(text.contains(&line), "missing {line:?} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_sync_to_the_bucket_at_trace_level_logs_no_secret() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let config = env.write_config(&s3_config(&env, moto.addr));
+    let args = ["--config", &config.to_string_lossy(), "sync"].map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("meeting-archiver")
+            .expect("binary")
+            .args(args)
+            .env("RUST_LOG", "trace")
+            .timeout(TEST_TIMEOUT)
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .expect("blocking task");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+    assert_eq!(out.status.code(), Some(0), "{tail:#?}");
+    assert!(stderr.contains("archived"), "trace output was captured");
+    assert!(
+        !stderr.contains("test-secret-key-do-not-print"),
+        "the S3 secret key leaked"
+    );
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+}
