@@ -90,7 +90,7 @@ async fn dispatch(cli: Cli) -> u8 {
                 Ok(exit::CONFIG)
             }
         },
-        Command::Verify { repair, .. } => commands::verify(&config, repair).await,
+        Command::Verify { repair, deep, .. } => commands::verify_with(&config, repair, deep).await,
         Command::Retry { .. } => commands::retry(&config).await,
         Command::Demo { .. } | Command::Simulator { .. } => Ok(exit::OK),
     })
@@ -113,11 +113,15 @@ fn report(result: anyhow::Result<u8>) -> u8 {
 /// Whether an error is one a restart cannot fix: the config, a folder or
 /// file it names (the archive, the ledger, `tls.ca_file`).
 fn is_setup_problem(cause: &(dyn std::error::Error + 'static)) -> bool {
-    use meeting_archiver::archive::ArchiveError;
+    use meeting_archiver::archive::{AccessError, ArchiveError};
     use meeting_archiver::download::ClientError;
     use meeting_archiver::ledger::LedgerError;
     cause.is::<ConfigError>()
         || cause.is::<ClientError>()
+        || matches!(
+            cause.downcast_ref::<AccessError>(),
+            Some(AccessError::Refused(_) | AccessError::NoBucket(_))
+        )
         || matches!(
             cause.downcast_ref::<ArchiveError>(),
             Some(ArchiveError::Prepare { .. })

@@ -33,6 +33,9 @@ pub struct Metrics {
     retention: Family<Labels, Counter>,
     webhook_events: Family<Labels, Counter>,
     event_to_archive: Histogram,
+    uploads: Family<Labels, Counter>,
+    upload_bytes: Counter,
+    upload_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -61,6 +64,10 @@ impl Metrics {
             webhook_events: Family::default(),
             // 100 ms to about 2.7 hours.
             event_to_archive: Histogram::new(exponential_buckets(0.1, 2.5, 12)),
+            uploads: Family::default(),
+            upload_bytes: Counter::default(),
+            // 50 ms to about 7 hours, like downloads.
+            upload_seconds: Histogram::new(exponential_buckets(0.05, 4.0, 10)),
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
@@ -124,7 +131,37 @@ impl Metrics {
             "From a record.finish event to each file it made archived",
             m.event_to_archive.clone(),
         );
+        m.register_uploads(&mut registry);
         Metrics { registry, ..m }
+    }
+
+    /// The object store's metrics (`archive.target = "s3"`).
+    fn register_uploads(&self, registry: &mut Registry) {
+        registry.register(
+            "uploads",
+            "Uploads to the bucket by outcome (done, failed)",
+            self.uploads.clone(),
+        );
+        registry.register(
+            "upload_bytes",
+            "Bytes of files uploaded to the bucket and confirmed by it",
+            self.upload_bytes.clone(),
+        );
+        registry.register(
+            "upload_duration_seconds",
+            "Duration of uploads to the bucket, confirmation included",
+            self.upload_seconds.clone(),
+        );
+    }
+
+    /// Counts an upload to the bucket, its confirmed bytes and duration.
+    pub fn upload(&self, done: bool, bytes: u64, seconds: f64) {
+        let outcome = if done { "done" } else { "failed" };
+        self.uploads
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+        self.upload_bytes.inc_by(bytes);
+        self.upload_seconds.observe(seconds);
     }
 
     /// Counts an API response (`status` 0 = no response).
@@ -221,6 +258,8 @@ mod tests {
         m.webhook_event("record.finish", "accepted");
         m.webhook_event("unknown", "bad_signature");
         m.event_to_archive(1.5);
+        m.upload(true, 1000, 0.5);
+        m.upload(false, 0, 0.1);
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;
@@ -242,6 +281,10 @@ mod tests {
             "meeting_archiver_webhook_events_total{event=\"record.finish\",outcome=\"accepted\"} 1",
             "meeting_archiver_webhook_events_total{event=\"unknown\",outcome=\"bad_signature\"} 1",
             "meeting_archiver_event_to_archive_seconds_count 1",
+            "meeting_archiver_uploads_total{outcome=\"done\"} 1",
+            "meeting_archiver_uploads_total{outcome=\"failed\"} 1",
+            "meeting_archiver_upload_bytes_total 1000",
+            "meeting_archiver_upload_duration_seconds_count 2",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

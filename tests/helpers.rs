@@ -22,9 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 mod config_file;
 mod process;
+mod s3;
+mod s3_proxy;
 
 use config_file::config_toml;
 pub use process::DaemonProcess;
+pub use s3::*;
+pub use s3_proxy::FaultProxy;
 
 /// One global bound for every test that waits.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(90);
@@ -182,6 +186,7 @@ impl TestEnv {
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
             webhook: WebhookConfig::default(),
+            archive: meeting_archiver::config::ArchiveConfig::Local,
             exposed_secrets: Vec::new(),
         }
     }

@@ -4,15 +4,20 @@
 //! data, [`Archive::place`] (atomically move a complete, verified file to its
 //! final name), [`Archive::digest`] (re-read one for verification) and
 //! [`Archive::exists`]. Partial data lives in `<dir>/.partial/`, never under
-//! a final name. An S3-compatible target would implement the same four.
+//! a final name. Two targets sit behind it: the local folder, and an
+//! S3-compatible bucket ([`Bucket`], `archive.target = "s3"`), where a
+//! verified partial file is uploaded instead of renamed, and removed once
+//! the store confirms it.
 //!
 //! One process owns a folder at a time: partials are named by ledger row,
 //! so two archivers with two ledgers on one folder would write into each
 //! other's partial files. The owner holds an exclusive lock on
 //! `.partial/owner.lock` for its lifetime; readers (`verify`) take none.
 
+mod bucket;
 mod layout;
 mod paths;
+mod upload;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -24,10 +29,15 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::FileId;
 
+pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
 pub use layout::{
     DEFAULT_LAYOUT, LEGACY_LAYOUT, Layout, LayoutError, MeetingFile, part_number, readable_subject,
 };
 pub use paths::{rel_paths, sanitize_component};
+pub use upload::{
+    Journaled, MAX_PARTS, NoJournal, PART_SIZE, PARTS_IN_FLIGHT, Placement, UploadJournal,
+    part_size,
+};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";
@@ -61,10 +71,13 @@ pub enum ArchiveError {
     },
 }
 
-/// A local archive folder.
+/// The archive: the local folder (partial downloads always; final files
+/// unless a bucket is the target) and, optionally, the bucket.
 #[derive(Clone, Debug)]
 pub struct Archive {
     root: PathBuf,
+    // The target for final files when `archive.target = "s3"`.
+    bucket: Option<Bucket>,
     // The owner's lock, released when the last clone drops (the process
     // ends); `None` for readers.
     _owner: Option<Arc<File>>,
@@ -93,6 +106,7 @@ impl Archive {
         let lock = lock_owner(&lock_path, root, owner)?;
         let archive = Archive {
             root: root.to_owned(),
+            bucket: None,
             _owner: Some(Arc::new(lock)),
         };
         archive.remove_stray_temporaries();
@@ -104,7 +118,27 @@ impl Archive {
     pub fn read_only(root: &Path) -> Archive {
         Archive {
             root: root.to_owned(),
+            bucket: None,
             _owner: None,
+        }
+    }
+
+    /// The same archive with final files going to `bucket`.
+    pub fn with_bucket(mut self, bucket: Bucket) -> Archive {
+        self.bucket = Some(bucket);
+        self
+    }
+
+    /// The bucket, when it is the target.
+    pub fn bucket(&self) -> Option<&Bucket> {
+        self.bucket.as_ref()
+    }
+
+    /// Where `rel` lies, for messages: a path or an `s3://` URL.
+    pub fn describe(&self, rel: &str) -> String {
+        match &self.bucket {
+            Some(bucket) => bucket.describe(rel),
+            None => self.root.join(rel).display().to_string(),
         }
     }
 
@@ -135,10 +169,40 @@ impl Archive {
         Ok(self.root.join(rel))
     }
 
-    /// Moves a complete partial file to its final name: fsync the data,
+    /// Puts a complete, verified partial file in its final place; only
+    /// after this returns may the ledger say `done`. Local: fsync the data,
     /// create the folders, rename, fsync the folder so the rename survives a
-    /// power loss. Only after this returns may the ledger say `done`.
-    pub async fn place(&self, partial: &Path, rel: &str) -> io::Result<PathBuf> {
+    /// power loss. Bucket: abort an upload an interrupted attempt left
+    /// open; unless the object already holds the file (an interrupted
+    /// upload that completed), upload it and check it by HEAD; then remove
+    /// the partial file.
+    pub async fn place(&self, partial: &Path, file: &Placement<'_>) -> io::Result<()> {
+        let Some(bucket) = &self.bucket else {
+            return self.rename_into_place(partial, file.rel).await;
+        };
+        if let Some(id) = file.earlier_upload {
+            bucket.abort_upload(file.rel, id).await?;
+            file.journal.record(None).await?;
+        }
+        let done = file.resumed && bucket.matches(file.rel, file.size, file.sha256).await?;
+        if !done {
+            let upload = upload::Upload {
+                local: partial,
+                rel: file.rel,
+                size: file.size,
+                sha256: file.sha256,
+                meeting: file.meeting,
+                cancel: file.cancel,
+            };
+            bucket.upload(&upload, file.journal).await?;
+        }
+        match tokio::fs::remove_file(partial).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn rename_into_place(&self, partial: &Path, rel: &str) -> io::Result<()> {
         let target = self.final_path(rel)?;
         let partial = partial.to_owned();
         let root = self.root.clone();
@@ -147,8 +211,7 @@ impl Archive {
             let parent = target.parent().unwrap_or(&root);
             create_dirs_durably(&root, parent)?;
             std::fs::rename(&partial, &target)?;
-            sync_dir(parent)?;
-            Ok(target)
+            sync_dir(parent)
         })
         .await
         .map_err(io::Error::other)?
@@ -156,14 +219,36 @@ impl Archive {
 
     /// Whether a file lies at `rel`.
     pub async fn exists(&self, rel: &str) -> bool {
+        if let Some(bucket) = &self.bucket {
+            return bucket.head(rel).await.is_ok();
+        }
         match self.final_path(rel) {
             Ok(path) => tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()),
             Err(_) => false,
         }
     }
 
-    /// Size and hex SHA-256 of the file at `rel`, read from disk.
+    /// Size and hex SHA-256 of the file at `rel` as the target attests
+    /// them: a local file is re-read and hashed; an object is asked by HEAD
+    /// (its size, and the SHA-256 in its metadata, which the upload checked
+    /// against the bytes sent). [`Archive::digest_deep`] reads objects back.
     pub async fn digest(&self, rel: &str) -> io::Result<(u64, String)> {
+        if let Some(bucket) = &self.bucket {
+            let facts = bucket.head(rel).await?;
+            let sha = facts.sha256.ok_or_else(|| {
+                let problem = format!("{} has no sha256 metadata", bucket.describe(rel));
+                io::Error::new(io::ErrorKind::InvalidData, problem)
+            })?;
+            return Ok((facts.size, sha));
+        }
+        self.digest_deep(rel).await
+    }
+
+    /// Size and hex SHA-256 of the file at `rel`, read back whole and hashed.
+    pub async fn digest_deep(&self, rel: &str) -> io::Result<(u64, String)> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.digest(rel).await;
+        }
         let path = self.final_path(rel)?;
         tokio::task::spawn_blocking(move || digest_file(&path))
             .await
@@ -173,6 +258,9 @@ impl Archive {
     /// The content of the small metadata file at `rel`; `None` if there is
     /// none (so that an unchanged one need not be written again).
     pub async fn read_metadata(&self, rel: &str) -> io::Result<Option<Vec<u8>>> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.get_small(rel).await;
+        }
         match tokio::fs::read(self.final_path(rel)?).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -181,8 +269,12 @@ impl Archive {
     }
 
     /// Writes a small metadata file (a manifest, `SHA256SUMS`, the root's
-    /// `README.txt`) atomically at `rel`.
+    /// `README.txt`) atomically at `rel`: a temporary file renamed into
+    /// place, or one PUT of the object.
     pub async fn write_metadata(&self, rel: &str, bytes: Vec<u8>) -> io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.put_small(rel, bytes).await;
+        }
         let target = self.final_path(rel)?;
         let tmp = self
             .root
@@ -319,102 +411,4 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn place_moves_a_partial_into_place_and_digest_reads_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let archive = Archive::open(dir.path(), "test").expect("open");
-        let partial = archive.partial_path(FileId::new(7));
-        std::fs::write(&partial, b"hello").expect("write");
-        let placed = archive
-            .place(&partial, "conf/Hd/0_0.mp4")
-            .await
-            .expect("place");
-        assert_eq!(placed, dir.path().join("conf/Hd/0_0.mp4"));
-        assert!(!partial.exists());
-        assert!(archive.exists("conf/Hd/0_0.mp4").await);
-        let (size, sha) = archive.digest("conf/Hd/0_0.mp4").await.expect("digest");
-        assert_eq!(size, 5);
-        assert_eq!(
-            sha,
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
-    }
-
-    #[test]
-    fn final_path_refuses_escapes() {
-        let archive = Archive::read_only(Path::new("/srv/a"));
-        for bad in ["../x", "/etc/passwd", "a/../../x", ".partial/1.part", ""] {
-            assert!(archive.final_path(bad).is_err(), "{bad}");
-        }
-        assert!(archive.final_path("c/Hd/0_0.mp4").is_ok());
-    }
-
-    #[tokio::test]
-    async fn metadata_is_written_atomically() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let archive = Archive::open(dir.path(), "test").expect("open");
-        archive
-            .write_metadata("conf/meeting.json", b"{}".to_vec())
-            .await
-            .expect("write");
-        assert_eq!(
-            std::fs::read(dir.path().join("conf/meeting.json")).expect("read"),
-            b"{}"
-        );
-        let read = archive.read_metadata("conf/meeting.json").await;
-        assert_eq!(read.expect("read back"), Some(b"{}".to_vec()));
-        assert_eq!(
-            archive.read_metadata("README.txt").await.expect("none"),
-            None
-        );
-        let leftovers = std::fs::read_dir(dir.path().join(PARTIAL_DIR))
-            .expect("dir")
-            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != LOCK_NAME))
-            .count();
-        assert_eq!(leftovers, 0);
-    }
-
-    #[test]
-    fn a_second_owner_is_refused_with_the_first_ones_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = Archive::open(dir.path(), "ledger /a/ledger.sqlite3").expect("open");
-        let second = Archive::open(dir.path(), "ledger /b/ledger.sqlite3");
-        let message = match second {
-            Err(e @ ArchiveError::InUse { .. }) => e.to_string(),
-            other => panic!("expected InUse, got {other:?}"),
-        };
-        assert!(message.contains("ledger /a/ledger.sqlite3"), "{message}");
-        assert!(
-            message.contains(&format!("pid {}", std::process::id())),
-            "{message}"
-        );
-        drop(first);
-        Archive::open(dir.path(), "ledger /b/ledger.sqlite3").expect("free again");
-    }
-
-    #[test]
-    fn the_partial_area_is_private_and_strays_are_removed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let partial = dir.path().join(PARTIAL_DIR);
-        std::fs::create_dir_all(&partial).expect("mkdir");
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        std::fs::write(partial.join("meta-0123.tmp"), b"torn").expect("write");
-        std::fs::write(partial.join("7.part"), b"resumable").expect("write");
-        let archive = Archive::open(dir.path(), "test").expect("open");
-        let mode = std::fs::metadata(&partial)
-            .expect("meta")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
-        assert!(!partial.join("meta-0123.tmp").exists());
-        assert_eq!(archive.partial_ids().expect("ids"), vec![FileId::new(7)]);
-        archive.remove_partial(FileId::new(7)).expect("remove");
-        archive
-            .remove_partial(FileId::new(7))
-            .expect("already gone is fine");
-        assert!(archive.partial_ids().expect("ids").is_empty());
-    }
-}
+mod tests;

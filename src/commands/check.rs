@@ -12,7 +12,7 @@ use crate::clock::Millis;
 use crate::config::{Config, schedule};
 use crate::download::DownloadClients;
 use crate::ledger::Ledger;
-use crate::pipeline::tls_options;
+use crate::pipeline::{archive_reader, tls_options};
 
 /// How many upcoming polls `check-config` shows.
 const NEXT_RUNS: usize = 3;
@@ -24,6 +24,12 @@ pub fn check_config(config: &Config) -> anyhow::Result<u8> {
     let dirs = config.inspect_dirs()?;
     let ledger = inspect_ledger(config)?;
     DownloadClients::new(&tls_options(config))?;
+    let bucket = archive_reader(config)?.bucket().map(|b| {
+        format!(
+            "archive.s3 {}: client configured; check-config --online checks the bucket",
+            b.describe("")
+        )
+    });
     print!("{}", config.settings());
     print!(
         "{}",
@@ -34,6 +40,9 @@ pub fn check_config(config: &Config) -> anyhow::Result<u8> {
         println!("  {dir}");
     }
     println!("  {ledger}");
+    if let Some(bucket) = bucket {
+        println!("  {bucket}");
+    }
     let warnings = config.warnings();
     if !warnings.is_empty() {
         println!("\nwarnings:");

@@ -139,12 +139,18 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
-    /// Re-read every archived file and check size and SHA-256 against the ledger.
+    /// Re-read every archived file and check size and SHA-256 against the
+    /// ledger (in a bucket: each object's size and recorded SHA-256, by HEAD).
     #[command(after_help = EXIT_VERIFY)]
     Verify {
         /// Queue missing or corrupt files for download again (writes the ledger).
         #[arg(long)]
         repair: bool,
+        /// In a bucket: read every object back and hash it, rather than
+        /// trusting the size and SHA-256 the store reports (no effect on a
+        /// local folder, whose files are always re-read).
+        #[arg(long)]
+        deep: bool,
         #[command(flatten)]
         config: ConfigFlag,
     },

@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::exit;
-use crate::archive::Archive;
 use crate::clock::Millis;
 use crate::config::Config;
 use crate::ledger::{LastEvent, Ledger, LedgerHandle, MeetingRecord, Status};
-use crate::pipeline::open_ledger;
+use crate::pipeline::{archive_reader, open_ledger};
+use crate::telemetry::error_chain;
 
 /// `status --json`: the ledger summary plus each meeting.
 #[derive(Serialize)]
@@ -210,9 +210,16 @@ pub async fn retry(config: &Config) -> anyhow::Result<u8> {
 }
 
 /// `verify`: re-reads every archived file and compares size and SHA-256
-/// with the ledger. With `repair`, bad or missing files are queued for
-/// download again (and the ledger is written); without, it is only read.
+/// with the ledger (objects in a bucket: by HEAD). With `repair`, bad or
+/// missing files are queued for download again (and the ledger is
+/// written); without, it is only read.
 pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
+    verify_with(config, repair, false).await
+}
+
+/// [`verify`]; with `deep`, objects in a bucket are read back and hashed
+/// rather than checked by HEAD (`verify --deep`).
+pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::Result<u8> {
     if ledger_missing(config) {
         return Ok(exit::CONFIG);
     }
@@ -221,13 +228,18 @@ pub async fn verify(config: &Config, repair: bool) -> anyhow::Result<u8> {
     } else {
         open_reader(config)?
     };
-    let archive = Archive::read_only(&config.download.dir);
+    let archive = archive_reader(config)?;
     let files = ledger.call(|l| l.done_files()).await?;
     let mut problems = 0usize;
     for file in &files {
-        let problem = match archive.digest(&file.rel_path).await {
+        let found = if deep {
+            archive.digest_deep(&file.rel_path).await
+        } else {
+            archive.digest(&file.rel_path).await
+        };
+        let problem = match found {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_owned()),
-            Err(e) => Some(format!("unreadable: {e}")),
+            Err(e) => Some(format!("unreadable: {}", error_chain(&e))),
             Ok((size, _)) if size != file.size => {
                 Some(format!("size {size}, ledger says {}", file.size))
             }

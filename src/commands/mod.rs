@@ -1,6 +1,7 @@
 //! The commands of the binary, as library functions that tests call
 //! in-process: each returns the process exit status it stands for.
 
+mod bucket_check;
 mod check;
 pub mod cli;
 mod demo;
@@ -13,7 +14,7 @@ mod sync;
 pub use check::check_config;
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
-pub use inspect::{retry, status, verify};
+pub use inspect::{retry, status, verify, verify_with};
 pub use preflight::preflight;
 pub use sync::{SyncOptions, SyncOutcome, print_sync, sync, sync_with_options};
 

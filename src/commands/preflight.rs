@@ -1,7 +1,8 @@
 //! `check-config --online`: the preflight an admin runs before trusting the
 //! daemon with a real account. Each step says ok or what failed and how to
-//! fix it: authentication, one page of the recording list, the download
-//! URLs of one configured meeting, and a TLS handshake with each download
+//! fix it: the bucket (`bucket_check`, for an S3 target), authentication,
+//! one page of the recording list, the download URLs of one configured
+//! meeting, and a TLS handshake with each download
 //! host those URLs name. No download token is spent: the handshake is made
 //! by an unauthenticated `HEAD` (no token is presented), through the same
 //! client, trust store and `tls.insecure_download_hosts` rule as downloads.
@@ -17,7 +18,7 @@ use crate::pipeline::{cloud_client, tls_options};
 use crate::telemetry::error_chain;
 
 /// One preflight step's result, printed as it comes.
-fn report(step: &str, result: Result<String, String>) -> bool {
+pub(super) fn report(step: &str, result: Result<String, String>) -> bool {
     match result {
         Ok(detail) => {
             println!("ok      {step}: {detail}");
@@ -30,8 +31,16 @@ fn report(step: &str, result: Result<String, String>) -> bool {
     }
 }
 
-/// Runs the preflight; exit 0 when every step passed, 1 otherwise.
+/// Runs the preflight (the bucket's steps first, when `archive.target =
+/// "s3"`, then the cloud's); exit 0 when every step passed, 1 otherwise.
 pub async fn preflight(config: &Config) -> anyhow::Result<u8> {
+    let bucket = super::bucket_check::check_bucket(config).await;
+    let cloud = cloud_steps(config).await?;
+    Ok(if bucket { cloud } else { exit::FAILED })
+}
+
+/// The cloud's steps.
+async fn cloud_steps(config: &Config) -> anyhow::Result<u8> {
     let cloud = cloud_client(config)?;
     let downloads = DownloadClients::new(&tls_options(config))?;
     let authenticated = report(

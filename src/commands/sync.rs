@@ -94,6 +94,7 @@ pub async fn sync_with_options(
     cancel: CancellationToken,
 ) -> anyhow::Result<SyncOutcome> {
     let engine = build_engine(config)?;
+    engine.check_target().await?;
     sync_with(&engine, config, options, cancel).await
 }
 

@@ -16,11 +16,11 @@ const SYSTEMD_CREDENTIALS: &str = "/run/credentials";
 
 /// One secret's possible places, by key name.
 pub(super) struct SecretSpec<'a> {
-    pub key: &'static str,
-    pub file_key: &'static str,
-    pub env_var: &'static str,
-    pub inline: Option<&'a RawSecret>,
-    pub file: Option<PathBuf>,
+    pub(super) key: &'static str,
+    pub(super) file_key: &'static str,
+    pub(super) env_var: &'static str,
+    pub(super) inline: Option<&'a RawSecret>,
+    pub(super) file: Option<PathBuf>,
 }
 
 /// Resolves the auth method and where its secret came from.

@@ -6,6 +6,7 @@
 //! environment. Secrets are `SecretString`s and never appear in `Debug`, errors
 //! or [`Config::summary`].
 
+mod archive;
 mod auth;
 mod dirs;
 mod error;
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use archive::{ArchiveConfig, S3Config};
 pub use dirs::{DirReport, DirState};
 pub use error::ConfigError;
 pub use raw::defaults;
@@ -63,6 +65,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[webhook]`: the event push endpoint (off by default).
     pub webhook: WebhookConfig,
+    /// `[archive]`: the local folder (default) or an S3-compatible bucket.
+    pub archive: ArchiveConfig,
     /// Files holding a secret that other users can read, found when the
     /// config was loaded from disk (warnings, not errors: the admin decides).
     pub exposed_secrets: Vec<String>,
@@ -310,11 +314,16 @@ impl Config {
         let mut config =
             validate::parse(&text, &|name| std::env::var(name).ok(), &origin, secrets)?;
         config.exposed_secrets = exposed_secrets(path, &config.cloud.auth_source);
+        let mut more = Vec::new();
         if let WebhookKeySource::Own(source) = &config.webhook.key_source {
-            for warning in exposed_secrets(path, source) {
-                if !config.exposed_secrets.contains(&warning) {
-                    config.exposed_secrets.push(warning);
-                }
+            more.extend(exposed_secrets(path, source));
+        }
+        if let Some(s3) = config.archive.s3() {
+            more.extend(exposed_secrets(path, &s3.secret_source));
+        }
+        for warning in more {
+            if !config.exposed_secrets.contains(&warning) {
+                config.exposed_secrets.push(warning);
             }
         }
         Ok(config)

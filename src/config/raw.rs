@@ -73,6 +73,8 @@ pub mod defaults {
     pub const WEBHOOK_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9188);
     /// `log.level`
     pub const LOG_LEVEL: &str = "info";
+    /// `archive.s3.region` when neither the file nor `AWS_REGION` gives one.
+    pub const S3_REGION: &str = "us-east-1";
 }
 
 impl Default for PollConfig {
@@ -157,6 +159,29 @@ pub(super) struct RawConfig {
     pub log: RawLog,
     pub retention: RawRetention,
     pub webhook: super::webhook::RawWebhook,
+    pub archive: RawArchive,
+}
+
+/// `[archive]`: where verified files go.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawArchive {
+    pub target: Option<String>,
+    pub s3: Option<RawS3>,
+}
+
+/// `[archive.s3]`: an S3-compatible bucket.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawS3 {
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<RawSecret>,
+    pub secret_access_key_file: Option<String>,
+    pub path_style: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

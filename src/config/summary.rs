@@ -72,6 +72,7 @@ impl Config {
         line(out, "recheck_for", &dur(p.recheck_for));
         line(out, "give_up_after", &dur(p.give_up_after));
         self.write_download(out);
+        self.write_archive(out);
         self.write_other(out);
     }
 
@@ -104,6 +105,43 @@ impl Config {
             |l| format!("{:?}", l.template()),
         );
         line(out, "layout", &layout);
+    }
+
+    fn write_archive(&self, out: &mut String) {
+        let _ = writeln!(out, "\n[archive]");
+        let Some(s3) = self.archive.s3() else {
+            line(out, "target", "local (files stay in download.dir)");
+            return;
+        };
+        line(
+            out,
+            "target",
+            "s3 (download.dir keeps partial downloads only)",
+        );
+        line(out, "s3.bucket", &s3.bucket);
+        line(
+            out,
+            "s3.prefix",
+            if s3.prefix.is_empty() {
+                "(none)"
+            } else {
+                &s3.prefix
+            },
+        );
+        let endpoint = s3.endpoint.as_ref().map(url::Url::as_str);
+        line(
+            out,
+            "s3.endpoint",
+            endpoint.unwrap_or("(AWS, from the region)"),
+        );
+        line(out, "s3.region", &s3.region);
+        line(out, "s3.access_key_id", &s3.access_key_id);
+        line(
+            out,
+            "s3.secret_access_key",
+            &format!("****** {}", s3.secret_source),
+        );
+        line(out, "s3.path_style", &s3.path_style.to_string());
     }
 
     fn write_other(&self, out: &mut String) {

@@ -67,6 +67,7 @@ pub(super) fn parse(
             dry_run: raw.retention.dry_run.unwrap_or(false),
         },
         log: log(raw.log)?,
+        archive: super::archive::validate(&raw.archive, env, secrets)?,
         exposed_secrets: Vec::new(),
     })
 }

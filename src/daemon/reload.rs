@@ -70,5 +70,27 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         changed.push("webhook");
     }
+    // The secret key is redacted from Debug; where it comes from is not.
+    if format!("{:?}", old.archive) != format!("{:?}", new.archive) {
+        changed.push("archive");
+    }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_archive_target_needs_a_restart() {
+        let base = "[cloud.auth]\napp_id = \"id\"\napp_key = \"k\"\n";
+        let s3 = format!(
+            "{base}[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\n\
+             access_key_id = \"a\"\nsecret_access_key = \"s\"\n"
+        );
+        let old = Config::from_toml(base, &|_| None).expect("local");
+        let new = Config::from_toml(&s3, &|_| None).expect("s3");
+        assert_eq!(restart_only_changes(&old, &new), vec!["archive"]);
+        assert!(restart_only_changes(&new, &new.clone()).is_empty());
+    }
 }

@@ -36,6 +36,7 @@ pub async fn run(
     mut reloads: mpsc::UnboundedReceiver<()>,
 ) -> anyhow::Result<()> {
     let engine = build_engine(&config)?;
+    engine.check_target().await?;
     engine.recover_interrupted().await?;
     let polls = Arc::new(PollHistory::new());
     let health = Health::new(engine.ledger().clone(), Arc::clone(&polls));

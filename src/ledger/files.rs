@@ -34,6 +34,10 @@ pub struct ClaimedFile {
     /// An earlier body of unannounced length, awaiting confirmation of its
     /// end: its size and SHA-256.
     pub candidate: Option<(u64, String)>,
+    /// Verified in the partial area, waiting for its upload to the bucket.
+    pub staged: Option<super::Staged>,
+    /// A multipart upload an earlier attempt may have left open.
+    pub open_upload: Option<String>,
 }
 
 /// A file recorded as archived.
@@ -109,7 +113,8 @@ impl Ledger {
                  WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
                              ORDER BY next_attempt_at, id LIMIT 1)
                  RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
-                           candidate_size, candidate_sha256",
+                           candidate_size, candidate_sha256,
+                           staged_size, staged_sha256, staged_length_confirmed, open_upload_id",
                 [now],
                 |row| {
                     Ok(ClaimedFile {
@@ -124,6 +129,8 @@ impl Ledger {
                             (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
                             _ => None,
                         },
+                        staged: super::staging::from_columns(row, 9)?,
+                        open_upload: row.get(12)?,
                     })
                 },
             )
@@ -151,7 +158,8 @@ impl Ledger {
         let conf: String = tx.query_row(
             "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
                  partial_bytes = 0, last_error = NULL, candidate_size = NULL,
-                 candidate_sha256 = NULL, length_unconfirmed = ?5
+                 candidate_sha256 = NULL, length_unconfirmed = ?5, staged_size = NULL,
+                 staged_sha256 = NULL, staged_length_confirmed = NULL, open_upload_id = NULL
              WHERE id = ?1 RETURNING conf_uuid",
             params![
                 file_id,
@@ -204,7 +212,9 @@ impl Ledger {
             "UPDATE files SET
                  attempts = attempts + 1,
                  state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
-                 next_attempt_at = ?3, last_error = ?4, updated_at = ?5, partial_bytes = ?6
+                 next_attempt_at = ?3, last_error = ?4, updated_at = ?5, partial_bytes = ?6,
+                 staged_size = CASE WHEN attempts + 1 >= ?2 THEN NULL ELSE staged_size END,
+                 staged_sha256 = CASE WHEN attempts + 1 >= ?2 THEN NULL ELSE staged_sha256 END
              WHERE id = ?1 RETURNING state",
             params![
                 file_id,

@@ -26,6 +26,7 @@ mod readonly;
 mod recovery;
 mod retention;
 mod sqlite_error;
+mod staging;
 mod status;
 mod tokens;
 mod types;
@@ -55,6 +56,7 @@ pub use meetings::{MeetingRecord, UrlEntry};
 pub use recovery::Condition;
 pub use retention::{HeldFile, RetentionCandidate};
 pub use sqlite_error::SqliteError;
+pub use staging::Staged;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
 pub use types::{FileId, FileState, MeetingOrigin};
@@ -137,6 +139,7 @@ migrations![
     "0007_retention.sql",
     "0009_browsable_archive.sql",
     "0010_webhook.sql",
+    "0011_object_store.sql",
 ];
 
 /// The migrations before the one whose file name starts with `prefix`

@@ -22,6 +22,7 @@ mod retention;
 mod settle;
 mod startup;
 mod upkeep;
+mod upload;
 mod worker;
 
 pub use describe::{README_NAME, SCHEMA_NAME, readme_text};
@@ -31,6 +32,6 @@ pub use manifest::{MANIFEST_NAME, SCHEMA_VERSION, SUMS_NAME, describe_type, iso,
 pub use poll::{PollError, PollPlan, PollReport};
 pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use retention::{Hold, RetentionReport};
-pub use startup::{build_engine, cloud_client, open_ledger, tls_options};
+pub use startup::{archive_reader, build_engine, cloud_client, open_ledger, tls_options};
 pub use upkeep::{DISK_FULL, DISK_RECHECK, human_bytes};
 pub use worker::Outcome;

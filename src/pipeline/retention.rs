@@ -155,7 +155,7 @@ impl Engine {
     /// Whether a meeting that passed [`precheck`] may be deleted now: the
     /// cloud lists nothing the archive does not hold (asked first: one call
     /// is cheaper than re-reading every file), and every archived file
-    /// reads back as recorded.
+    /// reads back as recorded (an object: its HEAD, see `Archive::digest`).
     async fn judge(&self, meeting: &RetentionCandidate) -> Result<(), Hold> {
         self.cloud_holds_nothing_more(meeting).await?;
         for file in &meeting.files {

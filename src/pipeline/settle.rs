@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::upload::Unplaced;
 use super::{Engine, EngineError, Outcome};
 use crate::clock::Millis;
 use crate::download::{FetchError, Fetched, Observer, prefix_digest};
@@ -14,14 +15,7 @@ use crate::ledger::{
     AttemptEnd, AttemptOutcome, ClaimedFile, DoneMark, FileId, RetryPlan, SpentToken,
 };
 use crate::telemetry::error_chain;
-
-/// Why a complete file could not be placed in the archive.
-enum Unplaced {
-    /// The disk is full: not the file's fault.
-    OutOfSpace(String),
-    /// Anything else (permissions, a file in the way).
-    Other(String),
-}
+use tokio_util::sync::CancellationToken;
 
 impl Engine {
     pub(super) async fn record_attempt(
@@ -87,6 +81,7 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         fetched: Fetched,
+        cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
         let same = file
             .candidate
@@ -106,7 +101,7 @@ impl Engine {
             if agrees && !fetched.length_confirmed {
                 tracing::info!("a second transfer agrees with the first: length confirmed");
             }
-            return self.finish(file, &fetched, true).await;
+            return self.finish(file, &fetched, true, Some(cancel)).await;
         }
         let counted = file.candidate.is_some();
         if counted && file.attempts + 1 >= self.settings.max_attempts {
@@ -114,7 +109,7 @@ impl Engine {
                 size = fetched.size,
                 "nothing confirms where this file ends; archiving it flagged length_unconfirmed"
             );
-            return self.finish(file, &fetched, false).await;
+            return self.finish(file, &fetched, false, Some(cancel)).await;
         }
         tracing::info!(
             size = fetched.size,
@@ -129,13 +124,18 @@ impl Engine {
     }
 
     /// Moves the verified file into place, then (only then) marks it done.
-    async fn finish(
+    /// `cancel` stops an upload at a part boundary (the file stays staged).
+    pub(super) async fn finish(
         &self,
         file: &ClaimedFile,
         fetched: &Fetched,
         length_confirmed: bool,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Outcome, EngineError> {
-        match self.place_done(file, fetched, length_confirmed).await? {
+        match self
+            .place_done(file, fetched, length_confirmed, cancel)
+            .await?
+        {
             Ok(()) => Ok(Outcome::Done),
             Err(Unplaced::OutOfSpace(error)) => {
                 // Not the file's fault: it waits, uncounted, with its whole
@@ -147,6 +147,18 @@ impl Engine {
                 Ok(Outcome::DiskFull)
             }
             Err(Unplaced::Other(error)) => self.retry_later(file, &error, 0).await,
+            Err(Unplaced::Upload(error)) => self.retry_later(file, &error, fetched.size).await,
+            Err(Unplaced::Interrupted) => {
+                tracing::info!(
+                    "upload stopped for shutdown; the verified copy is kept for the next start"
+                );
+                self.release(file, fetched.size).await
+            }
+            Err(Unplaced::StagedLost(error)) => {
+                let id = file.id;
+                self.ledger.call(move |l| l.unstage(id)).await?;
+                self.retry_later(file, &error, 0).await
+            }
         }
     }
 
@@ -157,19 +169,13 @@ impl Engine {
         file: &ClaimedFile,
         fetched: &Fetched,
         length_confirmed: bool,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Result<(), Unplaced>, EngineError> {
-        let partial = self.archive.partial_path(file.id);
-        if let Err(e) = self.archive.place(&partial, &file.rel_path).await {
-            let error = format!(
-                "placing the file in the archive failed: {}",
-                error_chain(&e)
-            );
-            tracing::error!(%error);
-            return Ok(Err(if crate::download::is_out_of_space(&e) {
-                Unplaced::OutOfSpace(error)
-            } else {
-                Unplaced::Other(error)
-            }));
+        if let Err(why) = self
+            .put_in_place(file, fetched, length_confirmed, cancel)
+            .await?
+        {
+            return Ok(Err(why));
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
         self.ledger
@@ -300,7 +306,7 @@ impl Engine {
             status: 0,
             length_confirmed: false,
         };
-        let placed = self.place_done(file, &fetched, false).await?;
+        let placed = self.place_done(file, &fetched, false, None).await?;
         Ok(placed.ok().map(|()| Outcome::Done))
     }
 

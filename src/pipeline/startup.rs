@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::archive::Archive;
+use crate::archive::{Archive, Bucket};
 use crate::clock::Millis;
 use crate::cloud::{
     AppCredentials, Backoff, CloudClient, CloudSettings, Credentials, Pending, StoredToken,
@@ -81,12 +81,49 @@ pub fn open_ledger(config: &Config, exclusive: bool) -> anyhow::Result<LedgerHan
     Ok(LedgerHandle::new(ledger))
 }
 
+/// The archive of a config for reading (`verify`): the local folder, with
+/// the bucket when it is the target. Creates nothing, takes no lock.
+pub fn archive_reader(config: &Config) -> anyhow::Result<Archive> {
+    with_target(config, Archive::read_only(&config.download.dir))
+}
+
+/// `archive` with the config's bucket as its target, if there is one.
+fn with_target(config: &Config, archive: Archive) -> anyhow::Result<Archive> {
+    let Some(s3) = config.archive.s3() else {
+        return Ok(archive);
+    };
+    if s3.secret_source == crate::config::SecretSource::NotLoaded {
+        anyhow::bail!(
+            "archive.s3.secret_access_key_file cannot be read now, and the bucket needs it \
+             (or set AWS_SECRET_ACCESS_KEY)"
+        );
+    }
+    let bucket =
+        Bucket::new(s3, config.tls.ca_file.as_deref()).context("while setting up archive.s3")?;
+    Ok(archive.with_bucket(bucket))
+}
+
+impl Engine {
+    /// Fails fast, with the store's answer, when the bucket refuses the
+    /// credentials or does not exist, before any download is spent on a
+    /// file that could not be uploaded. Nothing to check for a local target.
+    pub async fn check_target(&self) -> anyhow::Result<()> {
+        if let Some(bucket) = self.archive.bucket() {
+            bucket
+                .check_access()
+                .await
+                .with_context(|| format!("while checking archive.s3 ({})", bucket.describe("")))?;
+        }
+        Ok(())
+    }
+}
+
 /// The whole pipeline of a config, holding the ledger's process lock.
 pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
     config.check_dirs()?;
     let ledger = open_ledger(config, true)?;
     let owner = format!("ledger {}", config.ledger.path.display());
-    let archive = Archive::open(&config.download.dir, &owner)?;
+    let archive = with_target(config, Archive::open(&config.download.dir, &owner)?)?;
     let downloads = DownloadClients::new(&tls_options(config))
         .context("while building the download clients")?;
     let settings = EngineSettings {

@@ -103,6 +103,9 @@ impl Engine {
         file: &ClaimedFile,
         cancel: &CancellationToken,
     ) -> Result<Outcome, EngineError> {
+        if let Some(staged) = &file.staged {
+            return self.upload_staged(file, staged, cancel).await;
+        }
         let mut refusals = 0;
         let resume_from = file.partial_bytes;
         loop {
@@ -128,7 +131,7 @@ impl Engine {
             self.record_attempt(&spent, &result, started.elapsed())
                 .await?;
             match result {
-                Ok(fetched) => return self.settle(file, fetched).await,
+                Ok(fetched) => return self.settle(file, fetched, cancel).await,
                 Err(FetchError::Interrupted { partial, .. }) => {
                     return self.release(file, partial).await;
                 }

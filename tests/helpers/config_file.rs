@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use meeting_archiver::config::{
-    Auth, Config, LogFormat, SecretSource, WebhookConfig, WebhookKeySource,
+    ArchiveConfig, Auth, Config, LogFormat, SecretSource, WebhookConfig, WebhookKeySource,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -101,6 +101,7 @@ pub fn config_toml(config: &Config) -> String {
             [("format", text(format)), ("level", text(&config.log.level))],
         ),
         section("webhook", webhook(&config.webhook)),
+        section("archive", archive(&config.archive)),
     ]);
     toml::to_string(&root).expect("a config is TOML")
 }
@@ -143,6 +144,26 @@ fn webhook(webhook: &WebhookConfig) -> Vec<(&'static str, toml::Value)> {
         keys.push(("app_key", text(webhook.app_key.expose_secret())));
     }
     keys
+}
+
+/// The `[archive]` keys, with `[archive.s3]` (secret in the clear) for a bucket.
+fn archive(archive: &ArchiveConfig) -> Vec<(&'static str, toml::Value)> {
+    let Some(s3) = archive.s3() else {
+        return vec![("target", text("local"))];
+    };
+    let mut keys = vec![
+        ("bucket", text(&s3.bucket)),
+        ("prefix", text(&s3.prefix)),
+        ("region", text(&s3.region)),
+        ("access_key_id", text(&s3.access_key_id)),
+        (
+            "secret_access_key",
+            text(s3.secret_access_key.expose_secret()),
+        ),
+        ("path_style", toml::Value::Boolean(s3.path_style)),
+    ];
+    keys.extend(s3.endpoint.as_ref().map(|e| ("endpoint", text(e.as_str()))));
+    vec![("target", text("s3")), ("s3", table(keys))]
 }
 
 fn table<'a>(pairs: impl IntoIterator<Item = (&'a str, toml::Value)>) -> toml::Value {
@@ -216,4 +237,17 @@ async fn the_config_file_for_the_binary_reads_back_as_the_typed_config() {
     config.cloud.auth = Auth::AccessToken(SecretString::from("token"));
     let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
     assert!(matches!(&loaded.cloud.auth, Auth::AccessToken(t) if t.expose_secret() == "token"));
+    let config = super::s3_config(&env, "127.0.0.1:9".parse().expect("address"));
+    let loaded = Config::load(&env.write_config(&config)).expect("the written file loads");
+    // The rest was compared above (a loaded webhook names the cloud's App ID).
+    assert_eq!(
+        format!("{:#?}", loaded.archive),
+        format!("{:#?}", config.archive)
+    );
+    let secret = |c: &Config| {
+        c.archive
+            .s3()
+            .map(|s| s.secret_access_key.expose_secret().to_owned())
+    };
+    assert_eq!(secret(&loaded), secret(&config));
 }
