@@ -92,6 +92,19 @@ pub struct RetryPlan<'a> {
     pub partial_bytes: u64,
 }
 
+/// The claim: the first due pending file by the queue index `files_queue`.
+pub(super) const CLAIM_NEXT: &str = "UPDATE files SET state = 'downloading', updated_at = ?1
+     WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, id LIMIT 1)
+     RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
+               candidate_size, candidate_sha256";
+
+/// An idle worker's question: the earliest pending file (the queue index's
+/// first entry) and the files downloading now (a counter).
+pub(super) const QUEUE_STATE: &str =
+    "SELECT (SELECT min(next_attempt_at) FROM files WHERE state = 'pending'),
+            (SELECT n FROM counts WHERE name = 'files.downloading')";
+
 impl Ledger {
     /// Claims the next due pending file, in one `UPDATE … RETURNING` inside
     /// an IMMEDIATE transaction so no two workers get the same file.
@@ -101,11 +114,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
             .query_row(
-                "UPDATE files SET state = 'downloading', updated_at = ?1
-                 WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                 RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
-                           candidate_size, candidate_sha256",
+                CLAIM_NEXT,
                 [now],
                 |row| {
                     Ok(ClaimedFile {
@@ -300,12 +309,8 @@ impl Ledger {
     /// pending file becomes due (if any is pending) and how many files are
     /// being downloaded now.
     pub fn queue_state(&self) -> Result<(Option<Millis>, i64)> {
-        Ok(self.conn.query_row(
-            "SELECT min(next_attempt_at) FILTER (WHERE state = 'pending'),
-                    count(*) FILTER (WHERE state = 'downloading')
-             FROM files",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?)
+        Ok(self
+            .conn
+            .query_row(QUEUE_STATE, [], |row| Ok((row.get(0)?, row.get(1)?)))?)
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{FileId, FileState, Ledger, MeetingOrigin, Result};
+use super::{FileId, FileState, Ledger, MeetingOrigin, MeetingStage, Result};
 use crate::clock::Millis;
 
 /// One download URL as listed by the cloud, with where its file will lie.
@@ -55,27 +55,74 @@ pub struct MeetingRecord {
     pub deleted_from_cloud_at: Option<Millis>,
     /// Why the last retention pass did not delete it.
     pub retention_hold: Option<String>,
+    /// Its lifecycle stage as stored (see [`MeetingStage::at`] for settled).
+    #[serde(skip)]
+    pub stage: MeetingStage,
+    /// When the archiver first knew it.
+    pub first_seen_at: Millis,
 }
 
 /// Sets or clears `complete_since` of one meeting (all of them with
-/// `None`) from its files: set when every known file is done, cleared
-/// otherwise. Runs inside the caller's transaction or on its own.
+/// `None`) from its file counts: set when every known file is done, cleared
+/// otherwise. Runs inside the caller's transaction or on its own; rows whose
+/// value does not change are not written.
 pub(super) fn refresh_completion(
     conn: &rusqlite::Connection,
     conf_uuid: Option<&str>,
     now: Millis,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meetings SET complete_since = CASE
-             WHEN EXISTS (SELECT 1 FROM files f WHERE f.conf_uuid = meetings.conf_uuid)
-              AND NOT EXISTS (SELECT 1 FROM files f
-                              WHERE f.conf_uuid = meetings.conf_uuid AND f.state <> 'done')
-             THEN coalesce(complete_since, ?2)
-             ELSE NULL END
-         WHERE ?1 IS NULL OR conf_uuid = ?1",
-        params![conf_uuid, now],
-    )?;
+    match conf_uuid {
+        Some(conf) => conn.execute(REFRESH_COMPLETION_ONE, params![conf, now])?,
+        None => conn.execute(REFRESH_COMPLETION_ALL, params![now])?,
+    };
     Ok(())
+}
+
+/// The completion of one meeting, by its primary key (run per archived file).
+pub(super) const REFRESH_COMPLETION_ONE: &str = "UPDATE meetings SET complete_since = CASE
+         WHEN files_total > 0 AND files_done = files_total THEN coalesce(complete_since, ?2)
+         ELSE NULL END
+     WHERE conf_uuid = ?1";
+
+const REFRESH_COMPLETION_ALL: &str = "UPDATE meetings SET complete_since = CASE
+         WHEN files_total > 0 AND files_done = files_total THEN coalesce(complete_since, ?1)
+         ELSE NULL END
+     WHERE (complete_since IS NULL) <> (files_total > 0 AND files_done = files_total)";
+
+/// Meetings a poll leaves alone: complete since before `?1`, or deleted.
+pub(super) const SETTLED_MEETINGS: &str = "SELECT conf_uuid FROM meetings
+     WHERE complete_since < ?1
+     UNION SELECT conf_uuid FROM meetings WHERE stage = 'deleted_from_cloud'";
+
+/// The columns of a [`MeetingRecord`], in the order `meeting_row` reads them.
+const MEETING_COLUMNS: &str = "conf_uuid, subject, origin, last_polled_at, last_poll_error,
+     files_total, files_done, files_failed, complete_since, transcoding, given_up_at,
+     deleted_from_cloud_at, retention_hold, stage, first_seen_at";
+
+/// Meetings that need a person: listing failed, files failed for good, or
+/// nothing listed since before `?1`. Served by the index `meetings_stage`.
+const ATTENTION: &str = "FROM meetings
+     WHERE stage IN ('listing_failed', 'has_failures')
+        OR (stage IN ('not_ready', 'transcoding') AND first_seen_at < ?1)";
+
+fn meeting_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MeetingRecord> {
+    Ok(MeetingRecord {
+        conf_uuid: row.get(0)?,
+        subject: row.get(1)?,
+        origin: row.get(2)?,
+        last_polled_at: row.get(3)?,
+        last_poll_error: row.get(4)?,
+        files_total: row.get(5)?,
+        files_done: row.get(6)?,
+        files_failed: row.get(7)?,
+        complete_since: row.get(8)?,
+        transcoding: row.get(9)?,
+        given_up_at: row.get(10)?,
+        deleted_from_cloud_at: row.get(11)?,
+        retention_hold: row.get(12)?,
+        stage: row.get(13)?,
+        first_seen_at: row.get(14)?,
+    })
 }
 
 impl Ledger {
@@ -83,11 +130,7 @@ impl Ledger {
     /// period is over and polls leave them alone.
     pub fn settled_meetings(&self, complete_before: Millis) -> Result<Vec<String>> {
         // A meeting deleted from the cloud is settled for good.
-        let mut stmt = self.conn.prepare(
-            "SELECT conf_uuid FROM meetings
-             WHERE (complete_since IS NOT NULL AND complete_since < ?1)
-                OR deleted_from_cloud_at IS NOT NULL",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SETTLED_MEETINGS)?;
         let rows = stmt.query_map([complete_before], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -186,45 +229,48 @@ impl Ledger {
 
     /// Every meeting with its file counts, oldest first.
     pub fn meetings(&self) -> Result<Vec<MeetingRecord>> {
-        self.meetings_where(None)
+        self.meetings_page(0, i64::MAX)
+    }
+
+    /// `limit` meetings from the `offset`-th, oldest first (`status --meetings`).
+    pub fn meetings_page(&self, offset: i64, limit: i64) -> Result<Vec<MeetingRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings
+             ORDER BY first_seen_at, conf_uuid LIMIT ?1 OFFSET ?2"
+        ))?;
+        let rows = stmt.query_map([limit, offset], meeting_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// One meeting with its file counts (its manifest needs no other).
     pub fn meeting(&self, conf_uuid: &str) -> Result<Option<MeetingRecord>> {
-        Ok(self.meetings_where(Some(conf_uuid))?.into_iter().next())
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE conf_uuid = ?1"
+        ))?;
+        Ok(stmt.query_row([conf_uuid], meeting_row).optional()?)
     }
 
-    /// Meetings with their file counts: all, or the one named.
-    fn meetings_where(&self, conf_uuid: Option<&str>) -> Result<Vec<MeetingRecord>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT m.conf_uuid, m.subject, m.origin, m.last_polled_at, m.last_poll_error,
-                    count(f.id),
-                    count(f.id) FILTER (WHERE f.state = 'done'),
-                    count(f.id) FILTER (WHERE f.state = 'failed'),
-                    m.complete_since, m.transcoding, m.given_up_at,
-                    m.deleted_from_cloud_at, m.retention_hold
-             FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
-             WHERE ?1 IS NULL OR m.conf_uuid = ?1
-             GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
+    /// Up to `limit` meetings that need a person (see [`ATTENTION`]; not
+    /// ready means nothing listed since before `not_ready_before`), most
+    /// urgent stage first, and how many there are in all.
+    pub fn meetings_needing_attention(
+        &self,
+        not_ready_before: Millis,
+        limit: i64,
+    ) -> Result<(Vec<MeetingRecord>, i64)> {
+        let total = self.conn.query_row(
+            &format!("SELECT count(*) {ATTENTION}"),
+            [not_ready_before],
+            |row| row.get(0),
         )?;
-        let rows = stmt.query_map([conf_uuid], |row| {
-            Ok(MeetingRecord {
-                conf_uuid: row.get(0)?,
-                subject: row.get(1)?,
-                origin: row.get(2)?,
-                last_polled_at: row.get(3)?,
-                last_poll_error: row.get(4)?,
-                files_total: row.get(5)?,
-                files_done: row.get(6)?,
-                files_failed: row.get(7)?,
-                complete_since: row.get(8)?,
-                transcoding: row.get(9)?,
-                given_up_at: row.get(10)?,
-                deleted_from_cloud_at: row.get(11)?,
-                retention_hold: row.get(12)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} {ATTENTION}
+             ORDER BY stage = 'listing_failed' DESC, stage = 'has_failures' DESC,
+                      first_seen_at, conf_uuid
+             LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![not_ready_before, limit], meeting_row)?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total))
     }
 }
 

@@ -16,6 +16,7 @@
 //! to the other.
 
 mod access;
+mod counts;
 mod discovery;
 mod files;
 mod handle;
@@ -31,6 +32,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_counts;
+#[cfg(test)]
 mod tests_faults;
 #[cfg(test)]
 mod tests_tokens;
@@ -44,6 +47,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
+pub use counts::{CountMismatch, Counters};
 pub use discovery::{Discovered, POLL_OK};
 pub use files::{ClaimedFile, DoneFile, DoneMark, FileRecord, RetryPlan};
 pub use handle::LedgerHandle;
@@ -53,7 +57,7 @@ pub use retention::{HeldFile, RetentionCandidate};
 pub use sqlite_error::SqliteError;
 pub use status::{ErrorLine, FileCounts, Status};
 pub use tokens::{AttemptEnd, AttemptOutcome, SpentToken};
-pub use types::{FileId, FileState, MeetingOrigin};
+pub use types::{FileId, FileState, MeetingOrigin, MeetingStage};
 
 /// Errors of the ledger; each names the ledger file or the operation and
 /// leaves the cause to `source()`.
@@ -110,6 +114,11 @@ impl From<rusqlite::Error> for LedgerError {
     }
 }
 
+/// Attempt rows kept per file; older ones are folded into the file's
+/// totals (`attempts_pruned`, `attempt_bytes_pruned`). Enough for a person
+/// to read a file's recent story in the ledger; migration 0008 uses the same.
+pub const KEEP_ATTEMPTS: i64 = 20;
+
 /// Result of ledger calls.
 pub type Result<T> = std::result::Result<T, LedgerError>;
 
@@ -121,6 +130,12 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0005_access_token.sql")),
     M::up(include_str!("../../migrations/0006_discovery.sql")),
     M::up(include_str!("../../migrations/0007_retention.sql")),
+    // The counters' schema and triggers, then their backfill (the same
+    // statements `verify --ledger --repair` runs).
+    M::up(concat!(
+        include_str!("../../migrations/0008_counts.sql"),
+        include_str!("../../migrations/0008_counts_rebuild.sql")
+    )),
 ];
 
 /// The ledger: one SQLite connection and, for writers, the process lock.

@@ -60,6 +60,26 @@ pub struct AttemptEnd<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The finished attempts of file `?1` older than its `?2` newest.
+macro_rules! old_attempts {
+    () => {
+        "FROM attempts WHERE file_id = ?1 AND outcome IS NOT NULL
+         AND id < (SELECT id FROM attempts WHERE file_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)"
+    };
+}
+
+/// Adds the old attempts of a file to its totals.
+const FOLD_ATTEMPTS: &str = concat!(
+    "UPDATE files SET attempts_pruned = attempts_pruned + old.n,
+         attempt_bytes_pruned = attempt_bytes_pruned + old.b
+     FROM (SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b ",
+    old_attempts!(),
+    ") AS old WHERE files.id = ?1 AND old.n > 0"
+);
+
+/// Deletes the old attempts of a file, once folded.
+const PRUNE_ATTEMPTS: &str = concat!("DELETE ", old_attempts!());
+
 impl Ledger {
     /// Takes the newest unspent token of a file issued at or after
     /// `issued_after`, marks it spent and opens an attempt starting at byte
@@ -106,25 +126,42 @@ impl Ledger {
         }))
     }
 
-    /// Closes an attempt opened by [`Ledger::take_token`].
+    /// Closes an attempt opened by [`Ledger::take_token`], and folds the
+    /// file's attempts beyond the last [`KEEP_ATTEMPTS`](super::KEEP_ATTEMPTS)
+    /// into its totals (`attempts_pruned`, `attempt_bytes_pruned`), in the
+    /// same transaction: a long-running daemon's ledger does not grow with
+    /// every retry of a file that keeps failing.
     pub fn finish_attempt(
         &mut self,
         attempt_id: i64,
         end: &AttemptEnd<'_>,
         now: Millis,
     ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE attempts SET finished_at = ?2, outcome = ?3, bytes = ?4, http_status = ?5, error = ?6
-             WHERE id = ?1",
-            params![
-                attempt_id,
-                now,
-                end.outcome,
-                end.bytes as i64,
-                end.http_status,
-                end.error
-            ],
-        )?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let file_id: Option<FileId> = tx
+            .query_row(
+                "UPDATE attempts SET finished_at = ?2, outcome = ?3, bytes = ?4, http_status = ?5,
+                     error = ?6
+                 WHERE id = ?1 RETURNING file_id",
+                params![
+                    attempt_id,
+                    now,
+                    end.outcome,
+                    end.bytes as i64,
+                    end.http_status,
+                    end.error
+                ],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(file_id) = file_id {
+            let keep = super::KEEP_ATTEMPTS;
+            tx.execute(FOLD_ATTEMPTS, params![file_id, keep])?;
+            tx.execute(PRUNE_ATTEMPTS, params![file_id, keep])?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

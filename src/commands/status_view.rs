@@ -1,0 +1,227 @@
+//! What `status` prints at scale: the summary with human sizes and the
+//! meetings that need a person (at most [`ATTENTION_SHOWN`]), every meeting
+//! a page at a time (`--meetings`), or one meeting with its files and last
+//! errors (`status MEETING_UUID`). JSON documents keep the documented keys
+//! and add ISO-8601 times (`*_utc`) beside the millisecond fields.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use crate::clock::Millis;
+use crate::ledger::{Counters, ErrorLine, FileRecord, MeetingRecord, MeetingStage, Status};
+
+/// Meetings needing attention shown by default; the rest are counted.
+pub const ATTENTION_SHOWN: i64 = 20;
+
+/// A meeting with nothing listed for this long needs attention.
+pub const NOT_READY_FOR_LONG: Duration = Duration::from_secs(24 * 3600);
+
+/// Meetings per page of `status --meetings` unless `--per-page` says.
+pub const PER_PAGE: u32 = 100;
+
+/// A time as ISO-8601 in UTC with milliseconds (`2026-11-27T08:00:00.000Z`).
+pub fn iso(at: Millis) -> String {
+    at.to_utc().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn iso_opt(at: Option<Millis>) -> Option<String> {
+    at.map(iso)
+}
+
+/// Bytes in binary units with one decimal: `457.3 GiB`, `512 B`.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Meetings per lifecycle stage at `now`, from the counters: `complete`
+/// is split into complete and settled by one index range over the meetings
+/// complete since `now - recheck` (the few still re-checked).
+pub fn stage_counts(counters: &Counters, recent_complete: i64) -> BTreeMap<&'static str, i64> {
+    let mut out: BTreeMap<&'static str, i64> = MeetingStage::ALL
+        .into_iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
+    for (name, n) in counters.stages() {
+        if let Some(stage) = MeetingStage::ALL.into_iter().find(|s| s.as_str() == name) {
+            out.insert(stage.as_str(), n);
+        }
+    }
+    let complete = out.get("complete").copied().unwrap_or(0);
+    out.insert("complete", recent_complete.min(complete));
+    out.insert("settled", (complete - recent_complete).max(0));
+    out
+}
+
+/// A meeting with its lifecycle state and ISO times, as JSON lists it.
+#[derive(Serialize)]
+pub struct MeetingLine {
+    #[serde(flatten)]
+    pub meeting: MeetingRecord,
+    /// Its stage at the time of the listing (`settled` told apart).
+    pub state: MeetingStage,
+    last_polled_at_utc: Option<String>,
+    complete_since_utc: Option<String>,
+    first_seen_at_utc: String,
+}
+
+impl MeetingLine {
+    /// `meeting` as seen at `now` with re-check period `recheck`.
+    pub fn new(meeting: MeetingRecord, recheck: Duration, now: Millis) -> MeetingLine {
+        MeetingLine {
+            state: meeting.stage.at(meeting.complete_since, recheck, now),
+            last_polled_at_utc: iso_opt(meeting.last_polled_at),
+            complete_since_utc: iso_opt(meeting.complete_since),
+            first_seen_at_utc: iso(meeting.first_seen_at),
+            meeting,
+        }
+    }
+}
+
+/// `status --json`: the summary's documented keys, meetings per state, and
+/// either the meetings needing attention or (`--meetings`) one page of all.
+#[derive(Serialize)]
+pub struct StatusDocument {
+    #[serde(flatten)]
+    pub status: Status,
+    pub last_successful_poll_utc: Option<String>,
+    pub generated_at: Millis,
+    pub generated_at_utc: String,
+    pub meeting_states: BTreeMap<&'static str, i64>,
+    pub attention: Vec<MeetingLine>,
+    pub attention_total: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_list: Option<Vec<MeetingLine>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
+}
+
+/// Where a page of `--meetings` lies.
+#[derive(Serialize, Clone, Copy)]
+pub struct Page {
+    /// This page, from 1.
+    pub page: u32,
+    /// Meetings per page.
+    pub per_page: u32,
+    /// Pages in all.
+    pub pages: i64,
+}
+
+/// `status MEETING_UUID --json`: one meeting, its files and its last errors.
+#[derive(Serialize)]
+pub struct MeetingDocument {
+    #[serde(flatten)]
+    pub meeting: MeetingLine,
+    pub files: Vec<FileRecord>,
+    pub last_errors: Vec<ErrorLine>,
+}
+
+/// One meeting's line of the human listing, with its listing error and
+/// retention note beneath.
+pub fn render_meeting_line(out: &mut String, line: &MeetingLine) {
+    let m = &line.meeting;
+    let _ = writeln!(
+        out,
+        "  {}  {}/{} files  {:<14} {}",
+        m.conf_uuid,
+        m.files_done,
+        m.files_total,
+        line.state.as_str(),
+        m.subject.as_deref().unwrap_or("")
+    );
+    if let Some(error) = &m.last_poll_error {
+        let _ = writeln!(out, "      last listing error: {error}");
+    }
+    if let Some(at) = m.deleted_from_cloud_at {
+        let _ = writeln!(out, "      deleted from the cloud at {}", utc(at));
+    } else if let Some(hold) = &m.retention_hold {
+        let _ = writeln!(out, "      kept in the cloud: {hold}");
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`, as the human status writes times.
+pub fn utc(at: Millis) -> String {
+    at.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The human view of one meeting.
+pub fn render_meeting(doc: &MeetingDocument) -> String {
+    let line = &doc.meeting;
+    let m = &line.meeting;
+    let mut out = String::new();
+    let _ = writeln!(out, "meeting:  {}", m.conf_uuid);
+    if let Some(subject) = &m.subject {
+        let _ = writeln!(out, "subject:  {subject}");
+    }
+    let _ = writeln!(out, "state:    {}", line.state.as_str());
+    let _ = writeln!(
+        out,
+        "files:    {} of {} archived, {} failed",
+        m.files_done, m.files_total, m.files_failed
+    );
+    let _ = writeln!(out, "origin:   {}", m.origin.as_str());
+    let _ = writeln!(out, "known since: {}", utc(m.first_seen_at));
+    let polled = m.last_polled_at.map_or_else(|| "never".to_owned(), utc);
+    let _ = writeln!(out, "last listed: {polled}");
+    if let Some(since) = m.complete_since {
+        let _ = writeln!(out, "complete since: {}", utc(since));
+    }
+    if let Some(error) = &m.last_poll_error {
+        let _ = writeln!(out, "last listing error: {error}");
+    }
+    for f in &doc.files {
+        let size = f.size.map_or_else(String::new, |s| human_size(s as i64));
+        let _ = writeln!(out, "  {:<11} {:>10}  {}", f.state.as_str(), size, f.rel_path);
+    }
+    if !doc.last_errors.is_empty() {
+        let _ = writeln!(out, "last errors:");
+        render_errors(&mut out, &doc.last_errors);
+    }
+    out
+}
+
+/// Error lines, one per file.
+pub fn render_errors(out: &mut String, errors: &[ErrorLine]) {
+    for e in errors {
+        let _ = writeln!(
+            out,
+            "  [{}, {} attempts] {}: {}",
+            e.state, e.attempts, e.rel_path, e.error
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(491_016_157_388), "457.3 GiB");
+        assert_eq!(human_size(3 << 40), "3.0 TiB");
+    }
+
+    #[test]
+    fn times_are_iso_8601_in_utc() {
+        assert_eq!(
+            iso(Millis::from_unix_ms(1_700_000_000_123)),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+}
