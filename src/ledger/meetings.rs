@@ -274,6 +274,14 @@ impl Ledger {
     }
 }
 
+/// A poll's lookups of a listed file: by identity, by URL, by path.
+pub(super) const FILE_BY_KEY: &str =
+    "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3";
+pub(super) const FILE_BY_URL: &str =
+    "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3";
+pub(super) const PATH_TAKEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)";
+
 /// Finds or creates the file row of `entry`; returns its id, state and
 /// whether it was created.
 fn upsert_file(
@@ -284,7 +292,7 @@ fn upsert_file(
 ) -> Result<(FileId, FileState, bool)> {
     let existing: Option<(FileId, FileState)> = tx
         .query_row(
-            "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3",
+            FILE_BY_KEY,
             params![conf_uuid, entry.file_type, entry.file_key],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
@@ -298,7 +306,7 @@ fn upsert_file(
     }
     let known_as: Option<String> = tx
         .query_row(
-            "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3",
+            FILE_BY_URL,
             params![conf_uuid, entry.file_type, entry.url],
             |row| row.get(0),
         )
@@ -313,7 +321,7 @@ fn upsert_file(
         );
     }
     let taken: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)",
+        PATH_TAKEN,
         [&entry.rel_path],
         |row| row.get(0),
     )?;

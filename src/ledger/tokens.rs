@@ -60,6 +60,12 @@ pub struct AttemptEnd<'a> {
     pub error: Option<&'a str>,
 }
 
+/// A file's newest usable token (index `tokens_file`).
+pub(super) const NEWEST_TOKEN: &str = "SELECT id, token, issued_at FROM tokens
+     WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
+       AND token IS NOT NULL AND issued_at >= ?2
+     ORDER BY issued_at DESC, id DESC LIMIT 1";
+
 /// The finished attempts of file `?1` older than its `?2` newest.
 macro_rules! old_attempts {
     () => {
@@ -69,7 +75,7 @@ macro_rules! old_attempts {
 }
 
 /// Adds the old attempts of a file to its totals.
-const FOLD_ATTEMPTS: &str = concat!(
+pub(super) const FOLD_ATTEMPTS: &str = concat!(
     "UPDATE files SET attempts_pruned = attempts_pruned + old.n,
          attempt_bytes_pruned = attempt_bytes_pruned + old.b
      FROM (SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b ",
@@ -78,7 +84,7 @@ const FOLD_ATTEMPTS: &str = concat!(
 );
 
 /// Deletes the old attempts of a file, once folded.
-const PRUNE_ATTEMPTS: &str = concat!("DELETE ", old_attempts!());
+pub(super) const PRUNE_ATTEMPTS: &str = concat!("DELETE ", old_attempts!());
 
 impl Ledger {
     /// Takes the newest unspent token of a file issued at or after
@@ -96,10 +102,7 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: Option<(i64, String, Millis)> = tx
             .query_row(
-                "SELECT id, token, issued_at FROM tokens
-                 WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
-                   AND token IS NOT NULL AND issued_at >= ?2
-                 ORDER BY issued_at DESC, id DESC LIMIT 1",
+                NEWEST_TOKEN,
                 params![file_id, issued_after],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
