@@ -121,6 +121,9 @@ fn cloud(
             &raw.give_up_after,
             defaults::API_GIVE_UP_AFTER,
         )?,
+        max_requests_per_minute: raw
+            .max_requests_per_minute
+            .unwrap_or(defaults::MAX_REQUESTS_PER_MINUTE),
     })
 }
 
@@ -154,6 +157,9 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     Ok((number * scale).round() as u64)
 }
 
+/// The most meetings a poll lists at once.
+const MAX_POLL_CONCURRENCY: usize = 64;
+
 fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
     let schedule = schedule::validate(raw.schedule.as_deref().unwrap_or(defaults::SCHEDULE))?;
     let mut meetings: Vec<String> = Vec::with_capacity(raw.meetings.len());
@@ -172,7 +178,13 @@ fn poll(raw: RawPoll) -> Result<PollConfig, ConfigError> {
             meetings.push(id);
         }
     }
+    let concurrency = raw.concurrency.unwrap_or(defaults::POLL_CONCURRENCY);
+    if !(1..=MAX_POLL_CONCURRENCY).contains(&concurrency) {
+        let reason = format!("must be 1 to {MAX_POLL_CONCURRENCY}, got {concurrency}");
+        return Err(ConfigError::invalid("poll.concurrency", reason));
+    }
     Ok(PollConfig {
+        concurrency,
         schedule,
         meetings,
         discover_days: raw.discover_days.unwrap_or(defaults::DISCOVER_DAYS),

@@ -182,4 +182,8 @@ pub struct Faults {
     /// silently truncates at an absolute offset); a probe at the half gets
     /// a 206 with an empty body.
     pub end_every_transfer_at_half: bool,
+    /// The gateway's throttling profile: API calls beyond this many in any
+    /// 60 s window answer 429 `APIG.0308` (the real gateway's limit for one
+    /// user is about 20 a minute); 0 = no limit.
+    pub api_calls_per_minute: u32,
 }
