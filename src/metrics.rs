@@ -209,7 +209,12 @@ mod tests {
         m.retention("too_recent");
         let mut ledger = crate::ledger::Ledger::open_in_memory().expect("ledger");
         ledger
-            .upsert_meeting("c", crate::ledger::MeetingOrigin::Config, None, Millis::EPOCH)
+            .upsert_meeting(
+                "c",
+                crate::ledger::MeetingOrigin::Config,
+                None,
+                Millis::EPOCH,
+            )
             .expect("meeting");
         m.set_meeting_stages(&ledger.counters().expect("counters"));
         let mut status = Status::default();

@@ -60,7 +60,11 @@ mod tests {
             .collect();
         assert_eq!(slots, [0, 3, 6, 9], "queued callers take successive slots");
         let later = start + Duration::from_secs(60);
-        assert_eq!(pace.reserve(later), Some(later), "an idle pace starts at once");
+        assert_eq!(
+            pace.reserve(later),
+            Some(later),
+            "an idle pace starts at once"
+        );
         assert_eq!(Pace::per_minute(0).reserve(start), None, "0 is no cap");
     }
 

@@ -10,14 +10,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::exit;
-use crate::archive::Archive;
-use crate::clock::Millis;
-use crate::config::Config;
 use super::status_view::{
     ATTENTION_SHOWN, MeetingDocument, MeetingLine, NOT_READY_FOR_LONG, PER_PAGE, Page,
     StatusDocument, human_size, iso, render_errors, render_meeting, render_meeting_line,
     stage_counts, utc,
 };
+use crate::archive::Archive;
+use crate::clock::Millis;
+use crate::config::Config;
 use crate::ledger::{Ledger, LedgerHandle};
 use crate::pipeline::open_ledger;
 
@@ -143,9 +143,7 @@ async fn status_of_meeting(
     let doc = match found {
         Ok(doc) => doc,
         Err(conf) => {
-            eprintln!(
-                "error: the ledger knows no meeting {conf:?} (status --meetings lists them)"
-            );
+            eprintln!("error: the ledger knows no meeting {conf:?} (status --meetings lists them)");
             return Ok(exit::FAILED);
         }
     };

@@ -184,7 +184,13 @@ pub fn render_meeting(doc: &MeetingDocument) -> String {
     }
     for f in &doc.files {
         let size = f.size.map_or_else(String::new, |s| human_size(s as i64));
-        let _ = writeln!(out, "  {:<11} {:>10}  {}", f.state.as_str(), size, f.rel_path);
+        let _ = writeln!(
+            out,
+            "  {:<11} {:>10}  {}",
+            f.state.as_str(),
+            size,
+            f.rel_path
+        );
     }
     if !doc.last_errors.is_empty() {
         let _ = writeln!(out, "last errors:");

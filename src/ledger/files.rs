@@ -113,25 +113,21 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
-            .query_row(
-                CLAIM_NEXT,
-                [now],
-                |row| {
-                    Ok(ClaimedFile {
-                        id: row.get(0)?,
-                        conf_uuid: row.get(1)?,
-                        file_type: row.get(2)?,
-                        url: row.get(3)?,
-                        rel_path: row.get(4)?,
-                        attempts: row.get(5)?,
-                        partial_bytes: row.get::<_, i64>(6)?.max(0) as u64,
-                        candidate: match (row.get::<_, Option<i64>>(7)?, row.get(8)?) {
-                            (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
-                            _ => None,
-                        },
-                    })
-                },
-            )
+            .query_row(CLAIM_NEXT, [now], |row| {
+                Ok(ClaimedFile {
+                    id: row.get(0)?,
+                    conf_uuid: row.get(1)?,
+                    file_type: row.get(2)?,
+                    url: row.get(3)?,
+                    rel_path: row.get(4)?,
+                    attempts: row.get(5)?,
+                    partial_bytes: row.get::<_, i64>(6)?.max(0) as u64,
+                    candidate: match (row.get::<_, Option<i64>>(7)?, row.get(8)?) {
+                        (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
+                        _ => None,
+                    },
+                })
+            })
             .optional()?;
         tx.commit()?;
         Ok(claimed)

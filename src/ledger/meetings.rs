@@ -279,8 +279,7 @@ pub(super) const FILE_BY_KEY: &str =
     "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3";
 pub(super) const FILE_BY_URL: &str =
     "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3";
-pub(super) const PATH_TAKEN: &str =
-    "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)";
+pub(super) const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)";
 
 /// Finds or creates the file row of `entry`; returns its id, state and
 /// whether it was created.
@@ -320,11 +319,7 @@ fn upsert_file(
             "a known URL is listed as another file (the listing's order changed?); it is kept as a new file"
         );
     }
-    let taken: bool = tx.query_row(
-        PATH_TAKEN,
-        [&entry.rel_path],
-        |row| row.get(0),
-    )?;
+    let taken: bool = tx.query_row(PATH_TAKEN, [&entry.rel_path], |row| row.get(0))?;
     let rel_path = if taken {
         &entry.rel_path_alt
     } else {

@@ -122,7 +122,11 @@ impl Ledger {
         let mut stmt = self.conn.prepare_cached(LAST_ERRORS)?;
         let mut lines = Vec::new();
         let mut others = Vec::new();
-        for state in [FileState::Failed, FileState::Pending, FileState::Downloading] {
+        for state in [
+            FileState::Failed,
+            FileState::Pending,
+            FileState::Downloading,
+        ] {
             let rows = stmt.query_map(rusqlite::params![state, limit as i64], error_line)?;
             let target = if state == FileState::Failed {
                 &mut lines
@@ -155,7 +159,9 @@ impl Ledger {
     pub fn due_count(&self, now: Millis) -> Result<i64> {
         // Most pending files are due (a backlog), few wait out a backoff:
         // count the few through the queue index and subtract.
-        let waiting: i64 = self.conn.query_row(WAITING_COUNT, [now], |row| row.get(0))?;
+        let waiting: i64 = self
+            .conn
+            .query_row(WAITING_COUNT, [now], |row| row.get(0))?;
         Ok((self.counters()?.get("files.pending") - waiting).max(0))
     }
 

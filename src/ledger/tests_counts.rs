@@ -38,10 +38,17 @@ fn the_migration_backfills_the_counters_from_existing_rows() {
     assert_consistent(&ledger, "the migration");
     let c = ledger.counters().expect("counters");
     assert_eq!(
-        (c.get("files.done"), c.get("files.failed"), c.get("files.pending")),
+        (
+            c.get("files.done"),
+            c.get("files.failed"),
+            c.get("files.pending")
+        ),
         (2, 1, 1)
     );
-    assert_eq!((c.get("bytes_archived"), c.get("length_unconfirmed")), (150, 1));
+    assert_eq!(
+        (c.get("bytes_archived"), c.get("length_unconfirmed")),
+        (150, 1)
+    );
     assert_eq!(c.get("meetings"), 3);
     assert_eq!(
         (
@@ -159,7 +166,9 @@ fn random_state_changes_keep_every_counter_exact() {
             }
             15 => {
                 if let Some(done) = ledger.done_files().expect("done").first() {
-                    ledger.requeue_done(done.id, "verify", now).expect("requeue");
+                    ledger
+                        .requeue_done(done.id, "verify", now)
+                        .expect("requeue");
                 }
             }
             16 => ledger
@@ -175,9 +184,14 @@ fn random_state_changes_keep_every_counter_exact() {
         assert_consistent(&ledger, &format!("round {round}, step {step}"));
         let c = ledger.counters().expect("counters");
         seen.extend(
-            ["files.done", "files.failed", "files.pending", "meetings.complete"]
-                .into_iter()
-                .filter(|name| c.get(name) > 0),
+            [
+                "files.done",
+                "files.failed",
+                "files.pending",
+                "meetings.complete",
+            ]
+            .into_iter()
+            .filter(|name| c.get(name) > 0),
         );
     }
     assert_eq!(seen.len(), 4, "the walk reached every state: {seen:?}");
@@ -192,7 +206,11 @@ fn the_stored_stage_follows_the_lifecycle() {
         .expect("meeting");
     assert_eq!(stage(&ledger), MeetingStage::NotReady);
     ledger
-        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t"), entry("Sd", "/d/s.mp4", "u")], at(2))
+        .store_urls(
+            CONF,
+            &[entry("Hd", "/d/0_0.mp4", "t"), entry("Sd", "/d/s.mp4", "u")],
+            at(2),
+        )
         .expect("store");
     assert_eq!(stage(&ledger), MeetingStage::InProgress);
     let first = ledger.claim_next(at(3)).expect("claim").expect("file");
@@ -225,10 +243,15 @@ fn the_stored_stage_follows_the_lifecycle() {
         .meetings_needing_attention(at(0), 20)
         .expect("attention");
     assert_eq!((attention.len(), total), (1, 1));
-    ledger.record_deleted(&[CONF.to_owned()], at(7)).expect("deleted");
+    ledger
+        .record_deleted(&[CONF.to_owned()], at(7))
+        .expect("deleted");
     assert_eq!(stage(&ledger), MeetingStage::DeletedFromCloud);
     assert_eq!(
-        ledger.counters().expect("counters").get("meetings.deleted_from_cloud"),
+        ledger
+            .counters()
+            .expect("counters")
+            .get("meetings.deleted_from_cloud"),
         1
     );
 }
@@ -240,7 +263,11 @@ fn attempts_beyond_the_last_few_are_folded_into_the_file() {
     let rounds = KEEP_ATTEMPTS + 5;
     for i in 0..rounds {
         ledger
-            .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", &format!("t{i}"))], at(20 + i))
+            .store_urls(
+                CONF,
+                &[entry("Hd", "/d/0_0.mp4", &format!("t{i}"))],
+                at(20 + i),
+            )
             .expect("store");
         let spent = ledger
             .take_token(file.id, at(0), 0, at(20 + i))

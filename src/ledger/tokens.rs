@@ -101,11 +101,9 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: Option<(i64, String, Millis)> = tx
-            .query_row(
-                NEWEST_TOKEN,
-                params![file_id, issued_after],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
+            .query_row(NEWEST_TOKEN, params![file_id, issued_after], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .optional()?;
         let Some((token_id, token, issued_at)) = found else {
             return Ok(None);

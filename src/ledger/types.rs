@@ -172,9 +172,7 @@ impl MeetingStage {
         now: Millis,
     ) -> MeetingStage {
         match (self, complete_since) {
-            (MeetingStage::Complete, Some(since)) if since + recheck < now => {
-                MeetingStage::Settled
-            }
+            (MeetingStage::Complete, Some(since)) if since + recheck < now => MeetingStage::Settled,
             (stage, _) => stage,
         }
     }

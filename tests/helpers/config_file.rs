@@ -33,7 +33,10 @@ pub fn config_toml(config: &Config) -> String {
                 ("give_up_after", time(cloud.give_up_after)),
                 ("retry_base", time(cloud.retry_base)),
                 ("retry_max", time(cloud.retry_max)),
-                ("max_requests_per_minute", int(cloud.max_requests_per_minute)),
+                (
+                    "max_requests_per_minute",
+                    int(cloud.max_requests_per_minute),
+                ),
             ],
         ),
         section(
