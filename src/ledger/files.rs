@@ -113,7 +113,8 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
-            .query_row(CLAIM_NEXT, [now], |row| {
+            .prepare_cached(CLAIM_NEXT)?
+            .query_row([now], |row| {
                 Ok(ClaimedFile {
                     id: row.get(0)?,
                     conf_uuid: row.get(1)?,
@@ -137,9 +138,8 @@ impl Ledger {
     pub fn file_url(&self, file_id: FileId) -> Result<String> {
         Ok(self
             .conn
-            .query_row("SELECT url FROM files WHERE id = ?1", [file_id], |row| {
-                row.get(0)
-            })?)
+            .prepare_cached("SELECT url FROM files WHERE id = ?1")?
+            .query_row([file_id], |row| row.get(0))?)
     }
 
     /// Marks a file archived; call only once its bytes are durable under
@@ -149,11 +149,10 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let conf: String = tx.query_row(
-            "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
+        let conf: String = tx.prepare_cached("UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
                  partial_bytes = 0, last_error = NULL, candidate_size = NULL,
                  candidate_sha256 = NULL, length_unconfirmed = ?5
-             WHERE id = ?1 RETURNING conf_uuid",
+             WHERE id = ?1 RETURNING conf_uuid")?.query_row(
             params![
                 file_id,
                 done.size as i64,
@@ -180,13 +179,20 @@ impl Ledger {
         now: Millis,
     ) -> Result<()> {
         let (size, sha256) = candidate;
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', partial_bytes = ?2, candidate_size = ?2,
+        self.conn
+            .prepare_cached(
+                "UPDATE files SET state = 'pending', partial_bytes = ?2, candidate_size = ?2,
                  candidate_sha256 = ?3, next_attempt_at = ?4, updated_at = ?4,
                  attempts = attempts + ?5
              WHERE id = ?1 AND state = 'downloading'",
-            params![file_id, size as i64, sha256, now, i64::from(counted)],
-        )?;
+            )?
+            .execute(params![
+                file_id,
+                size as i64,
+                sha256,
+                now,
+                i64::from(counted)
+            ])?;
         Ok(())
     }
 
@@ -201,22 +207,25 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state: FileState = tx.query_row(
-            "UPDATE files SET
+        let state: FileState = tx
+            .prepare_cached(
+                "UPDATE files SET
                  attempts = attempts + 1,
                  state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
                  next_attempt_at = ?3, last_error = ?4, updated_at = ?5, partial_bytes = ?6
              WHERE id = ?1 RETURNING state",
-            params![
-                file_id,
-                plan.max_attempts,
-                plan.next_attempt_at,
-                plan.error,
-                now,
-                plan.partial_bytes as i64
-            ],
-            |row| row.get(0),
-        )?;
+            )?
+            .query_row(
+                params![
+                    file_id,
+                    plan.max_attempts,
+                    plan.next_attempt_at,
+                    plan.error,
+                    now,
+                    plan.partial_bytes as i64
+                ],
+                |row| row.get(0),
+            )?;
         tx.commit()?;
         Ok(state == FileState::Failed)
     }
@@ -224,28 +233,27 @@ impl Ledger {
     /// Returns a claimed file to the queue without counting an attempt
     /// (shutdown), keeping its partial data for resuming.
     pub fn release(&mut self, file_id: FileId, partial_bytes: u64, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', partial_bytes = ?2, updated_at = ?3
+        self.conn
+            .prepare_cached(
+                "UPDATE files SET state = 'pending', partial_bytes = ?2, updated_at = ?3
              WHERE id = ?1 AND state = 'downloading'",
-            params![file_id, partial_bytes as i64, now],
-        )?;
+            )?
+            .execute(params![file_id, partial_bytes as i64, now])?;
         Ok(())
     }
 
     /// Records how many bytes of a file's partial data are durable.
     pub fn set_partial(&mut self, file_id: FileId, partial_bytes: u64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET partial_bytes = ?2 WHERE id = ?1",
-            params![file_id, partial_bytes as i64],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE files SET partial_bytes = ?2 WHERE id = ?1")?
+            .execute(params![file_id, partial_bytes as i64])?;
         Ok(())
     }
 
     /// Puts every failed file back in the queue with a fresh attempt budget.
     pub fn retry_failed(&mut self, now: Millis) -> Result<usize> {
-        let revived = self.conn.execute(
-            "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
-             WHERE state = 'failed'",
+        let revived = self.conn.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
+             WHERE state = 'failed'")?.execute(
             [now],
         )?;
         refresh_completion(&self.conn, None, now)?;
@@ -254,10 +262,9 @@ impl Ledger {
 
     /// Queues an archived file again (its archived copy is missing or corrupt).
     pub fn requeue_done(&mut self, file_id: FileId, reason: &str, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
+        self.conn.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
                  size = NULL, sha256 = NULL, done_at = NULL, updated_at = ?3
-             WHERE id = ?1 AND state = 'done'",
+             WHERE id = ?1 AND state = 'done'")?.execute(
             params![file_id, reason, now],
         )?;
         refresh_completion(&self.conn, None, now)?;
@@ -307,6 +314,7 @@ impl Ledger {
     pub fn queue_state(&self) -> Result<(Option<Millis>, i64)> {
         Ok(self
             .conn
-            .query_row(QUEUE_STATE, [], |row| Ok((row.get(0)?, row.get(1)?)))?)
+            .prepare_cached(QUEUE_STATE)?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?)
     }
 }

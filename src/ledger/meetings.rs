@@ -72,8 +72,12 @@ pub(super) fn refresh_completion(
     now: Millis,
 ) -> rusqlite::Result<()> {
     match conf_uuid {
-        Some(conf) => conn.execute(REFRESH_COMPLETION_ONE, params![conf, now])?,
-        None => conn.execute(REFRESH_COMPLETION_ALL, params![now])?,
+        Some(conf) => conn
+            .prepare_cached(REFRESH_COMPLETION_ONE)?
+            .execute(params![conf, now])?,
+        None => conn
+            .prepare_cached(REFRESH_COMPLETION_ALL)?
+            .execute(params![now])?,
     };
     Ok(())
 }
@@ -143,12 +147,13 @@ impl Ledger {
         subject: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)",
-            params![conf_uuid, subject, origin, now],
-        )?;
+            )?
+            .execute(params![conf_uuid, subject, origin, now])?;
         Ok(())
     }
 
@@ -173,42 +178,40 @@ impl Ledger {
             }
             let secret = entry.token.expose_secret();
             let digest = token_digest(secret);
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE tokens SET superseded_at = ?2, token = NULL
                  WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
                    AND token_sha256 <> ?3",
-                params![file_id, now, digest],
-            )?;
+            )?
+            .execute(params![file_id, now, digest])?;
             // A token listed again (some servers re-issue a file's unused
             // token) is usable again if it was never spent; a spent one
             // stays spent and is never stored again: the WHERE keeps it.
-            tx.execute(
-                "INSERT INTO tokens (file_id, token_sha256, token, issued_at)
+            tx.prepare_cached("INSERT INTO tokens (file_id, token_sha256, token, issued_at)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (token_sha256) DO UPDATE
                      SET token = excluded.token, superseded_at = NULL, issued_at = excluded.issued_at
-                 WHERE tokens.spent_at IS NULL AND tokens.file_id = excluded.file_id",
+                 WHERE tokens.spent_at IS NULL AND tokens.file_id = excluded.file_id")?.execute(
                 params![file_id, digest, secret, now],
             )?;
         }
         refresh_completion(&tx, Some(conf_uuid), now)?;
         // Files listed: whatever the recording list said, it is not
         // transcoding any more.
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE meetings SET url_generation = url_generation + 1,
                  last_polled_at = ?2, last_poll_error = NULL,
                  transcoding = CASE WHEN ?3 THEN 0 ELSE transcoding END
              WHERE conf_uuid = ?1",
-            params![conf_uuid, now, !entries.is_empty()],
-        )?;
+        )?
+        .execute(params![conf_uuid, now, !entries.is_empty()])?;
         tx.commit()?;
         Ok(new_files)
     }
 
     /// Records that listing a meeting failed.
     pub fn record_poll_error(&mut self, conf_uuid: &str, error: &str, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1",
+        self.conn.prepare_cached("UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1")?.execute(
             params![conf_uuid, now, error],
         )?;
         Ok(())
@@ -218,11 +221,8 @@ impl Ledger {
     pub fn url_generation(&self, conf_uuid: &str) -> Result<i64> {
         let generation = self
             .conn
-            .query_row(
-                "SELECT url_generation FROM meetings WHERE conf_uuid = ?1",
-                [conf_uuid],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT url_generation FROM meetings WHERE conf_uuid = ?1")?
+            .query_row([conf_uuid], |row| row.get(0))
             .optional()?;
         Ok(generation.unwrap_or(0))
     }
@@ -258,11 +258,10 @@ impl Ledger {
         not_ready_before: Millis,
         limit: i64,
     ) -> Result<(Vec<MeetingRecord>, i64)> {
-        let total = self.conn.query_row(
-            &format!("SELECT count(*) {ATTENTION}"),
-            [not_ready_before],
-            |row| row.get(0),
-        )?;
+        let total = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) {ATTENTION}"))?
+            .query_row([not_ready_before], |row| row.get(0))?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {MEETING_COLUMNS} {ATTENTION}
              ORDER BY stage = 'listing_failed' DESC, stage = 'has_failures' DESC,
@@ -290,25 +289,21 @@ fn upsert_file(
     now: Millis,
 ) -> Result<(FileId, FileState, bool)> {
     let existing: Option<(FileId, FileState)> = tx
-        .query_row(
-            FILE_BY_KEY,
-            params![conf_uuid, entry.file_type, entry.file_key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached(FILE_BY_KEY)?
+        .query_row(params![conf_uuid, entry.file_type, entry.file_key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     if let Some((id, state)) = existing {
-        tx.execute(
-            "UPDATE files SET url = ?2, url_path = ?3 WHERE id = ?1 AND url <> ?2",
-            params![id, entry.url, entry.url_path],
-        )?;
+        tx.prepare_cached("UPDATE files SET url = ?2, url_path = ?3 WHERE id = ?1 AND url <> ?2")?
+            .execute(params![id, entry.url, entry.url_path])?;
         return Ok((id, state, false));
     }
     let known_as: Option<String> = tx
-        .query_row(
-            FILE_BY_URL,
-            params![conf_uuid, entry.file_type, entry.url],
-            |row| row.get(0),
-        )
+        .prepare_cached(FILE_BY_URL)?
+        .query_row(params![conf_uuid, entry.file_type, entry.url], |row| {
+            row.get(0)
+        })
         .optional()?;
     if let Some(old) = known_as {
         tracing::warn!(
@@ -319,27 +314,32 @@ fn upsert_file(
             "a known URL is listed as another file (the listing's order changed?); it is kept as a new file"
         );
     }
-    let taken: bool = tx.query_row(PATH_TAKEN, [&entry.rel_path], |row| row.get(0))?;
+    let taken: bool = tx
+        .prepare_cached(PATH_TAKEN)?
+        .query_row([&entry.rel_path], |row| row.get(0))?;
     let rel_path = if taken {
         &entry.rel_path_alt
     } else {
         &entry.rel_path
     };
-    let id = tx.query_row(
-        "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
                             first_seen_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-        params![
-            conf_uuid,
-            entry.file_type,
-            entry.file_key,
-            entry.url_path,
-            entry.url,
-            rel_path,
-            now
-        ],
-        |row| row.get(0),
-    )?;
+        )?
+        .query_row(
+            params![
+                conf_uuid,
+                entry.file_type,
+                entry.file_key,
+                entry.url_path,
+                entry.url,
+                rel_path,
+                now
+            ],
+            |row| row.get(0),
+        )?;
     Ok((id, FileState::Pending, true))
 }
 

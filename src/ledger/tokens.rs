@@ -101,23 +101,24 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: Option<(i64, String, Millis)> = tx
-            .query_row(NEWEST_TOKEN, params![file_id, issued_after], |row| {
+            .prepare_cached(NEWEST_TOKEN)?
+            .query_row(params![file_id, issued_after], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .optional()?;
         let Some((token_id, token, issued_at)) = found else {
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE tokens SET spent_at = ?2, token = NULL WHERE id = ?1",
-            params![token_id, now],
-        )?;
-        let attempt_id = tx.query_row(
-            "INSERT INTO attempts (file_id, token_id, started_at, resume_from)
+        tx.prepare_cached("UPDATE tokens SET spent_at = ?2, token = NULL WHERE id = ?1")?
+            .execute(params![token_id, now])?;
+        let attempt_id = tx
+            .prepare_cached(
+                "INSERT INTO attempts (file_id, token_id, started_at, resume_from)
              VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            params![file_id, token_id, now, resume_from as i64],
-            |row| row.get(0),
-        )?;
+            )?
+            .query_row(params![file_id, token_id, now, resume_from as i64], |row| {
+                row.get(0)
+            })?;
         tx.commit()?;
         Ok(Some(SpentToken {
             token_id,
@@ -142,10 +143,12 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let file_id: Option<FileId> = tx
-            .query_row(
+            .prepare_cached(
                 "UPDATE attempts SET finished_at = ?2, outcome = ?3, bytes = ?4, http_status = ?5,
                      error = ?6
                  WHERE id = ?1 RETURNING file_id",
+            )?
+            .query_row(
                 params![
                     attempt_id,
                     now,
@@ -159,8 +162,10 @@ impl Ledger {
             .optional()?;
         if let Some(file_id) = file_id {
             let keep = super::KEEP_ATTEMPTS;
-            tx.execute(FOLD_ATTEMPTS, params![file_id, keep])?;
-            tx.execute(PRUNE_ATTEMPTS, params![file_id, keep])?;
+            tx.prepare_cached(FOLD_ATTEMPTS)?
+                .execute(params![file_id, keep])?;
+            tx.prepare_cached(PRUNE_ATTEMPTS)?
+                .execute(params![file_id, keep])?;
         }
         tx.commit()?;
         Ok(())
@@ -170,11 +175,10 @@ impl Ledger {
     /// is not kept once spent).
     #[cfg(test)]
     pub fn token_known(&self, token: &str) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ?1)",
-            [super::meetings::token_digest(token)],
-            |row| row.get(0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tokens WHERE token_sha256 = ?1)")?
+            .query_row([super::meetings::token_digest(token)], |row| row.get(0))?)
     }
 }
 
@@ -187,10 +191,12 @@ impl Ledger {
         before: Millis,
         now: Millis,
     ) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE tokens SET superseded_at = ?3, token = NULL
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE tokens SET superseded_at = ?3, token = NULL
              WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL AND issued_at < ?2",
-            params![file_id, before, now],
-        )?)
+            )?
+            .execute(params![file_id, before, now])?)
     }
 }
