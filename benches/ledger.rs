@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --bench ledger` (about three minutes on 2 cores; e.g.
 //! `BENCH_FILES=100000 BENCH_MEETINGS=2000` for a quick look). BENCH_DIR
-//! chooses where the ledger is built (default: the system's temp folder).
+//! chooses where the ledger is built (default: the system's temp folder);
+//! BENCH_KEEP=DIR builds it there once and reuses it on later runs.
 
 use std::path::Path;
 use std::process::Command;
@@ -242,17 +243,30 @@ fn main() {
     let files = env_or("BENCH_FILES", 1_000_000);
     let meetings = env_or("BENCH_MEETINGS", 20_000).max(1);
     let poll_meetings = env_or("BENCH_POLL_MEETINGS", 10_000).min(meetings);
-    let dir = match std::env::var_os("BENCH_DIR") {
-        Some(d) => tempfile::tempdir_in(d),
-        None => tempfile::tempdir(),
+    // BENCH_KEEP=DIR builds the ledger there once and reuses it on later
+    // runs (the figures then come without the build's wait).
+    let (dir_path, _temp) = match std::env::var_os("BENCH_KEEP") {
+        Some(kept) => (std::path::PathBuf::from(kept), None),
+        None => {
+            let temp = match std::env::var_os("BENCH_DIR") {
+                Some(d) => tempfile::tempdir_in(d),
+                None => tempfile::tempdir(),
+            }
+            .expect("tempdir");
+            (temp.path().to_owned(), Some(temp))
+        }
+    };
+    std::fs::create_dir_all(&dir_path).expect("bench folder");
+    let path = dir_path.join("ledger.sqlite3");
+    if path.exists() {
+        println!("reusing the ledger in {}", dir_path.display());
+    } else {
+        println!(
+            "building a ledger of {files} files over {meetings} meetings in {}",
+            dir_path.display()
+        );
+        build(&path, meetings, files);
     }
-    .expect("tempdir");
-    let path = dir.path().join("ledger.sqlite3");
-    println!(
-        "building a ledger of {files} files over {meetings} meetings in {}",
-        dir.path().display()
-    );
-    build(&path, meetings, files);
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!("ledger file: {:.0} MiB\n", size as f64 / 1048576.0);
 
@@ -269,9 +283,9 @@ fn main() {
             .map(|m| m.conf_uuid)
             .take(poll_meetings)
             .collect();
-        let text = config_text(&sim.api_base(), dir.path(), &settled);
+        let text = config_text(&sim.api_base(), dir_path.as_path(), &settled);
         let cfg = Config::from_toml(&text, &|_| None).expect("bench config");
-        let cfg_path = dir.path().join("config.toml");
+        let cfg_path = dir_path.as_path().join("config.toml");
         std::fs::write(&cfg_path, text).expect("config");
 
         let (status, printed) = time_command(&cfg_path, &["status"], 5);
