@@ -18,5 +18,6 @@ mod pipeline;
 mod recovery;
 mod retention;
 mod review_findings;
+mod scale;
 mod service;
 mod tls;

@@ -186,4 +186,6 @@ pub struct Faults {
     /// 60 s window answer 429 `APIG.0308` (the real gateway's limit for one
     /// user is about 20 a minute); 0 = no limit.
     pub api_calls_per_minute: u32,
+    /// The throttle's window instead of a minute (tests shorten it).
+    pub api_throttle_window: Option<std::time::Duration>,
 }

@@ -205,15 +205,20 @@ impl Inner {
     }
 
     /// Whether one more API call now goes past `Faults::api_calls_per_minute`
-    /// (a sliding 60 s window); a call let through is counted.
+    /// (a sliding window of 60 s, or `api_throttle_window`); a call let
+    /// through is counted.
     pub fn over_rate(&mut self) -> bool {
         let limit = self.faults.api_calls_per_minute as usize;
         if limit == 0 {
             return false;
         }
+        let window = self
+            .faults
+            .api_throttle_window
+            .unwrap_or(Duration::from_secs(60));
         let now = Instant::now();
         while let Some(first) = self.api_calls.front() {
-            if now.duration_since(*first) < Duration::from_secs(60) {
+            if now.duration_since(*first) < window {
                 break;
             }
             self.api_calls.pop_front();
