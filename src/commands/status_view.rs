@@ -11,8 +11,11 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use serde::Serialize;
 
+use super::exit;
 use crate::clock::Millis;
-use crate::ledger::{Counters, ErrorLine, FileRecord, MeetingRecord, MeetingStage, Status};
+use crate::ledger::{
+    Counters, ErrorLine, FileRecord, Ledger, LedgerHandle, MeetingRecord, MeetingStage, Status,
+};
 
 /// Meetings needing attention shown by default; the rest are counted.
 pub const ATTENTION_SHOWN: i64 = 20;
@@ -196,6 +199,145 @@ pub fn render_errors(out: &mut String, errors: &[ErrorLine]) {
             out,
             "  [{}, {} attempts] {}: {}",
             e.state, e.attempts, e.rel_path, e.error
+        );
+    }
+}
+
+/// What `status` is asked to show.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// One JSON document instead of text.
+    pub json: bool,
+    /// `--meetings`: every meeting, a page at a time.
+    pub all_meetings: bool,
+    /// The page of `--meetings`, from 1.
+    pub page: u32,
+    /// Meetings per page.
+    pub per_page: u32,
+    /// `status MEETING_UUID`: that meeting with its files and last errors.
+    pub meeting: Option<String>,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        StatusOptions {
+            json: false,
+            all_meetings: false,
+            page: 1,
+            per_page: PER_PAGE,
+            meeting: None,
+        }
+    }
+}
+
+/// The summary, the meetings needing attention and, with `--meetings`, one
+/// page of every meeting: index lookups and counters only.
+pub(super) fn summary_document(
+    l: &Ledger,
+    options: &StatusOptions,
+    recheck: Duration,
+    now: Millis,
+) -> crate::ledger::Result<StatusDocument> {
+    let status = l.status(10)?;
+    let recent = l.complete_since_count(now.saturating_sub(recheck))?;
+    let meeting_states = stage_counts(&l.counters()?, recent);
+    let not_ready_before = now.saturating_sub(NOT_READY_FOR_LONG);
+    let (attention, attention_total) =
+        l.meetings_needing_attention(not_ready_before, ATTENTION_SHOWN)?;
+    let line = |m| MeetingLine::new(m, recheck, now);
+    let (meeting_list, page) = if options.all_meetings {
+        let per_page = options.per_page.max(1);
+        let page = options.page.max(1);
+        let offset = i64::from(page - 1) * i64::from(per_page);
+        let list = l.meetings_page(offset, i64::from(per_page))?;
+        let pages = (status.meetings + i64::from(per_page) - 1) / i64::from(per_page);
+        let page = Page {
+            page,
+            per_page,
+            pages,
+        };
+        (Some(list.into_iter().map(line).collect()), Some(page))
+    } else {
+        (None, None)
+    };
+    Ok(StatusDocument {
+        last_successful_poll_utc: status.last_successful_poll.map(iso),
+        generated_at: now,
+        generated_at_utc: iso(now),
+        status,
+        meeting_states,
+        attention: attention.into_iter().map(line).collect(),
+        attention_total,
+        meeting_list,
+        page,
+    })
+}
+
+/// `status MEETING_UUID`: one meeting, its files and their last errors;
+/// exit 1 when the ledger does not know it.
+pub(super) async fn status_of_meeting(
+    ledger: &LedgerHandle,
+    conf: String,
+    recheck: Duration,
+    now: Millis,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let found = ledger
+        .call(move |l| {
+            let Some(meeting) = l.meeting(&conf)? else {
+                return Ok(Err(conf));
+            };
+            let files = l.meeting_files(&conf)?;
+            let last_errors = l.meeting_errors(&conf, 10)?;
+            Ok(Ok(MeetingDocument {
+                meeting: MeetingLine::new(meeting, recheck, now),
+                files,
+                last_errors,
+            }))
+        })
+        .await?;
+    let doc = match found {
+        Ok(doc) => doc,
+        Err(conf) => {
+            eprintln!("error: the ledger knows no meeting {conf:?} (status --meetings lists them)");
+            return Ok(exit::FAILED);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", render_meeting(&doc));
+    }
+    Ok(exit::OK)
+}
+
+/// The page of `--meetings`, or the meetings needing attention.
+pub(super) fn render_meetings(out: &mut String, doc: &StatusDocument) {
+    if let (Some(list), Some(page)) = (&doc.meeting_list, doc.page) {
+        let _ = writeln!(
+            out,
+            "meetings, page {} of {} ({} per page; --page N for another):",
+            page.page,
+            page.pages.max(1),
+            page.per_page
+        );
+        for line in list {
+            render_meeting_line(out, line);
+        }
+        return;
+    }
+    if doc.attention_total == 0 {
+        return;
+    }
+    let _ = writeln!(out, "needs attention ({}):", doc.attention_total);
+    for line in &doc.attention {
+        render_meeting_line(out, line);
+    }
+    let more = doc.attention_total - doc.attention.len() as i64;
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  and {more} more (status --meetings lists every meeting)"
         );
     }
 }

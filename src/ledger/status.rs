@@ -86,7 +86,7 @@ fn error_line(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErrorLine> {
 
 /// `status`'s last errors of one state, newest first (index `files_errors`).
 pub(super) const LAST_ERRORS: &str =
-    "SELECT conf_uuid, rel_path, state, attempts, last_error FROM files
+    "SELECT conf_uuid, rel_path, state, attempts, last_error, updated_at FROM files
      WHERE last_error IS NOT NULL AND state = ?1 ORDER BY updated_at DESC LIMIT ?2";
 
 /// Pending files still waiting out a backoff at `?1` (few: the failing ones).
@@ -121,23 +121,27 @@ impl Ledger {
         }
         let mut stmt = self.conn.prepare_cached(LAST_ERRORS)?;
         let mut lines = Vec::new();
-        let mut others = Vec::new();
+        let mut others: Vec<(ErrorLine, Millis)> = Vec::new();
         for state in [
             FileState::Failed,
             FileState::Pending,
             FileState::Downloading,
         ] {
-            let rows = stmt.query_map(rusqlite::params![state, limit as i64], error_line)?;
-            let target = if state == FileState::Failed {
-                &mut lines
-            } else {
-                &mut others
-            };
+            let rows = stmt.query_map(rusqlite::params![state, limit as i64], |row| {
+                Ok((error_line(row)?, row.get::<_, Millis>(5)?))
+            })?;
             for row in rows {
-                target.push(row?);
+                let (line, at) = row?;
+                if state == FileState::Failed {
+                    lines.push(line);
+                } else {
+                    others.push((line, at));
+                }
             }
         }
-        lines.extend(others);
+        // Pending and downloading files together, newest error first.
+        others.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+        lines.extend(others.into_iter().map(|(line, _)| line));
         lines.truncate(limit);
         Ok(lines)
     }

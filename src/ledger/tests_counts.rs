@@ -346,3 +346,35 @@ fn per_poll_and_per_claim_queries_are_index_lookups() {
         }
     }
 }
+
+#[test]
+fn last_errors_put_failed_files_first_then_the_newest() {
+    let mut ledger = ledger_with(&[
+        entry("Hd", "/d/a.mp4", "ta"),
+        entry("Hd", "/d/b.mp4", "tb"),
+        entry("Hd", "/d/c.mp4", "tc"),
+    ]);
+    for (ms, error, max_attempts) in [(100, "a", 1), (200, "b", 5), (300, "c", 5)] {
+        let file = ledger.claim_next(at(ms)).expect("claim").expect("file");
+        let plan = RetryPlan {
+            error,
+            next_attempt_at: at(10_000 + ms),
+            max_attempts,
+            partial_bytes: 0,
+        };
+        ledger
+            .schedule_retry(file.id, &plan, at(ms))
+            .expect("retry");
+    }
+    let errors = |limit| {
+        let status = ledger.status(limit).expect("status");
+        status
+            .last_errors
+            .iter()
+            .map(|e| e.error.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(errors(5), ["a", "c", "b"]);
+    assert_eq!(errors(2), ["a", "c"]);
+    assert!(errors(0).is_empty());
+}
