@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench --bench throughput`. BIG_MB (default 2048), MID_MB
 //! (default 100, the RSS comparison), SMALL_FILES (default 1000), SMALL_KB
-//! (default 256), ROUNDS (default 3), BENCH_DIR (default: the temp folder).
+//! (default 256), ROUNDS (default 3), BENCH_DIR (default: the temp folder),
+//! ARCHIVER_BIN (another build of the binary to measure instead).
 //! Needs `curl`, `sync` and `/usr/bin/time` (GNU).
 
 use std::path::{Path, PathBuf};
@@ -84,7 +85,10 @@ fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> (f64, f6
     let dir = tempfile::tempdir_in(root).expect("tempdir");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_text(api_base, dir.path(), conf, workers)).expect("config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meeting-archiver"));
+    // ARCHIVER_BIN: another build to compare (e.g. the one before a change).
+    let bin = std::env::var_os("ARCHIVER_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_meeting-archiver").into());
+    let mut cmd = Command::new(bin);
     cmd.arg("--config").arg(&config).arg("sync");
     timed(cmd)
 }
