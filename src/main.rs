@@ -81,7 +81,23 @@ async fn dispatch(cli: Cli) -> u8 {
                 outcome.exit_code()
             })
         }
-        Command::Status { json, .. } => commands::status(&config, json).await,
+        Command::Status {
+            json,
+            meetings,
+            page,
+            per_page,
+            ref meeting,
+            ..
+        } => {
+            let options = commands::StatusOptions {
+                json,
+                all_meetings: meetings,
+                page,
+                per_page,
+                meeting: meeting.clone(),
+            };
+            commands::status(&config, &options).await
+        }
         Command::CheckConfig { online, .. } => match commands::check_config(&config) {
             Ok(exit::OK) if online => commands::preflight(&config).await,
             Ok(code) => Ok(code),
@@ -90,6 +106,11 @@ async fn dispatch(cli: Cli) -> u8 {
                 Ok(exit::CONFIG)
             }
         },
+        Command::Verify {
+            repair,
+            ledger: true,
+            ..
+        } => commands::verify_ledger(&config, repair).await,
         Command::Verify { repair, deep, .. } => commands::verify_with(&config, repair, deep).await,
         Command::Retry { .. } => commands::retry(&config).await,
         Command::Demo { .. } | Command::Simulator { .. } => Ok(exit::OK),

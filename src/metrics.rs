@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::clock::Millis;
-use crate::ledger::{FileState, Status};
+use crate::ledger::{Counters, FileState, Status};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -21,6 +21,7 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     registry: Registry,
     files: Family<Labels, Gauge>,
+    meetings: Family<Labels, Gauge>,
     bytes_archived: Gauge,
     queue_depth: Gauge,
     downloads: Family<Labels, Counter>,
@@ -50,6 +51,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("meeting_archiver");
         let m = Metrics {
             files: Family::default(),
+            meetings: Family::default(),
             bytes_archived: Gauge::default(),
             queue_depth: Gauge::default(),
             downloads: Family::default(),
@@ -71,6 +73,11 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("files", "Files in the ledger by state", m.files.clone());
+        registry.register(
+            "meetings",
+            "Meetings in the ledger by lifecycle state (complete includes settled)",
+            m.meetings.clone(),
+        );
         registry.register(
             "bytes_archived",
             "Bytes of archived files",
@@ -216,6 +223,15 @@ impl Metrics {
         }
     }
 
+    /// Sets the meetings-per-state gauges from the ledger's counters.
+    pub fn set_meeting_stages(&self, counters: &Counters) {
+        for (stage, n) in counters.stages() {
+            self.meetings
+                .get_or_create(&vec![("state", stage.to_owned())])
+                .set(n);
+        }
+    }
+
     /// The text exposition, with ledger gauges refreshed from `status` and
     /// `due` (files whose next attempt is due now).
     pub fn render(&self, status: &Status, due: i64) -> String {
@@ -260,6 +276,16 @@ mod tests {
         m.event_to_archive(1.5);
         m.upload(true, 1000, 0.5);
         m.upload(false, 0, 0.1);
+        let mut ledger = crate::ledger::Ledger::open_in_memory().expect("ledger");
+        ledger
+            .upsert_meeting(
+                "c",
+                crate::ledger::MeetingOrigin::Config,
+                None,
+                Millis::EPOCH,
+            )
+            .expect("meeting");
+        m.set_meeting_stages(&ledger.counters().expect("counters"));
         let mut status = Status::default();
         status.files.done = 3;
         status.bytes_archived = 4096;
@@ -270,6 +296,8 @@ mod tests {
             "meeting_archiver_token_refreshes_total 1",
             "meeting_archiver_downloads_total{outcome=\"done\"} 1",
             "meeting_archiver_files{state=\"done\"} 3",
+            "meeting_archiver_meetings{state=\"not_ready\"} 1",
+            "meeting_archiver_meetings{state=\"complete\"} 0",
             "meeting_archiver_bytes_archived 4096",
             "meeting_archiver_queue_depth 2",
             "meeting_archiver_download_duration_seconds_count 1",

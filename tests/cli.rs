@@ -2,6 +2,7 @@
 //! `status --json`, secrets kept out of every output, `demo`.
 
 mod first_contact;
+mod status_views;
 
 use std::process::Output;
 
@@ -120,7 +121,13 @@ async fn sync_at_trace_level_logs_no_secret_and_status_json_counts_files() {
         assert!(!all.contains(&secret), "a token leaked into the logs");
     }
     let out = run_async(
-        vec!["--config".into(), config, "status".into(), "--json".into()],
+        vec![
+            "--config".into(),
+            config,
+            "status".into(),
+            "--json".into(),
+            "--meetings".into(),
+        ],
         vec![],
     )
     .await;

@@ -22,6 +22,7 @@ mod review_findings;
 mod s3;
 mod s3_kill;
 mod s3_ops;
+mod scale;
 mod service;
 mod tls;
 mod webhook;

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod error;
 mod names;
+mod pace;
 mod paging;
 mod retry;
 mod session;
@@ -57,6 +58,8 @@ pub struct CloudSettings {
     pub backoff: Backoff,
     /// The longest one call is retried.
     pub give_up_after: Duration,
+    /// A cap on requests per minute, spread evenly (0 = none).
+    pub max_requests_per_minute: u32,
 }
 
 /// A client of the API, cheap to share behind an `Arc`.
@@ -67,6 +70,8 @@ pub struct CloudClient {
     generation: AtomicU64,
     metrics: Arc<Metrics>,
     paging: Paging,
+    /// Spaces every request out under `max_requests_per_minute`.
+    pace: pace::Pace,
     store: Option<Arc<dyn TokenStore>>,
     /// The last authentication's failure, until the next poll begins: one
     /// refused App Key must not be tried again for every meeting.
@@ -80,6 +85,7 @@ impl CloudClient {
     pub fn new(http: reqwest::Client, settings: CloudSettings) -> CloudClient {
         CloudClient {
             http,
+            pace: pace::Pace::per_minute(settings.max_requests_per_minute),
             settings,
             token: Mutex::new(None),
             generation: AtomicU64::new(0),
@@ -122,6 +128,7 @@ impl CloudClient {
         let mut tries = 0;
         let started = std::time::Instant::now();
         loop {
+            self.pace.wait().await;
             let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
             headers.insert("Authorization", sensitive(&authorization)?);
@@ -194,6 +201,7 @@ impl CloudClient {
         let started = std::time::Instant::now();
         loop {
             let (token, generation) = self.access_token().await?;
+            self.pace.wait().await;
             let sent = self
                 .http
                 .request(method.clone(), self.url(path))

@@ -66,8 +66,8 @@ const EXIT_SYNC: &str = "Exit status:
      for good or is still pending, the ledger failed, or it was interrupted
   2  config error";
 const EXIT_STATUS: &str = "Exit status:
-  0  the summary was printed
-  1  the ledger could not be read
+  0  the summary (or the meeting asked for) was printed
+  1  the ledger could not be read, or it knows no meeting MEETING_UUID
   2  config error, or no ledger at ledger.path (nothing archived with this config)";
 const EXIT_CHECK_CONFIG: &str = "Exit status:
   0  valid (warnings may be printed); nothing was created or changed;
@@ -76,8 +76,10 @@ const EXIT_CHECK_CONFIG: &str = "Exit status:
   2  invalid: a key, a folder that cannot be created or written, a ledger that
      does not open, tls.ca_file, or a schedule that never fires";
 const EXIT_VERIFY: &str = "Exit status:
-  0  every archived file matches the ledger
-  1  a file is missing or differs, or the ledger could not be read
+  0  every archived file matches the ledger (--ledger: every counter
+     agrees with the rows, or --repair rebuilt them)
+  1  a file is missing or differs, a counter disagrees (--ledger), or the
+     ledger could not be read
   2  config error, or no ledger at ledger.path (nothing to verify)";
 const EXIT_RETRY: &str = "Exit status:
   0  failed files were queued again (or there were none)
@@ -123,6 +125,19 @@ pub enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// List every meeting, a page at a time (by default only those
+        /// needing attention are listed).
+        #[arg(long)]
+        meetings: bool,
+        /// The page of `--meetings` to show, from 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        page: u32,
+        /// Meetings per page of `--meetings`.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        per_page: u32,
+        /// Show this one meeting (its conference UUID) with its files and last errors.
+        #[arg(value_name = "MEETING_UUID")]
+        meeting: Option<String>,
         #[command(flatten)]
         config: ConfigFlag,
     },
@@ -143,7 +158,8 @@ pub enum Command {
     /// ledger (in a bucket: each object's size and recorded SHA-256, by HEAD).
     #[command(after_help = EXIT_VERIFY)]
     Verify {
-        /// Queue missing or corrupt files for download again (writes the ledger).
+        /// Queue missing or corrupt files for download again (writes the
+        /// ledger); with --ledger, rebuild the ledger's counters from its rows.
         #[arg(long)]
         repair: bool,
         /// In a bucket: read every object back and hash it, rather than
@@ -151,6 +167,11 @@ pub enum Command {
         /// local folder, whose files are always re-read).
         #[arg(long)]
         deep: bool,
+        /// Check the ledger itself instead of the archived files: recompute
+        /// its counters (files per state, bytes, meetings per state) from
+        /// its rows and compare.
+        #[arg(long)]
+        ledger: bool,
         #[command(flatten)]
         config: ConfigFlag,
     },

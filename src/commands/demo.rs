@@ -55,7 +55,7 @@ pub async fn demo(options: DemoOptions, cancel: CancellationToken) -> anyhow::Re
     println!("\n== verify");
     let verified = verify(&config, false).await?;
     println!("\n== status");
-    status(&config, false).await?;
+    status(&config, &super::StatusOptions::default()).await?;
     let stats = sim.stats();
     println!(
         "\nsimulator served {} download requests ({} faults injected, {} spent tokens presented again), {} API calls, {} access token(s) issued",

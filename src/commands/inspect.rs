@@ -5,117 +5,84 @@
 //! compliance check. `verify --repair` and `retry` write.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::Serialize;
 
 use super::exit;
+pub use super::status_view::StatusOptions;
+use super::status_view::{
+    StatusDocument, human_size, render_errors, render_meetings, status_of_meeting,
+    summary_document, utc,
+};
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::ledger::{LastEvent, Ledger, LedgerHandle, MeetingRecord, Status};
+use crate::ledger::{LastEvent, Ledger, LedgerHandle};
 use crate::pipeline::{archive_reader, open_ledger};
 use crate::telemetry::error_chain;
 
-/// `status --json`: the ledger summary plus each meeting.
-#[derive(Serialize)]
-struct StatusDocument {
-    #[serde(flatten)]
-    status: Status,
-    meeting_list: Vec<MeetingLine>,
-    /// The last event the webhook received (`null`: none).
-    last_event: Option<LastEvent>,
-}
-
-/// A meeting with its lifecycle state.
-#[derive(Serialize)]
-struct MeetingLine {
-    #[serde(flatten)]
-    meeting: MeetingRecord,
-    state: &'static str,
-}
-
-/// Where a meeting stands: `listing_failed`, `not_ready` (no files listed
-/// yet), `in_progress`, `has_failures`, `complete` (still re-checked for new
-/// files) or `settled` (complete for longer than `poll.recheck_for`; no
-/// longer polled).
-fn meeting_state(m: &MeetingRecord, recheck: Duration, now: Millis) -> &'static str {
-    if m.deleted_from_cloud_at.is_some() {
-        "deleted_from_cloud"
-    } else if m.given_up_at.is_some() {
-        "gave_up"
-    } else if m.last_poll_error.is_some() {
-        "listing_failed"
-    } else if m.files_total == 0 && m.transcoding {
-        "transcoding"
-    } else if m.files_total == 0 {
-        "not_ready"
-    } else if let Some(since) = m.complete_since {
-        if since + recheck < now {
-            "settled"
-        } else {
-            "complete"
-        }
-    } else if m.files_failed > 0 {
-        "has_failures"
-    } else {
-        "in_progress"
-    }
-}
-
 /// `status`: prints the ledger's summary (JSON with `json`). A ledger that
-/// does not exist is an error (exit 2), and none is created.
-pub async fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
+/// does not exist is an error (exit 2), and none is created. Every count
+/// comes from the ledger's counters, so this costs the same on a ledger of
+/// a million files as on an empty one.
+pub async fn status(config: &Config, options: &StatusOptions) -> anyhow::Result<u8> {
     if ledger_missing(config) {
         return Ok(exit::CONFIG);
     }
     let ledger = open_reader(config)?;
-    let (status, meetings) = ledger.call(|l| Ok((l.status(10)?, l.meetings()?))).await?;
-    let last_event = ledger.call(|l| l.last_event()).await?;
     let recheck = config.poll.recheck_for;
     let now = Millis::now();
-    let meetings: Vec<MeetingLine> = meetings
-        .into_iter()
-        .map(|meeting| MeetingLine {
-            state: meeting_state(&meeting, recheck, now),
-            meeting,
-        })
-        .collect();
-    if json {
-        let doc = StatusDocument {
-            status,
-            meeting_list: meetings,
-            last_event,
-        };
+    if let Some(conf) = options.meeting.clone() {
+        return status_of_meeting(&ledger, conf, recheck, now, options.json).await;
+    }
+    let opts = options.clone();
+    let doc = ledger
+        .call(move |l| summary_document(l, &opts, recheck, now))
+        .await?;
+    if options.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", render_status(&status, &meetings));
+        print!("{}", render_status(&doc));
         print!(
             "{}",
-            render_last_event(last_event.as_ref(), config.webhook.enabled)
+            render_last_event(doc.last_event.as_ref(), config.webhook.enabled)
         );
     }
     Ok(exit::OK)
 }
 
-fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
+fn render_status(doc: &StatusDocument) -> String {
+    let status = &doc.status;
     let f = &status.files;
     let mut out = String::new();
-    let _ = writeln!(out, "meetings: {}", status.meetings);
+    let states: Vec<String> = doc
+        .meeting_states
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let states = if states.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", states.join(", "))
+    };
+    let _ = writeln!(out, "meetings: {}{states}", status.meetings);
     let _ = writeln!(
         out,
         "files:    {} done, {} pending, {} downloading, {} failed",
         f.done, f.pending, f.downloading, f.failed
     );
-    let _ = writeln!(out, "archived: {} bytes", status.bytes_archived);
-    let last_poll = status.last_successful_poll.map_or_else(
-        || "never".to_owned(),
-        |at| at.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    let _ = writeln!(
+        out,
+        "archived: {} ({} bytes)",
+        human_size(status.bytes_archived),
+        status.bytes_archived
     );
+    let last_poll = status
+        .last_successful_poll
+        .map_or_else(|| "never".to_owned(), utc);
     let _ = writeln!(out, "last successful poll: {last_poll}");
     for c in &status.conditions {
-        let since = c.since.to_utc().format("%Y-%m-%d %H:%M:%S UTC");
-        let _ = writeln!(out, "NOW: {} since {since}: {}", c.name, c.detail);
+        let _ = writeln!(out, "NOW: {} since {}: {}", c.name, utc(c.since), c.detail);
     }
     if status.length_unconfirmed > 0 {
         let _ = writeln!(
@@ -124,35 +91,10 @@ fn render_status(status: &Status, meetings: &[MeetingLine]) -> String {
             status.length_unconfirmed
         );
     }
-    for MeetingLine { meeting: m, state } in meetings {
-        let _ = writeln!(
-            out,
-            "  {}  {}/{} files  {:<14} {}",
-            m.conf_uuid,
-            m.files_done,
-            m.files_total,
-            state,
-            m.subject.as_deref().unwrap_or("")
-        );
-        if let Some(error) = &m.last_poll_error {
-            let _ = writeln!(out, "      last listing error: {error}");
-        }
-        if let Some(at) = m.deleted_from_cloud_at {
-            let at = at.to_utc().format("%Y-%m-%d %H:%M:%S UTC");
-            let _ = writeln!(out, "      deleted from the cloud at {at}");
-        } else if let Some(hold) = &m.retention_hold {
-            let _ = writeln!(out, "      kept in the cloud: {hold}");
-        }
-    }
+    render_meetings(&mut out, doc);
     if !status.last_errors.is_empty() {
         let _ = writeln!(out, "last errors:");
-        for e in &status.last_errors {
-            let _ = writeln!(
-                out,
-                "  [{}, {} attempts] {}: {}",
-                e.state, e.attempts, e.rel_path, e.error
-            );
-        }
+        render_errors(&mut out, &status.last_errors);
     }
     out
 }
@@ -173,7 +115,7 @@ fn render_last_event(event: Option<&LastEvent>, enabled: bool) -> String {
 }
 
 /// The existing ledger of `config`, opened to read only.
-fn open_reader(config: &Config) -> anyhow::Result<LedgerHandle> {
+pub(super) fn open_reader(config: &Config) -> anyhow::Result<LedgerHandle> {
     let path = &config.ledger.path;
     let ledger = Ledger::open_read_only(path).context("while opening ledger.path")?;
     if ledger.pending_migrations()? > 0 {
@@ -274,92 +216,144 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
     })
 }
 
+/// `verify --ledger`: recomputes the ledger's counters (files per state,
+/// bytes, meetings per stage, each meeting's file counts) from its rows and
+/// compares; exit 1 with each disagreement named. With `repair`, rewrites
+/// them from the rows (and writes the ledger). Reads no archived file.
+pub async fn verify_ledger(config: &Config, repair: bool) -> anyhow::Result<u8> {
+    if ledger_missing(config) {
+        return Ok(exit::CONFIG);
+    }
+    let ledger = if repair {
+        open_ledger(config, false)?
+    } else {
+        open_reader(config)?
+    };
+    let mismatches = ledger.call(|l| l.check_counts()).await?;
+    for m in &mismatches {
+        println!(
+            "BAD  counter {}: says {}, the rows say {}",
+            m.counter, m.stored, m.actual
+        );
+    }
+    if mismatches.is_empty() {
+        println!("ledger counters agree with its rows");
+        return Ok(exit::OK);
+    }
+    if !repair {
+        println!(
+            "{} counter(s) disagree with the rows; verify --ledger --repair rebuilds them",
+            mismatches.len()
+        );
+        return Ok(exit::FAILED);
+    }
+    ledger.call(|l| l.rebuild_counts()).await?;
+    let left = ledger.call(|l| l.check_counts()).await?;
+    if left.is_empty() {
+        println!("counters rebuilt from the rows");
+        Ok(exit::OK)
+    } else {
+        println!("{} counter(s) still disagree after the rebuild", left.len());
+        Ok(exit::FAILED)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::ledger::MeetingOrigin;
+    use std::time::Duration;
 
-    fn meeting(total: i64, done: i64, failed: i64, complete_since: Option<i64>) -> MeetingRecord {
+    use super::*;
+    use crate::commands::status_view::{MeetingLine, iso};
+    use crate::ledger::{MeetingOrigin, MeetingRecord, MeetingStage, Status};
+
+    fn meeting(stage: MeetingStage) -> MeetingRecord {
         MeetingRecord {
             conf_uuid: "c".into(),
             subject: None,
             origin: MeetingOrigin::Config,
             last_polled_at: Some(Millis::from_unix_ms(1)),
             last_poll_error: None,
-            files_total: total,
-            files_done: done,
-            files_failed: failed,
-            complete_since: complete_since.map(Millis::from_unix_ms),
+            files_total: 3,
+            files_done: 1,
+            files_failed: 0,
+            complete_since: None,
             transcoding: false,
             given_up_at: None,
             deleted_from_cloud_at: None,
             retention_hold: None,
+            stage,
+            first_seen_at: Millis::from_unix_ms(1),
         }
     }
 
-    const RECHECK: Duration = Duration::from_millis(100);
-
-    fn at(ms: i64) -> Millis {
-        Millis::from_unix_ms(ms)
+    fn document(status: Status, attention: Vec<MeetingRecord>, total: i64) -> StatusDocument {
+        let now = Millis::from_unix_ms(1_000);
+        let line = |m| MeetingLine::new(m, Duration::from_millis(100), now);
+        StatusDocument {
+            status,
+            last_successful_poll_utc: None,
+            generated_at: now,
+            generated_at_utc: iso(now),
+            meeting_states: Default::default(),
+            attention: attention.into_iter().map(line).collect(),
+            attention_total: total,
+            meeting_list: None,
+            page: None,
+            last_event: None,
+        }
     }
 
     #[test]
     fn the_human_status_shows_the_last_good_poll_and_each_listing_error() {
-        let mut failing = meeting(0, 0, 0, None);
+        let mut failing = meeting(MeetingStage::ListingFailed);
         failing.last_poll_error = Some("appauth: authentication refused".into());
-        let lines = [MeetingLine {
-            meeting: failing,
-            state: "listing_failed",
-        }];
-        let never = render_status(&Status::default(), &lines);
+        let never = render_status(&document(Status::default(), vec![failing], 1));
         assert!(never.contains("last successful poll: never"), "{never}");
+        assert!(never.contains("needs attention (1):"), "{never}");
         assert!(
             never.contains("last listing error: appauth: authentication refused"),
             "{never}"
         );
+        assert!(!never.contains("more"), "{never}");
         let status = Status {
             last_successful_poll: Some(Millis::from_unix_secs(1_700_000_000)),
+            bytes_archived: 491_016_157_388,
             ..Status::default()
         };
-        let text = render_status(&status, &[]);
+        let text = render_status(&document(status, vec![], 0));
         assert!(
             text.contains("last successful poll: 2023-11-14 22:13:20 UTC"),
             "{text}"
         );
+        assert!(text.contains("archived: 457.3 GiB"), "{text}");
+        assert!(!text.contains("needs attention"), "{text}");
     }
 
     #[test]
-    fn meeting_states_follow_the_lifecycle() {
+    fn attention_beyond_the_shown_ones_is_counted_not_listed() {
+        let shown = vec![meeting(MeetingStage::HasFailures); 20];
+        let text = render_status(&document(Status::default(), shown, 57));
+        assert!(text.contains("needs attention (57):"), "{text}");
+        assert!(text.contains("and 37 more"), "{text}");
+        assert_eq!(text.matches("has_failures").count(), 20, "{text}");
+    }
+
+    #[test]
+    fn a_complete_meeting_settles_after_its_recheck_period() {
+        let recheck = Duration::from_millis(100);
+        let stage = MeetingStage::Complete;
+        let at = Millis::from_unix_ms;
         assert_eq!(
-            meeting_state(&meeting(0, 0, 0, None), RECHECK, at(1_000)),
-            "not_ready"
+            stage.at(Some(at(950)), recheck, at(1_000)),
+            MeetingStage::Complete
         );
         assert_eq!(
-            meeting_state(&meeting(3, 1, 0, None), RECHECK, at(1_000)),
-            "in_progress"
+            stage.at(Some(at(800)), recheck, at(1_000)),
+            MeetingStage::Settled
         );
         assert_eq!(
-            meeting_state(&meeting(3, 2, 1, None), RECHECK, at(1_000)),
-            "has_failures"
+            MeetingStage::HasFailures.at(Some(at(800)), recheck, at(1_000)),
+            MeetingStage::HasFailures
         );
-        assert_eq!(
-            meeting_state(&meeting(3, 3, 0, Some(950)), RECHECK, at(1_000)),
-            "complete"
-        );
-        assert_eq!(
-            meeting_state(&meeting(3, 3, 0, Some(800)), RECHECK, at(1_000)),
-            "settled"
-        );
-        let mut failed = meeting(3, 3, 0, None);
-        failed.last_poll_error = Some("HTTP 500".into());
-        assert_eq!(meeting_state(&failed, RECHECK, at(1_000)), "listing_failed");
-        let mut transcoding = meeting(0, 0, 0, None);
-        transcoding.transcoding = true;
-        assert_eq!(
-            meeting_state(&transcoding, RECHECK, at(1_000)),
-            "transcoding"
-        );
-        transcoding.given_up_at = Some(at(900));
-        assert_eq!(meeting_state(&transcoding, RECHECK, at(1_000)), "gave_up");
     }
 }

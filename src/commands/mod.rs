@@ -9,12 +9,13 @@ mod health;
 mod inspect;
 mod preflight;
 pub mod progress;
+mod status_view;
 mod sync;
 
 pub use check::check_config;
 pub use demo::{DemoOptions, demo, simulator};
 pub use health::healthcheck;
-pub use inspect::{retry, status, verify, verify_with};
+pub use inspect::{StatusOptions, retry, status, verify, verify_ledger, verify_with};
 pub use preflight::preflight;
 pub use sync::{SyncOptions, SyncOutcome, print_sync, sync, sync_with_options};
 

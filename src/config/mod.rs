@@ -92,6 +92,10 @@ pub struct CloudConfig {
     /// The longest one API call is retried (429, 5xx, unreachable host)
     /// before it fails; permanent errors fail at once.
     pub give_up_after: Duration,
+    /// A cap on API requests per minute, spread evenly (0 = none): keeps a
+    /// poll of thousands of meetings under the gateway's throttle (429
+    /// `APIG.0308`) instead of bursting into it.
+    pub max_requests_per_minute: u32,
 }
 
 impl CloudConfig {
@@ -106,6 +110,7 @@ impl CloudConfig {
             retry_base: defaults::API_RETRY_BASE,
             retry_max: defaults::API_RETRY_MAX,
             give_up_after: defaults::API_GIVE_UP_AFTER,
+            max_requests_per_minute: defaults::MAX_REQUESTS_PER_MINUTE,
         }
     }
 }
@@ -189,6 +194,8 @@ pub struct PollConfig {
     /// How long a discovered meeting that lists no file (still
     /// transcoding, or never recorded) is polled before it is given up.
     pub give_up_after: Duration,
+    /// Meetings listed at once during a poll (1..=64).
+    pub concurrency: usize,
 }
 
 /// `[download]`: the archive folder and how files are fetched into it.

@@ -29,6 +29,10 @@ pub mod defaults {
     pub const API_RETRY_BASE: Duration = Duration::from_secs(1);
     /// `cloud.retry_max`
     pub const API_RETRY_MAX: Duration = Duration::from_secs(60);
+    /// `cloud.max_requests_per_minute`: 0 = no cap.
+    pub const MAX_REQUESTS_PER_MINUTE: u32 = 0;
+    /// `poll.concurrency`
+    pub const POLL_CONCURRENCY: usize = 4;
     /// `poll.schedule`: every ten minutes.
     pub const SCHEDULE: &str = "0 */10 * * * *";
     /// `poll.discover_days`
@@ -85,6 +89,7 @@ impl Default for PollConfig {
             discover_days: defaults::DISCOVER_DAYS,
             recheck_for: defaults::RECHECK_FOR,
             give_up_after: defaults::GIVE_UP_AFTER,
+            concurrency: defaults::POLL_CONCURRENCY,
         }
     }
 }
@@ -203,6 +208,7 @@ pub(super) struct RawCloud {
     pub give_up_after: Option<String>,
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
+    pub max_requests_per_minute: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -225,6 +231,7 @@ pub(super) struct RawPoll {
     pub discover_days: Option<u32>,
     pub recheck_for: Option<String>,
     pub give_up_after: Option<String>,
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]

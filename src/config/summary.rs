@@ -57,6 +57,11 @@ impl Config {
         line(out, "give_up_after", &dur(c.give_up_after));
         line(out, "retry_base", &dur(c.retry_base));
         line(out, "retry_max", &dur(c.retry_max));
+        let cap = match c.max_requests_per_minute {
+            0 => "no cap".to_string(),
+            n => format!("{n} (one every {:.1}s)", 60.0 / f64::from(n)),
+        };
+        line(out, "max_requests_per_minute", &cap);
     }
 
     fn write_rest(&self, out: &mut String) {
@@ -71,6 +76,7 @@ impl Config {
         line(out, "discover_days", &discover);
         line(out, "recheck_for", &dur(p.recheck_for));
         line(out, "give_up_after", &dur(p.give_up_after));
+        line(out, "concurrency", &p.concurrency.to_string());
         self.write_download(out);
         self.write_archive(out);
         self.write_other(out);

@@ -39,6 +39,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         || a.max_retries != b.max_retries
         || a.retry_base != b.retry_base
         || a.retry_max != b.retry_max
+        || a.max_requests_per_minute != b.max_requests_per_minute
         || a.auth_source != b.auth_source
     {
         changed.push("cloud");

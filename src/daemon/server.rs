@@ -279,16 +279,19 @@ async fn render_metrics(State(shared): State<Shared>) -> Response {
         .ledger
         .call(|l| {
             let now = Millis::now();
-            Ok((l.status(0)?, l.due_count(now)?))
+            Ok((l.status(0)?, l.due_count(now)?, l.counters()?))
         })
         .await;
     match read {
-        Ok((status, due)) => (
+        Ok((status, due, counters)) => (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
-            shared.metrics.render(&status, due),
+            {
+                shared.metrics.set_meeting_stages(&counters);
+                shared.metrics.render(&status, due)
+            },
         )
             .into_response(),
         Err(e) => (

@@ -100,6 +100,20 @@ pub struct RetryPlan<'a> {
     pub partial_bytes: u64,
 }
 
+/// The claim: the first due pending file by the queue index `files_queue`.
+pub(super) const CLAIM_NEXT: &str = "UPDATE files SET state = 'downloading', updated_at = ?1
+     WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, id LIMIT 1)
+     RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
+               candidate_size, candidate_sha256,
+               staged_size, staged_sha256, staged_length_confirmed, open_upload_id";
+
+/// An idle worker's question: the earliest pending file (the queue index's
+/// first entry) and the files downloading now (a counter).
+pub(super) const QUEUE_STATE: &str =
+    "SELECT (SELECT min(next_attempt_at) FROM files WHERE state = 'pending'),
+            (SELECT n FROM counts WHERE name = 'files.downloading')";
+
 impl Ledger {
     /// Claims the next due pending file, in one `UPDATE … RETURNING` inside
     /// an IMMEDIATE transaction so no two workers get the same file.
@@ -108,32 +122,24 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
-            .query_row(
-                "UPDATE files SET state = 'downloading', updated_at = ?1
-                 WHERE id = (SELECT id FROM files WHERE state = 'pending' AND next_attempt_at <= ?1
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                 RETURNING id, conf_uuid, file_type, url, rel_path, attempts, partial_bytes,
-                           candidate_size, candidate_sha256,
-                           staged_size, staged_sha256, staged_length_confirmed, open_upload_id",
-                [now],
-                |row| {
-                    Ok(ClaimedFile {
-                        id: row.get(0)?,
-                        conf_uuid: row.get(1)?,
-                        file_type: row.get(2)?,
-                        url: row.get(3)?,
-                        rel_path: row.get(4)?,
-                        attempts: row.get(5)?,
-                        partial_bytes: row.get::<_, i64>(6)?.max(0) as u64,
-                        candidate: match (row.get::<_, Option<i64>>(7)?, row.get(8)?) {
-                            (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
-                            _ => None,
-                        },
-                        staged: super::staging::from_columns(row, 9)?,
-                        open_upload: row.get(12)?,
-                    })
-                },
-            )
+            .prepare_cached(CLAIM_NEXT)?
+            .query_row([now], |row| {
+                Ok(ClaimedFile {
+                    id: row.get(0)?,
+                    conf_uuid: row.get(1)?,
+                    file_type: row.get(2)?,
+                    url: row.get(3)?,
+                    rel_path: row.get(4)?,
+                    attempts: row.get(5)?,
+                    partial_bytes: row.get::<_, i64>(6)?.max(0) as u64,
+                    candidate: match (row.get::<_, Option<i64>>(7)?, row.get(8)?) {
+                        (Some(size), Some(sha)) => Some((size.max(0) as u64, sha)),
+                        _ => None,
+                    },
+                    staged: super::staging::from_columns(row, 9)?,
+                    open_upload: row.get(12)?,
+                })
+            })
             .optional()?;
         tx.commit()?;
         Ok(claimed)
@@ -143,9 +149,8 @@ impl Ledger {
     pub fn file_url(&self, file_id: FileId) -> Result<String> {
         Ok(self
             .conn
-            .query_row("SELECT url FROM files WHERE id = ?1", [file_id], |row| {
-                row.get(0)
-            })?)
+            .prepare_cached("SELECT url FROM files WHERE id = ?1")?
+            .query_row([file_id], |row| row.get(0))?)
     }
 
     /// Marks a file archived; call only once its bytes are durable under
@@ -155,12 +160,11 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let conf: String = tx.query_row(
-            "UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
+        let conf: String = tx.prepare_cached("UPDATE files SET state = 'done', size = ?2, sha256 = ?3, done_at = ?4, updated_at = ?4,
                  partial_bytes = 0, last_error = NULL, candidate_size = NULL,
                  candidate_sha256 = NULL, length_unconfirmed = ?5, staged_size = NULL,
                  staged_sha256 = NULL, staged_length_confirmed = NULL, open_upload_id = NULL
-             WHERE id = ?1 RETURNING conf_uuid",
+             WHERE id = ?1 RETURNING conf_uuid")?.query_row(
             params![
                 file_id,
                 done.size as i64,
@@ -187,13 +191,20 @@ impl Ledger {
         now: Millis,
     ) -> Result<()> {
         let (size, sha256) = candidate;
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', partial_bytes = ?2, candidate_size = ?2,
+        self.conn
+            .prepare_cached(
+                "UPDATE files SET state = 'pending', partial_bytes = ?2, candidate_size = ?2,
                  candidate_sha256 = ?3, next_attempt_at = ?4, updated_at = ?4,
                  attempts = attempts + ?5
              WHERE id = ?1 AND state = 'downloading'",
-            params![file_id, size as i64, sha256, now, i64::from(counted)],
-        )?;
+            )?
+            .execute(params![
+                file_id,
+                size as i64,
+                sha256,
+                now,
+                i64::from(counted)
+            ])?;
         Ok(())
     }
 
@@ -208,24 +219,27 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state: FileState = tx.query_row(
-            "UPDATE files SET
+        let state: FileState = tx
+            .prepare_cached(
+                "UPDATE files SET
                  attempts = attempts + 1,
                  state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'pending' END,
                  next_attempt_at = ?3, last_error = ?4, updated_at = ?5, partial_bytes = ?6,
                  staged_size = CASE WHEN attempts + 1 >= ?2 THEN NULL ELSE staged_size END,
                  staged_sha256 = CASE WHEN attempts + 1 >= ?2 THEN NULL ELSE staged_sha256 END
              WHERE id = ?1 RETURNING state",
-            params![
-                file_id,
-                plan.max_attempts,
-                plan.next_attempt_at,
-                plan.error,
-                now,
-                plan.partial_bytes as i64
-            ],
-            |row| row.get(0),
-        )?;
+            )?
+            .query_row(
+                params![
+                    file_id,
+                    plan.max_attempts,
+                    plan.next_attempt_at,
+                    plan.error,
+                    now,
+                    plan.partial_bytes as i64
+                ],
+                |row| row.get(0),
+            )?;
         tx.commit()?;
         Ok(state == FileState::Failed)
     }
@@ -233,28 +247,27 @@ impl Ledger {
     /// Returns a claimed file to the queue without counting an attempt
     /// (shutdown), keeping its partial data for resuming.
     pub fn release(&mut self, file_id: FileId, partial_bytes: u64, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', partial_bytes = ?2, updated_at = ?3
+        self.conn
+            .prepare_cached(
+                "UPDATE files SET state = 'pending', partial_bytes = ?2, updated_at = ?3
              WHERE id = ?1 AND state = 'downloading'",
-            params![file_id, partial_bytes as i64, now],
-        )?;
+            )?
+            .execute(params![file_id, partial_bytes as i64, now])?;
         Ok(())
     }
 
     /// Records how many bytes of a file's partial data are durable.
     pub fn set_partial(&mut self, file_id: FileId, partial_bytes: u64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET partial_bytes = ?2 WHERE id = ?1",
-            params![file_id, partial_bytes as i64],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE files SET partial_bytes = ?2 WHERE id = ?1")?
+            .execute(params![file_id, partial_bytes as i64])?;
         Ok(())
     }
 
     /// Puts every failed file back in the queue with a fresh attempt budget.
     pub fn retry_failed(&mut self, now: Millis) -> Result<usize> {
-        let revived = self.conn.execute(
-            "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
-             WHERE state = 'failed'",
+        let revived = self.conn.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?1
+             WHERE state = 'failed'")?.execute(
             [now],
         )?;
         refresh_completion(&self.conn, None, now)?;
@@ -263,10 +276,9 @@ impl Ledger {
 
     /// Queues an archived file again (its archived copy is missing or corrupt).
     pub fn requeue_done(&mut self, file_id: FileId, reason: &str, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
+        self.conn.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
                  size = NULL, sha256 = NULL, done_at = NULL, updated_at = ?3
-             WHERE id = ?1 AND state = 'done'",
+             WHERE id = ?1 AND state = 'done'")?.execute(
             params![file_id, reason, now],
         )?;
         refresh_completion(&self.conn, None, now)?;
@@ -317,12 +329,9 @@ impl Ledger {
     /// pending file becomes due (if any is pending) and how many files are
     /// being downloaded now.
     pub fn queue_state(&self) -> Result<(Option<Millis>, i64)> {
-        Ok(self.conn.query_row(
-            "SELECT min(next_attempt_at) FILTER (WHERE state = 'pending'),
-                    count(*) FILTER (WHERE state = 'downloading')
-             FROM files",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(QUEUE_STATE)?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?)
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{FileId, FileState, Ledger, MeetingOrigin, Result};
+use super::{FileId, FileState, Ledger, MeetingOrigin, MeetingStage, Result};
 use crate::clock::Millis;
 
 /// One download URL as listed by the cloud, with where its file will lie.
@@ -55,27 +55,78 @@ pub struct MeetingRecord {
     pub deleted_from_cloud_at: Option<Millis>,
     /// Why the last retention pass did not delete it.
     pub retention_hold: Option<String>,
+    /// Its lifecycle stage as stored (see [`MeetingStage::at`] for settled).
+    #[serde(skip)]
+    pub stage: MeetingStage,
+    /// When the archiver first knew it.
+    pub first_seen_at: Millis,
 }
 
 /// Sets or clears `complete_since` of one meeting (all of them with
-/// `None`) from its files: set when every known file is done, cleared
-/// otherwise. Runs inside the caller's transaction or on its own.
+/// `None`) from its file counts: set when every known file is done, cleared
+/// otherwise. Runs inside the caller's transaction or on its own; rows whose
+/// value does not change are not written.
 pub(super) fn refresh_completion(
     conn: &rusqlite::Connection,
     conf_uuid: Option<&str>,
     now: Millis,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meetings SET complete_since = CASE
-             WHEN EXISTS (SELECT 1 FROM files f WHERE f.conf_uuid = meetings.conf_uuid)
-              AND NOT EXISTS (SELECT 1 FROM files f
-                              WHERE f.conf_uuid = meetings.conf_uuid AND f.state <> 'done')
-             THEN coalesce(complete_since, ?2)
-             ELSE NULL END
-         WHERE ?1 IS NULL OR conf_uuid = ?1",
-        params![conf_uuid, now],
-    )?;
+    match conf_uuid {
+        Some(conf) => conn
+            .prepare_cached(REFRESH_COMPLETION_ONE)?
+            .execute(params![conf, now])?,
+        None => conn
+            .prepare_cached(REFRESH_COMPLETION_ALL)?
+            .execute(params![now])?,
+    };
     Ok(())
+}
+
+/// The completion of one meeting, by its primary key (run per archived file).
+pub(super) const REFRESH_COMPLETION_ONE: &str = "UPDATE meetings SET complete_since = CASE
+         WHEN files_total > 0 AND files_done = files_total THEN coalesce(complete_since, ?2)
+         ELSE NULL END
+     WHERE conf_uuid = ?1";
+
+const REFRESH_COMPLETION_ALL: &str = "UPDATE meetings SET complete_since = CASE
+         WHEN files_total > 0 AND files_done = files_total THEN coalesce(complete_since, ?1)
+         ELSE NULL END
+     WHERE (complete_since IS NULL) <> (files_total > 0 AND files_done = files_total)";
+
+/// Meetings a poll leaves alone: complete since before `?1`, or deleted.
+pub(super) const SETTLED_MEETINGS: &str = "SELECT conf_uuid FROM meetings
+     WHERE complete_since < ?1
+     UNION SELECT conf_uuid FROM meetings WHERE stage = 'deleted_from_cloud'";
+
+/// The columns of a [`MeetingRecord`], in the order `meeting_row` reads them.
+const MEETING_COLUMNS: &str = "conf_uuid, subject, origin, last_polled_at, last_poll_error,
+     files_total, files_done, files_failed, complete_since, transcoding, given_up_at,
+     deleted_from_cloud_at, retention_hold, stage, first_seen_at";
+
+/// Meetings that need a person: listing failed, files failed for good, or
+/// nothing listed since before `?1`. Served by the index `meetings_stage`.
+const ATTENTION: &str = "FROM meetings
+     WHERE stage IN ('listing_failed', 'has_failures')
+        OR (stage IN ('not_ready', 'transcoding') AND first_seen_at < ?1)";
+
+fn meeting_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MeetingRecord> {
+    Ok(MeetingRecord {
+        conf_uuid: row.get(0)?,
+        subject: row.get(1)?,
+        origin: row.get(2)?,
+        last_polled_at: row.get(3)?,
+        last_poll_error: row.get(4)?,
+        files_total: row.get(5)?,
+        files_done: row.get(6)?,
+        files_failed: row.get(7)?,
+        complete_since: row.get(8)?,
+        transcoding: row.get(9)?,
+        given_up_at: row.get(10)?,
+        deleted_from_cloud_at: row.get(11)?,
+        retention_hold: row.get(12)?,
+        stage: row.get(13)?,
+        first_seen_at: row.get(14)?,
+    })
 }
 
 impl Ledger {
@@ -83,11 +134,7 @@ impl Ledger {
     /// period is over and polls leave them alone.
     pub fn settled_meetings(&self, complete_before: Millis) -> Result<Vec<String>> {
         // A meeting deleted from the cloud is settled for good.
-        let mut stmt = self.conn.prepare(
-            "SELECT conf_uuid FROM meetings
-             WHERE (complete_since IS NOT NULL AND complete_since < ?1)
-                OR deleted_from_cloud_at IS NOT NULL",
-        )?;
+        let mut stmt = self.conn.prepare_cached(SETTLED_MEETINGS)?;
         let rows = stmt.query_map([complete_before], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -100,12 +147,13 @@ impl Ledger {
         subject: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)",
-            params![conf_uuid, subject, origin, now],
-        )?;
+            )?
+            .execute(params![conf_uuid, subject, origin, now])?;
         Ok(())
     }
 
@@ -130,42 +178,40 @@ impl Ledger {
             }
             let secret = entry.token.expose_secret();
             let digest = token_digest(secret);
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE tokens SET superseded_at = ?2, token = NULL
                  WHERE file_id = ?1 AND spent_at IS NULL AND superseded_at IS NULL
                    AND token_sha256 <> ?3",
-                params![file_id, now, digest],
-            )?;
+            )?
+            .execute(params![file_id, now, digest])?;
             // A token listed again (some servers re-issue a file's unused
             // token) is usable again if it was never spent; a spent one
             // stays spent and is never stored again: the WHERE keeps it.
-            tx.execute(
-                "INSERT INTO tokens (file_id, token_sha256, token, issued_at)
+            tx.prepare_cached("INSERT INTO tokens (file_id, token_sha256, token, issued_at)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (token_sha256) DO UPDATE
                      SET token = excluded.token, superseded_at = NULL, issued_at = excluded.issued_at
-                 WHERE tokens.spent_at IS NULL AND tokens.file_id = excluded.file_id",
+                 WHERE tokens.spent_at IS NULL AND tokens.file_id = excluded.file_id")?.execute(
                 params![file_id, digest, secret, now],
             )?;
         }
         refresh_completion(&tx, Some(conf_uuid), now)?;
         // Files listed: whatever the recording list said, it is not
         // transcoding any more.
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE meetings SET url_generation = url_generation + 1,
                  last_polled_at = ?2, last_poll_error = NULL,
                  transcoding = CASE WHEN ?3 THEN 0 ELSE transcoding END
              WHERE conf_uuid = ?1",
-            params![conf_uuid, now, !entries.is_empty()],
-        )?;
+        )?
+        .execute(params![conf_uuid, now, !entries.is_empty()])?;
         tx.commit()?;
         Ok(new_files)
     }
 
     /// Records that listing a meeting failed.
     pub fn record_poll_error(&mut self, conf_uuid: &str, error: &str, now: Millis) -> Result<()> {
-        self.conn.execute(
-            "UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1",
+        self.conn.prepare_cached("UPDATE meetings SET last_polled_at = ?2, last_poll_error = ?3 WHERE conf_uuid = ?1")?.execute(
             params![conf_uuid, now, error],
         )?;
         Ok(())
@@ -175,58 +221,64 @@ impl Ledger {
     pub fn url_generation(&self, conf_uuid: &str) -> Result<i64> {
         let generation = self
             .conn
-            .query_row(
-                "SELECT url_generation FROM meetings WHERE conf_uuid = ?1",
-                [conf_uuid],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT url_generation FROM meetings WHERE conf_uuid = ?1")?
+            .query_row([conf_uuid], |row| row.get(0))
             .optional()?;
         Ok(generation.unwrap_or(0))
     }
 
     /// Every meeting with its file counts, oldest first.
     pub fn meetings(&self) -> Result<Vec<MeetingRecord>> {
-        self.meetings_where(None)
+        self.meetings_page(0, i64::MAX)
+    }
+
+    /// `limit` meetings from the `offset`-th, oldest first (`status --meetings`).
+    pub fn meetings_page(&self, offset: i64, limit: i64) -> Result<Vec<MeetingRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings
+             ORDER BY first_seen_at, conf_uuid LIMIT ?1 OFFSET ?2"
+        ))?;
+        let rows = stmt.query_map([limit, offset], meeting_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// One meeting with its file counts (its manifest needs no other).
     pub fn meeting(&self, conf_uuid: &str) -> Result<Option<MeetingRecord>> {
-        Ok(self.meetings_where(Some(conf_uuid))?.into_iter().next())
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} FROM meetings WHERE conf_uuid = ?1"
+        ))?;
+        Ok(stmt.query_row([conf_uuid], meeting_row).optional()?)
     }
 
-    /// Meetings with their file counts: all, or the one named.
-    fn meetings_where(&self, conf_uuid: Option<&str>) -> Result<Vec<MeetingRecord>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT m.conf_uuid, m.subject, m.origin, m.last_polled_at, m.last_poll_error,
-                    count(f.id),
-                    count(f.id) FILTER (WHERE f.state = 'done'),
-                    count(f.id) FILTER (WHERE f.state = 'failed'),
-                    m.complete_since, m.transcoding, m.given_up_at,
-                    m.deleted_from_cloud_at, m.retention_hold
-             FROM meetings m LEFT JOIN files f ON f.conf_uuid = m.conf_uuid
-             WHERE ?1 IS NULL OR m.conf_uuid = ?1
-             GROUP BY m.conf_uuid ORDER BY m.first_seen_at, m.conf_uuid",
-        )?;
-        let rows = stmt.query_map([conf_uuid], |row| {
-            Ok(MeetingRecord {
-                conf_uuid: row.get(0)?,
-                subject: row.get(1)?,
-                origin: row.get(2)?,
-                last_polled_at: row.get(3)?,
-                last_poll_error: row.get(4)?,
-                files_total: row.get(5)?,
-                files_done: row.get(6)?,
-                files_failed: row.get(7)?,
-                complete_since: row.get(8)?,
-                transcoding: row.get(9)?,
-                given_up_at: row.get(10)?,
-                deleted_from_cloud_at: row.get(11)?,
-                retention_hold: row.get(12)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// Up to `limit` meetings that need a person (see [`ATTENTION`]; not
+    /// ready means nothing listed since before `not_ready_before`), most
+    /// urgent stage first, and how many there are in all.
+    pub fn meetings_needing_attention(
+        &self,
+        not_ready_before: Millis,
+        limit: i64,
+    ) -> Result<(Vec<MeetingRecord>, i64)> {
+        let total = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) {ATTENTION}"))?
+            .query_row([not_ready_before], |row| row.get(0))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MEETING_COLUMNS} {ATTENTION}
+             ORDER BY stage = 'listing_failed' DESC, stage = 'has_failures' DESC,
+                      first_seen_at, conf_uuid
+             LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![not_ready_before, limit], meeting_row)?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total))
     }
 }
+
+/// A poll's lookups of a listed file: by identity, by URL, by path.
+pub(super) const FILE_BY_KEY: &str =
+    "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3";
+pub(super) const FILE_BY_URL: &str =
+    "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3";
+pub(super) const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)";
 
 /// Finds or creates the file row of `entry`; returns its id, state and
 /// whether it was created.
@@ -237,25 +289,21 @@ fn upsert_file(
     now: Millis,
 ) -> Result<(FileId, FileState, bool)> {
     let existing: Option<(FileId, FileState)> = tx
-        .query_row(
-            "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3",
-            params![conf_uuid, entry.file_type, entry.file_key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached(FILE_BY_KEY)?
+        .query_row(params![conf_uuid, entry.file_type, entry.file_key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     if let Some((id, state)) = existing {
-        tx.execute(
-            "UPDATE files SET url = ?2, url_path = ?3 WHERE id = ?1 AND url <> ?2",
-            params![id, entry.url, entry.url_path],
-        )?;
+        tx.prepare_cached("UPDATE files SET url = ?2, url_path = ?3 WHERE id = ?1 AND url <> ?2")?
+            .execute(params![id, entry.url, entry.url_path])?;
         return Ok((id, state, false));
     }
     let known_as: Option<String> = tx
-        .query_row(
-            "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3",
-            params![conf_uuid, entry.file_type, entry.url],
-            |row| row.get(0),
-        )
+        .prepare_cached(FILE_BY_URL)?
+        .query_row(params![conf_uuid, entry.file_type, entry.url], |row| {
+            row.get(0)
+        })
         .optional()?;
     if let Some(old) = known_as {
         tracing::warn!(
@@ -266,31 +314,32 @@ fn upsert_file(
             "a known URL is listed as another file (the listing's order changed?); it is kept as a new file"
         );
     }
-    let taken: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)",
-        [&entry.rel_path],
-        |row| row.get(0),
-    )?;
+    let taken: bool = tx
+        .prepare_cached(PATH_TAKEN)?
+        .query_row([&entry.rel_path], |row| row.get(0))?;
     let rel_path = if taken {
         &entry.rel_path_alt
     } else {
         &entry.rel_path
     };
-    let id = tx.query_row(
-        "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
                             first_seen_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-        params![
-            conf_uuid,
-            entry.file_type,
-            entry.file_key,
-            entry.url_path,
-            entry.url,
-            rel_path,
-            now
-        ],
-        |row| row.get(0),
-    )?;
+        )?
+        .query_row(
+            params![
+                conf_uuid,
+                entry.file_type,
+                entry.file_key,
+                entry.url_path,
+                entry.url,
+                rel_path,
+                now
+            ],
+            |row| row.get(0),
+        )?;
     Ok((id, FileState::Pending, true))
 }
 

@@ -74,65 +74,99 @@ pub struct ErrorLine {
     pub error: String,
 }
 
+fn error_line(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErrorLine> {
+    Ok(ErrorLine {
+        conf_uuid: row.get(0)?,
+        rel_path: row.get(1)?,
+        state: row.get(2)?,
+        attempts: row.get(3)?,
+        error: row.get(4)?,
+    })
+}
+
+/// `status`'s last errors of one state, newest first (index `files_errors`).
+pub(super) const LAST_ERRORS: &str =
+    "SELECT conf_uuid, rel_path, state, attempts, last_error, updated_at FROM files
+     WHERE last_error IS NOT NULL AND state = ?1 ORDER BY updated_at DESC LIMIT ?2";
+
+/// Pending files still waiting out a backoff at `?1` (few: the failing ones).
+pub(super) const WAITING_COUNT: &str =
+    "SELECT count(*) FROM files WHERE state = 'pending' AND next_attempt_at > ?1";
+
 impl Ledger {
     /// The summary shown by `status`, with up to `max_errors` error lines.
+    /// Counts come from the counters (see `counts`), errors from an index:
+    /// no query here scans `files` or `meetings`.
     pub fn status(&self, max_errors: usize) -> Result<Status> {
-        let meetings = self
-            .conn
-            .query_row("SELECT count(*) FROM meetings", [], |row| row.get(0))?;
+        let counters = self.counters()?;
         let mut files = FileCounts::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT state, count(*) FROM files GROUP BY state")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let count: i64 = row.get(1)?;
-            *files.count_mut(row.get(0)?) = count;
+        for state in FileState::ALL {
+            *files.count_mut(state) = counters.get(&format!("files.{state}"));
         }
-        let (bytes_archived, length_unconfirmed) = self.conn.query_row(
-            "SELECT coalesce(sum(size), 0), count(*) FILTER (WHERE length_unconfirmed = 1)
-             FROM files WHERE state = 'done'",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
         Ok(Status {
-            meetings,
+            meetings: counters.get("meetings"),
             files,
-            bytes_archived,
+            bytes_archived: counters.get("bytes_archived"),
             last_errors: self.last_errors(max_errors)?,
-            length_unconfirmed,
+            length_unconfirmed: counters.get("length_unconfirmed"),
             conditions: self.conditions()?,
             last_successful_poll: self.mark(super::POLL_OK)?,
         })
     }
 
+    /// Failed files first, then the others by how recently they failed.
     fn last_errors(&self, limit: usize) -> Result<Vec<ErrorLine>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT conf_uuid, rel_path, state, attempts, last_error FROM files
-             WHERE last_error IS NOT NULL AND state <> 'done'
-             ORDER BY (state = 'failed') DESC, updated_at DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |row| {
-            Ok(ErrorLine {
-                conf_uuid: row.get(0)?,
-                rel_path: row.get(1)?,
-                state: row.get(2)?,
-                attempts: row.get(3)?,
-                error: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(LAST_ERRORS)?;
+        let mut lines = Vec::new();
+        let mut others: Vec<(ErrorLine, Millis)> = Vec::new();
+        for state in [
+            FileState::Failed,
+            FileState::Pending,
+            FileState::Downloading,
+        ] {
+            let rows = stmt.query_map(rusqlite::params![state, limit as i64], |row| {
+                Ok((error_line(row)?, row.get::<_, Millis>(5)?))
+            })?;
+            for row in rows {
+                let (line, at) = row?;
+                if state == FileState::Failed {
+                    lines.push(line);
+                } else {
+                    others.push((line, at));
+                }
+            }
+        }
+        // Pending and downloading files together, newest error first.
+        others.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+        lines.extend(others.into_iter().map(|(line, _)| line));
+        lines.truncate(limit);
+        Ok(lines)
     }
 }
 
 impl Ledger {
+    /// The last errors of one meeting's files, newest first.
+    pub fn meeting_errors(&self, conf_uuid: &str, limit: usize) -> Result<Vec<ErrorLine>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT conf_uuid, rel_path, state, attempts, last_error FROM files
+             WHERE conf_uuid = ?1 AND last_error IS NOT NULL AND state <> 'done'
+             ORDER BY updated_at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![conf_uuid, limit as i64], error_line)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Pending files whose next attempt is due at `now`: the queue depth.
     pub fn due_count(&self, now: Millis) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT count(*) FROM files WHERE state = 'pending' AND next_attempt_at <= ?1",
-            [now],
-            |row| row.get(0),
-        )?)
+        // Most pending files are due (a backlog), few wait out a backoff:
+        // count the few through the queue index and subtract.
+        let waiting: i64 = self
+            .conn
+            .query_row(WAITING_COUNT, [now], |row| row.get(0))?;
+        Ok((self.counters()?.get("files.pending") - waiting).max(0))
     }
 
     /// Writes the heartbeat row: fails if the ledger cannot be written

@@ -107,6 +107,99 @@ impl MeetingOrigin {
     }
 }
 
+/// Where a meeting stands in its lifecycle, as the ledger derives it from
+/// the meeting's row (the generated column `meetings.stage`). `Settled` is
+/// never stored: it is a `Complete` meeting past `poll.recheck_for`, told
+/// apart at read time by [`MeetingStage::at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingStage {
+    /// Its recordings were deleted from the cloud by retention.
+    DeletedFromCloud,
+    /// Discovered, and no file listed for `poll.give_up_after`.
+    GaveUp,
+    /// The last listing failed.
+    ListingFailed,
+    /// The recording list says it is still transcoding.
+    Transcoding,
+    /// No file listed yet.
+    NotReady,
+    /// Every known file archived; still re-checked for new files.
+    Complete,
+    /// Complete for longer than `poll.recheck_for`: no longer polled.
+    Settled,
+    /// Some file failed for good.
+    HasFailures,
+    /// Files are being archived.
+    InProgress,
+}
+
+impl MeetingStage {
+    /// Every stage, in the order `status` lists them.
+    pub const ALL: [MeetingStage; 9] = [
+        MeetingStage::ListingFailed,
+        MeetingStage::HasFailures,
+        MeetingStage::NotReady,
+        MeetingStage::Transcoding,
+        MeetingStage::InProgress,
+        MeetingStage::Complete,
+        MeetingStage::Settled,
+        MeetingStage::GaveUp,
+        MeetingStage::DeletedFromCloud,
+    ];
+
+    /// The name in the ledger, in JSON and in metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MeetingStage::DeletedFromCloud => "deleted_from_cloud",
+            MeetingStage::GaveUp => "gave_up",
+            MeetingStage::ListingFailed => "listing_failed",
+            MeetingStage::Transcoding => "transcoding",
+            MeetingStage::NotReady => "not_ready",
+            MeetingStage::Complete => "complete",
+            MeetingStage::Settled => "settled",
+            MeetingStage::HasFailures => "has_failures",
+            MeetingStage::InProgress => "in_progress",
+        }
+    }
+
+    /// The stage shown at `now`: a meeting complete since before
+    /// `now - recheck` is settled.
+    pub fn at(
+        self,
+        complete_since: Option<Millis>,
+        recheck: std::time::Duration,
+        now: Millis,
+    ) -> MeetingStage {
+        match (self, complete_since) {
+            (MeetingStage::Complete, Some(since)) if since + recheck < now => MeetingStage::Settled,
+            (stage, _) => stage,
+        }
+    }
+
+    fn parse(text: &str) -> Option<MeetingStage> {
+        MeetingStage::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for MeetingStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for MeetingStage {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for MeetingStage {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        text_enum(value, "meeting stage", MeetingStage::parse)
+    }
+}
+
 /// A TEXT value that names no variant of the type read from it.
 #[derive(Debug, thiserror::Error)]
 #[error("the ledger holds {value:?}, which is not a known {kind}")]

@@ -2,6 +2,7 @@
 //! meeting and store them in the ledger, which queues new files and keeps
 //! fresh tokens for the unfinished ones.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -11,9 +12,6 @@ use crate::clock::Millis;
 use crate::ledger::{LedgerError, MeetingOrigin};
 use crate::pipeline::{Engine, EngineError};
 use crate::telemetry::error_chain;
-
-/// How many meetings are listed at once.
-const POLL_CONCURRENCY: usize = 4;
 
 /// What to poll: from `[poll]`.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +24,8 @@ pub struct PollPlan {
     pub recheck_for: Duration,
     /// How long a discovered meeting that lists no file is polled.
     pub give_up_after: Duration,
+    /// Meetings listed at once (`poll.concurrency`).
+    pub concurrency: usize,
 }
 
 impl From<&crate::config::PollConfig> for PollPlan {
@@ -35,6 +35,7 @@ impl From<&crate::config::PollConfig> for PollPlan {
             discover_days: poll.discover_days,
             recheck_for: poll.recheck_for,
             give_up_after: poll.give_up_after,
+            concurrency: poll.concurrency,
         }
     }
 }
@@ -90,8 +91,11 @@ impl Engine {
             .iter()
             .map(|m| (m.clone(), MeetingOrigin::Config, None))
             .collect();
+        // Sets, not lists: ten thousand meetings compared pairwise cost a
+        // hundred million string comparisons per poll.
+        let mut known: HashSet<String> = plan.meetings.iter().cloned().collect();
         for conf in self.discovered_targets(plan, &mut report).await {
-            if !targets.iter().any(|(c, _, _)| *c == conf) {
+            if known.insert(conf.clone()) {
                 targets.push((conf, MeetingOrigin::Discovered, None));
             }
         }
@@ -107,6 +111,7 @@ impl Engine {
             .await
         {
             Ok(settled) => {
+                let settled: HashSet<String> = settled.into_iter().collect();
                 let before = targets.len();
                 targets.retain(|(conf, _, _)| !settled.contains(conf));
                 report.settled = before - targets.len();
@@ -126,7 +131,7 @@ impl Engine {
                     .await;
                 (conf, result)
             })
-            .buffer_unordered(POLL_CONCURRENCY)
+            .buffer_unordered(plan.concurrency.max(1))
             .collect()
             .await;
         for (conf, result) in results {

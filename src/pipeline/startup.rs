@@ -55,6 +55,7 @@ pub fn cloud_client(config: &Config) -> anyhow::Result<CloudClient> {
             credentials,
             max_retries: cloud.max_retries,
             give_up_after: cloud.give_up_after,
+            max_requests_per_minute: cloud.max_requests_per_minute,
             backoff: Backoff {
                 base: cloud.retry_base,
                 max: cloud.retry_max,

@@ -45,7 +45,9 @@ pub(crate) async fn gateway(
             inner.stats.deprecated_headers_seen += 1;
         }
         let faults = inner.faults.clone();
-        let fault = if inner.draw(faults.api_500) {
+        let fault = if inner.over_rate() {
+            Some(ApiFault::Throttled)
+        } else if inner.draw(faults.api_500) {
             Some(ApiFault::Internal)
         } else if inner.draw(faults.api_429) {
             Some(ApiFault::Throttled)

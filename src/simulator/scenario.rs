@@ -185,4 +185,10 @@ pub struct Faults {
     /// record/files answers 403 (the account may not list recordings):
     /// discovery and meeting lookups fail, downloads still work.
     pub record_list_refused: bool,
+    /// The gateway's throttling profile: API calls beyond this many in any
+    /// 60 s window answer 429 `APIG.0308` (the real gateway's limit for one
+    /// user is about 20 a minute); 0 = no limit.
+    pub api_calls_per_minute: u32,
+    /// The throttle's window instead of a minute (tests shorten it).
+    pub api_throttle_window: Option<std::time::Duration>,
 }

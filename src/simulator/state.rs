@@ -112,6 +112,7 @@ impl Shared {
             transferred: HashSet::new(),
             requests_by_path: HashMap::new(),
             issued: Vec::new(),
+            api_calls: VecDeque::new(),
         };
         let shared = Shared {
             config,
@@ -181,6 +182,8 @@ pub(crate) struct Inner {
     pub requests_by_path: HashMap<String, u64>,
     /// Every token handed out, so tests can prove none leaked into logs.
     pub issued: Vec<String>,
+    /// When the API calls of the last minute came (for the throttle).
+    api_calls: VecDeque<Instant>,
 }
 
 impl Inner {
@@ -199,6 +202,32 @@ impl Inner {
             .find(|f| f.path == raw_path)
             .or_else(|| files().find(|f| normalized(&f.path).as_deref() == Some(raw_path)))
             .cloned()
+    }
+
+    /// Whether one more API call now goes past `Faults::api_calls_per_minute`
+    /// (a sliding window of 60 s, or `api_throttle_window`); a call let
+    /// through is counted.
+    pub fn over_rate(&mut self) -> bool {
+        let limit = self.faults.api_calls_per_minute as usize;
+        if limit == 0 {
+            return false;
+        }
+        let window = self
+            .faults
+            .api_throttle_window
+            .unwrap_or(Duration::from_secs(60));
+        let now = Instant::now();
+        while let Some(first) = self.api_calls.front() {
+            if now.duration_since(*first) < window {
+                break;
+            }
+            self.api_calls.pop_front();
+        }
+        if self.api_calls.len() >= limit {
+            return true;
+        }
+        self.api_calls.push_back(now);
+        false
     }
 
     /// Draws one fault with probability `p` (clamped; 0 or NaN never draws from the RNG).

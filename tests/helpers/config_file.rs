@@ -35,6 +35,10 @@ pub fn config_toml(config: &Config) -> String {
                 ("give_up_after", time(cloud.give_up_after)),
                 ("retry_base", time(cloud.retry_base)),
                 ("retry_max", time(cloud.retry_max)),
+                (
+                    "max_requests_per_minute",
+                    int(cloud.max_requests_per_minute),
+                ),
             ],
         ),
         section(
@@ -45,6 +49,7 @@ pub fn config_toml(config: &Config) -> String {
                 ("discover_days", int(poll.discover_days)),
                 ("recheck_for", time(poll.recheck_for)),
                 ("give_up_after", time(poll.give_up_after)),
+                ("concurrency", int(poll.concurrency)),
             ],
         ),
         section(

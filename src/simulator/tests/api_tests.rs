@@ -266,3 +266,23 @@ async fn delete_removes_whole_meetings() {
     assert_eq!(body["count"], json!(1));
     assert_eq!(sim.stats().meetings_deleted, 2);
 }
+
+#[tokio::test]
+async fn the_throttle_profile_refuses_calls_beyond_the_minutes_budget() {
+    let (sim, sc) = start_with(vec![]).await;
+    let token = access_token(&sim, &sc).await;
+    let window = [("startDate", "0"), ("endDate", "0")];
+    sim.set_faults(Faults {
+        api_calls_per_minute: 3,
+        ..Faults::default()
+    });
+    for _ in 0..3 {
+        assert_eq!(
+            get_api(&sim, FILES, Some(&token), &window).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, _, body) = get_api(&sim, FILES, Some(&token), &window).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error_code"], json!("APIG.0308"));
+}

@@ -1,0 +1,223 @@
+//! Throughput and memory against the tools an admin would script instead:
+//! `curl` followed by an fsync of the file (`sync FILE`), one big file, and
+//! many small files through `xargs -P 8`. Both sides download from the same
+//! simulator in alternating rounds (archiver first in even rounds, curl
+//! first in odd ones), each run as its own process under `/usr/bin/time`
+//! for wall time and peak RSS. The archiver does more (SHA-256, checkpoints,
+//! ledger, atomic rename); the figure is its wall time over curl's.
+//!
+//! Run: `cargo bench --bench throughput`. BIG_MB (default 2048), MID_MB
+//! (default 100, the RSS comparison), SMALL_FILES (default 1000), SMALL_KB
+//! (default 256), ROUNDS (default 3), BENCH_DIR (default: the temp folder),
+//! ARCHIVER_BIN (another build of the binary to measure instead).
+//! Needs `curl`, `sync` and `/usr/bin/time` (GNU).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use meeting_archiver::config::Config;
+use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+use secrecy::ExposeSecret;
+
+const BIG: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
+const MID: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+const SMALL: &str = "b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A config archiving `conf` into `dir` with `workers` workers.
+fn config_text(api_base: &str, dir: &Path, conf: &str, workers: usize) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!(
+        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
+         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = {workers}\nmin_free_space = \"0\"\n\
+         [ledger]\npath = {}\n[server]\nlisten = \"\"\n",
+        q(api_base),
+        q(conf),
+        q(&dir.join("archive").to_string_lossy()),
+        q(&dir.join("ledger.sqlite3").to_string_lossy()),
+    )
+}
+
+/// Wall seconds and peak RSS (MiB) of `cmd` run under GNU time.
+fn timed(cmd: Command) -> (f64, f64) {
+    let report = tempfile::NamedTempFile::new().expect("report file");
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    let status = wrapped.status().expect("runs");
+    assert!(status.success(), "{:?} failed", cmd.get_program());
+    let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+    let mut fields = text.split_whitespace();
+    let secs = fields
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(f64::NAN);
+    let kib: f64 = fields
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(f64::NAN);
+    (secs, kib / 1024.0)
+}
+
+/// One `sync` of `conf` by the binary into a fresh folder under `root`.
+fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(root).expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text(api_base, dir.path(), conf, workers)).expect("config");
+    // ARCHIVER_BIN: another build to compare (e.g. the one before a change).
+    let bin = std::env::var_os("ARCHIVER_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_meeting-archiver").into());
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(&config).arg("sync");
+    timed(cmd)
+}
+
+/// curl + `sync FILE` of every file of `conf` (fresh tokens), `parallel`
+/// at once through xargs.
+async fn curl(root: &Path, cfg: &Config, conf: &str, parallel: usize) -> (f64, f64) {
+    let client = meeting_archiver::pipeline::cloud_client(cfg).expect("client");
+    let urls = client.download_urls(conf).await.expect("urls");
+    let dir = tempfile::tempdir_in(root).expect("tempdir");
+    let list: PathBuf = dir.path().join("list");
+    let lines: Vec<String> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let out = dir.path().join(format!("{i}.mp4"));
+            format!("{} {} {}", out.display(), u.token.expose_secret(), u.url)
+        })
+        .collect();
+    std::fs::write(&list, lines.join("\n") + "\n").expect("list");
+    let mut cmd = Command::new("xargs");
+    cmd.arg("-a")
+        .arg(&list)
+        .arg("-P")
+        .arg(parallel.to_string())
+        .arg("-n")
+        .arg("3")
+        .arg("sh")
+        .arg("-c")
+        .arg(r#"curl -sSf -o "$0" -H "Authorization: $1" "$2" && sync "$0""#);
+    timed(cmd)
+}
+
+fn main() {
+    let big_mb = env_or("BIG_MB", 2048);
+    let mid_mb = env_or("MID_MB", 100);
+    let small_files = env_or("SMALL_FILES", 1000).max(2);
+    let small_kb = env_or("SMALL_KB", 256);
+    let rounds = env_or("ROUNDS", 3).max(1);
+    let root = match std::env::var_os("BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .expect("tempdir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let scenario = Scenario {
+            meetings: vec![
+                SimMeeting::standard(BIG, "Big", 1, &["Hd"], big_mb << 20),
+                SimMeeting::standard(MID, "Mid", 1, &["Hd"], mid_mb << 20),
+                SimMeeting::standard(SMALL, "Small", small_files / 2, &["Hd", "Sd"], small_kb << 10),
+            ],
+            ..Scenario::default()
+        };
+        let sim = Simulator::start(scenario).await.expect("simulator");
+        let api = sim.api_base();
+        let text = config_text(&api, root.path(), BIG, 1);
+        let cfg = Config::from_toml(&text, &|_| None).expect("config");
+        let r = root.path();
+        println!("one {big_mb} MiB file, {rounds} alternating rounds (wall s, peak RSS MiB):");
+        let (mut a_big, mut c_big) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // Blocking children run on the blocking pool: the simulator
+            // in this process keeps serving.
+            let run_archiver = || {
+                let (r, api) = (r.to_owned(), api.clone());
+                tokio::task::spawn_blocking(move || archiver(&r, &api, BIG, 1))
+            };
+            if round % 2 == 0 {
+                a_big.push(run_archiver().await.expect("archiver"));
+                c_big.push(curl(r, &cfg, BIG, 1).await);
+            } else {
+                c_big.push(curl(r, &cfg, BIG, 1).await);
+                a_big.push(run_archiver().await.expect("archiver"));
+            }
+            let (a, c) = (a_big[round], c_big[round]);
+            println!(
+                "  round {round}: archiver {:.2} s ({:.1} MiB), curl + fsync {:.2} s ({:.1} MiB), ratio {:.2}",
+                a.0, a.1, c.0, c.1, a.0 / c.0
+            );
+        }
+        let mid = {
+            let (r, api) = (r.to_owned(), api.clone());
+            tokio::task::spawn_blocking(move || archiver(&r, &api, MID, 1))
+                .await
+                .expect("archiver")
+        };
+        println!("{small_files} files of {small_kb} KiB, {rounds} alternating rounds (archiver 8 workers, xargs -P 8):");
+        let (mut a_small, mut c_small) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let run_archiver = || {
+                let (r, api) = (r.to_owned(), api.clone());
+                tokio::task::spawn_blocking(move || archiver(&r, &api, SMALL, 8))
+            };
+            if round % 2 == 1 {
+                a_small.push(run_archiver().await.expect("archiver"));
+                c_small.push(curl(r, &cfg, SMALL, 8).await);
+            } else {
+                c_small.push(curl(r, &cfg, SMALL, 8).await);
+                a_small.push(run_archiver().await.expect("archiver"));
+            }
+            let (a, c) = (a_small[round], c_small[round]);
+            println!(
+                "  round {round}: archiver {:.2} s, xargs -P 8 curl + fsync {:.2} s, ratio {:.2}",
+                a.0, c.0, a.0 / c.0
+            );
+        }
+        let median = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+            let mut x: Vec<f64> = v.iter().map(f).collect();
+            x.sort_by(f64::total_cmp);
+            x[x.len() / 2]
+        };
+        let (ab, cb) = (median(&a_big, |x| x.0), median(&c_big, |x| x.0));
+        let (as_, cs) = (median(&a_small, |x| x.0), median(&c_small, |x| x.0));
+        let big_rss = median(&a_big, |x| x.1);
+        println!("\nsummary (medians):");
+        println!(
+            "  {big_mb} MiB file: archiver {ab:.2} s vs curl + fsync {cb:.2} s: ratio {:.2} (target <= 1.0)",
+            ab / cb
+        );
+        println!(
+            "  {small_files} small files: archiver {as_:.2} s vs xargs -P 8 {cs:.2} s: ratio {:.2}",
+            as_ / cs
+        );
+        println!(
+            "  peak RSS: {big_mb} MiB file {big_rss:.1} MiB vs {mid_mb} MiB file {:.1} MiB: ratio {:.3} (target within 10 %, <= 48 MiB)",
+            mid.1,
+            big_rss / mid.1
+        );
+        sim.shutdown().await;
+    });
+}
