@@ -1,5 +1,6 @@
 //! SIGHUP: re-read the config. Meetings, discovery, the re-check period,
-//! the schedule and the number of workers change in place without dropping
+//! the schedule, the number of workers and the webhook's subscription and
+//! password (re-read from its file) change in place without dropping
 //! transfers; other changes are logged as needing a restart. A config that
 //! does not load is refused with the reason and the old one stays.
 
@@ -61,14 +62,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.log != new.log {
         changed.push("log");
     }
-    // `webhook.accept_unlisted` applies in place; the listener does not.
+    // `accept_unlisted`, `app_id` and the key apply in place; the
+    // listener does not.
     let (a, b) = (&old.webhook, &new.webhook);
-    if a.enabled != b.enabled
-        || a.listen != b.listen
-        || a.path != b.path
-        || a.app_id != b.app_id
-        || a.key_source != b.key_source
-    {
+    if a.enabled != b.enabled || a.listen != b.listen || a.path != b.path {
         changed.push("webhook");
     }
     // The secret key is redacted from Debug; where it comes from is not.

@@ -69,8 +69,8 @@ pub async fn run(
     let mut poll = Some(start_poll(&engine, &plan, &config.retention, &polls));
     let mut event_plan = EventPlan::from_config(&config);
     // Events queued before a stop or crash are handled now.
-    let mut handling = Some(events::start_events(&engine, &event_plan));
-    let mut events_waiting = false;
+    let mut event_runs = events::EventRuns::new();
+    event_runs.start(&engine, &event_plan);
     systemd::ready(&status_line(engine.ledger()).await);
     tracing::info!(schedule = %config.poll.schedule, workers = config.download.workers, "daemon running");
     let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
@@ -87,16 +87,10 @@ pub async fn run(
                     poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
                 }
             }
-            Some(()) = wakes.recv() => {
-                if handling.is_some() {
-                    events_waiting = true;
-                } else {
-                    handling = Some(events::start_events(&engine, &event_plan));
-                }
-            }
-            _ = finished(&mut handling) => {
-                handling = events_waiting.then(|| events::start_events(&engine, &event_plan));
-                events_waiting = false;
+            Some(()) = wakes.recv() => event_runs.start(&engine, &event_plan),
+            () = events::at(event_runs.retry_at()) => event_runs.start(&engine, &event_plan),
+            left_queued = event_runs.finished() => {
+                event_runs.after(left_queued, &engine, &event_plan);
             }
             finished = finished(&mut poll) => {
                 poll = None;
@@ -107,6 +101,9 @@ pub async fn run(
             }
             Some(()) = reloads.recv() => {
                 let Some(new) = reload::load(&config_path, &current) else { continue };
+                if let Some(webhook) = &webhook {
+                    webhook.reload(&new.webhook);
+                }
                 apply(new, &mut current, &mut schedule, &ticks_tx, &mut workers, &health).await;
                 plan = PollPlan::from(&current.poll);
                 event_plan = EventPlan::from_config(&current);
@@ -127,9 +124,7 @@ pub async fn run(
     if let Some(poll) = poll {
         poll.abort();
     }
-    if let Some(handling) = handling {
-        handling.abort();
-    }
+    event_runs.abort();
     work_stop.cancel();
     if !workers.wait(current.download.shutdown_timeout).await {
         tracing::warn!(
@@ -138,6 +133,7 @@ pub async fn run(
     }
     watchdog.abort();
     server_stop.cancel();
+    let webhook = webhook.map(|w| w.server);
     for server in [server, webhook].into_iter().flatten() {
         match server.await {
             Ok(Ok(())) => {}

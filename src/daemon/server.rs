@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Millis;
+use crate::daemon::listener::ConnLimits;
 use crate::daemon::schedule::Liveness;
 use crate::ledger::{LedgerError, LedgerHandle};
 use crate::metrics::Metrics;
@@ -230,37 +231,7 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .with_state(shared);
-    serve_router(listener, app, shutdown, grace).await
-}
-
-/// Serves `app` until `shutdown` fires, then lets open requests finish
-/// for at most `grace`: a client that never completes its request cannot
-/// hold the daemon's stop past systemd's patience.
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let stopping = shutdown.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = shutdown.cancelled() => {}
-    }
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                ?grace,
-                "open HTTP requests did not finish in time; closing them"
-            );
-            Ok(())
-        }
-    }
+    super::listener::serve_router(listener, app, ConnLimits::DEFAULT, shutdown, grace).await
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {

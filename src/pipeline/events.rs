@@ -4,10 +4,15 @@
 //! meeting are handled by one listing. A meeting no config names is polled
 //! only with discovery on or `webhook.accept_unlisted`; it then stays on
 //! the schedule like a discovered one, so a recording still transcoding
-//! keeps the not-ready path. The latency from event to archived file is
-//! measured for the files that were waiting when its listing ran.
+//! keeps the not-ready path. A listing that fails leaves its events
+//! queued for [`EVENT_RETRY_FOR`] (the daemon retries them after a
+//! backoff); after that the schedule alone keeps trying. The latency from
+//! event to archived file is measured for the files that were waiting when
+//! its listing ran (forgotten when a file fails for good, or after
+//! [`EVENT_WAIT_MAX_AGE`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -20,6 +25,12 @@ use crate::telemetry::error_chain;
 
 /// How many meetings named by events are listed at once.
 const EVENT_CONCURRENCY: usize = 4;
+/// How long events whose listing failed stay queued for another try,
+/// counted from the first of them.
+pub const EVENT_RETRY_FOR: Duration = Duration::from_secs(3600);
+/// How long a file is timed from its event: one still unarchived by then
+/// (a meeting left pending for days) is no longer measured.
+pub const EVENT_WAIT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Which meetings events may poll: from `[poll]` and `[webhook]`.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +63,8 @@ pub struct EventReport {
     pub not_ready: usize,
     /// Meetings whose listing failed.
     pub failed: usize,
+    /// Of those, meetings whose events stay queued for another try.
+    pub retrying: usize,
     /// Meetings not polled: neither configured nor allowed.
     pub unlisted: usize,
 }
@@ -82,23 +95,26 @@ impl Engine {
         self.wake.notify_waiters();
         let mut report = EventReport::default();
         for outcome in outcomes {
-            match outcome? {
+            let (outcome, retrying) = outcome?;
+            match outcome {
                 EventOutcome::Listed => report.listed += 1,
                 EventOutcome::NotReady => report.not_ready += 1,
                 EventOutcome::Failed => report.failed += 1,
                 EventOutcome::Unlisted | EventOutcome::Ignored => report.unlisted += 1,
             }
+            report.retrying += usize::from(retrying);
         }
         Ok(report)
     }
 
-    /// One listing for all the events of one meeting.
+    /// One listing for all the events of one meeting; whether its events
+    /// stay queued for another try.
     async fn handle_meeting(
         &self,
         conf: String,
         events: Vec<QueuedEvent>,
         plan: &EventPlan,
-    ) -> Result<EventOutcome, EngineError> {
+    ) -> Result<(EventOutcome, bool), EngineError> {
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         let first = events
             .iter()
@@ -112,7 +128,7 @@ impl Engine {
                  (turn on poll.discover_days or webhook.accept_unlisted to archive it)"
             );
             self.finish_events(ids, EventOutcome::Unlisted).await?;
-            return Ok(EventOutcome::Unlisted);
+            return Ok((EventOutcome::Unlisted, false));
         }
         let origin = if configured {
             MeetingOrigin::Config
@@ -124,7 +140,7 @@ impl Engine {
             Ok(None) => EventOutcome::NotReady,
             Err(e) => {
                 let message = error_chain(&e);
-                tracing::error!(error = %message, "listing the meeting an event named failed; the schedule tries again");
+                tracing::error!(error = %message, "listing the meeting an event named failed");
                 let c = conf.clone();
                 self.ledger
                     .call(move |l| l.record_poll_error(&c, &message, Millis::now()))
@@ -141,13 +157,22 @@ impl Engine {
             })
             .await?;
         self.await_archival(&waiting, first);
+        let retry = outcome == EventOutcome::Failed
+            && Millis::now().duration_since(first) < EVENT_RETRY_FOR;
+        if retry {
+            tracing::warn!(
+                events = events.len(),
+                "the event stays queued; it is tried again after a backoff"
+            );
+            return Ok((outcome, true));
+        }
         self.finish_events(ids, outcome).await?;
         tracing::info!(
             outcome = outcome.as_str(),
             events = events.len(),
             "event handled"
         );
-        Ok(outcome)
+        Ok((outcome, false))
     }
 
     async fn finish_events(&self, ids: Vec<i64>, outcome: EventOutcome) -> Result<(), EngineError> {
@@ -161,10 +186,23 @@ impl Engine {
     /// event a file waited for counts).
     fn await_archival(&self, files: &[FileId], event: Millis) {
         let mut waits = self.event_waits.lock().unwrap_or_else(|e| e.into_inner());
-        for file in files {
-            let at = waits.entry(*file).or_insert(event);
-            *at = (*at).min(event);
-        }
+        note_waits(&mut waits, files, event, Millis::now());
+    }
+
+    /// A file failed for good: it is no longer timed.
+    pub(super) fn forget_event_wait(&self, file: FileId) {
+        self.event_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&file);
+    }
+
+    /// How many files are timed from an event now.
+    pub fn files_awaited_from_events(&self) -> usize {
+        self.event_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// A file was archived: if it waited for an event, how long it took.
@@ -195,5 +233,35 @@ impl Engine {
                 Vec::new()
             }
         }
+    }
+}
+
+/// Adds `files` waiting since `event` to `waits`, and drops the waits
+/// older than [`EVENT_WAIT_MAX_AGE`] at `now`.
+fn note_waits(waits: &mut HashMap<FileId, Millis>, files: &[FileId], event: Millis, now: Millis) {
+    waits.retain(|_, at| now.duration_since(*at) < EVENT_WAIT_MAX_AGE);
+    for file in files {
+        let at = waits.entry(*file).or_insert(event);
+        *at = (*at).min(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_keep_the_earliest_event_and_expire_after_the_max_age() {
+        let mut waits = HashMap::new();
+        let at = |s: u64| Millis::from_unix_ms(1_000_000 + s as i64 * 1000);
+        note_waits(&mut waits, &[FileId::new(1), FileId::new(2)], at(10), at(10));
+        note_waits(&mut waits, &[FileId::new(2), FileId::new(3)], at(5), at(11));
+        assert_eq!(waits.get(&FileId::new(1)), Some(&at(10)));
+        assert_eq!(waits.get(&FileId::new(2)), Some(&at(5)), "the earliest event");
+        let day = EVENT_WAIT_MAX_AGE.as_secs();
+        note_waits(&mut waits, &[FileId::new(4)], at(day + 6), at(day + 6));
+        let mut left: Vec<_> = waits.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, vec![FileId::new(1), FileId::new(4)], "those from 5 s are gone");
     }
 }

@@ -82,6 +82,9 @@ impl Engine {
             .instrument(span.clone())
             .await;
         self.wake.notify_waiters();
+        if matches!(outcome, Ok(Outcome::Failed)) {
+            self.forget_event_wait(file.id);
+        }
         match outcome {
             Err(e) => {
                 let error = error_chain(&e);

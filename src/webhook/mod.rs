@@ -5,14 +5,18 @@
 //! A request is checked in this order, and refused with a bare 4xx at the
 //! first failure: size (64 KiB) and time, the envelope's shape, `appID`,
 //! the HMAC signature (constant time), the timestamp (5 minutes either
-//! way), the nonce (not seen in 10 minutes: the ledger keeps them). An
+//! way), the nonce (not seen in 15 minutes: the ledger keeps them). An
 //! authentic event is queued in the ledger, and only once that commit
 //! returned is it answered 200 and the daemon woken (`wake`). The answer
-//! carries nothing an attacker could use; the signature is never logged.
+//! carries nothing an attacker could use; the signature is never logged,
+//! and refusals are logged one line a minute (`refusals`), not one each.
+//! The subscription and its password are read through [`WebhookKeys`], so
+//! a reload rotates them without a restart.
 
 mod envelope;
+mod refusals;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,6 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 pub use envelope::{Envelope, EventInfo, RECORD_FINISH, VERIFY, sign};
+pub use refusals::{REFUSAL_SUMMARY_EVERY, RefusalLog};
 
 use crate::clock::Millis;
 use crate::ledger::{LedgerHandle, NewEvent, Queued};
@@ -38,9 +43,12 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far an event's timestamp may be from now.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
-/// How long nonces are remembered: a copy inside the skew on either side
-/// of its first arrival is refused.
-pub const NONCE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long nonces are remembered. A copy that passes the time check
+/// arrives within 2 × [`MAX_SKEW`] of the first (both checks use one
+/// reading of the clock per request, and both bounds are inclusive); the
+/// margin covers the daemon's clock being stepped between the two.
+pub const NONCE_WINDOW: Duration = Duration::from_secs(2 * MAX_SKEW.as_secs() + NONCE_MARGIN_SECS);
+const NONCE_MARGIN_SECS: u64 = 5 * 60;
 
 /// Why a request was refused, or what became of it: the metric's `outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,15 +109,49 @@ impl Verdict {
     }
 }
 
+/// The subscription events must name and the password that signs them,
+/// shared between the endpoint and the daemon's reload, which replaces
+/// them when the config file (or the key file it names) changed.
+#[derive(Clone)]
+pub struct WebhookKeys(Arc<RwLock<(String, SecretString)>>);
+
+impl WebhookKeys {
+    /// Keys for subscription `app_id` signed with `key`.
+    pub fn new(app_id: String, key: SecretString) -> WebhookKeys {
+        WebhookKeys(Arc::new(RwLock::new((app_id, key))))
+    }
+
+    /// Takes `app_id` and `key` for the requests from now on; whether
+    /// either differed from the ones in use.
+    pub fn replace(&self, app_id: &str, key: &SecretString) -> bool {
+        let mut keys = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let changed = keys.0 != app_id || keys.1.expose_secret() != key.expose_secret();
+        *keys = (app_id.to_owned(), key.clone());
+        changed
+    }
+
+    /// Whether `envelope` names the subscription and carries its signature.
+    fn check(&self, envelope: &Envelope) -> Result<(), Verdict> {
+        let keys = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if envelope.app_id != keys.0 {
+            return Err(Verdict::WrongAppId);
+        }
+        if !envelope.verify(keys.1.expose_secret().as_bytes()) {
+            return Err(Verdict::BadSignature);
+        }
+        Ok(())
+    }
+}
+
 /// What the endpoint needs: who may send, where events go, whom to wake.
 #[derive(Clone)]
 pub struct Webhook {
-    app_id: String,
-    key: SecretString,
+    keys: WebhookKeys,
     ledger: LedgerHandle,
     metrics: Arc<Metrics>,
     wake: mpsc::Sender<()>,
     body_timeout: Duration,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Webhook {
@@ -124,13 +166,23 @@ impl Webhook {
         wake: mpsc::Sender<()>,
     ) -> Webhook {
         Webhook {
-            app_id,
-            key,
+            keys: WebhookKeys::new(app_id, key),
             ledger,
             metrics,
             wake,
             body_timeout: BODY_TIMEOUT,
+            refusals: Arc::new(RefusalLog::new(REFUSAL_SUMMARY_EVERY)),
         }
+    }
+
+    /// The subscription and password in use, to replace on reload.
+    pub fn keys(&self) -> WebhookKeys {
+        self.keys.clone()
+    }
+
+    /// The log of refused requests (the daemon flushes its summary).
+    pub fn refusals(&self) -> Arc<RefusalLog> {
+        Arc::clone(&self.refusals)
     }
 
     /// Bounds the body's arrival to `timeout` instead of [`BODY_TIMEOUT`]
@@ -147,8 +199,13 @@ impl Webhook {
             .with_state(Arc::new(self))
     }
 
-    /// Judges one request and queues it if authentic.
-    async fn judge(&self, body: Result<Bytes, Verdict>) -> (Verdict, &'static str, Response) {
+    /// Judges one request arriving at `now` (one reading of the clock for
+    /// the time check and the nonce's record) and queues it if authentic.
+    pub async fn judge(
+        &self,
+        body: Result<Bytes, Verdict>,
+        now: Millis,
+    ) -> (Verdict, &'static str, Response) {
         let body = match body {
             Ok(body) => body,
             Err(verdict) => return (verdict, "unknown", refusal(verdict)),
@@ -156,15 +213,15 @@ impl Webhook {
         let envelope = match Envelope::parse(&body) {
             Ok(envelope) => envelope,
             Err(e) => {
-                tracing::debug!(error = %e, "refused a webhook request");
+                tracing::debug!(error = %e, "not an event envelope");
                 return (Verdict::Malformed, "unknown", refusal(Verdict::Malformed));
             }
         };
-        if let Err(verdict) = self.authenticate(&envelope) {
+        if let Err(verdict) = self.authenticate(&envelope, now) {
             return (verdict, "unknown", refusal(verdict));
         }
         let label = envelope.info.label();
-        let verdict = self.queue(&envelope).await;
+        let verdict = self.queue(&envelope, now).await;
         let response = match verdict {
             Verdict::Accepted | Verdict::Ignored if envelope.info.event == VERIFY => {
                 let answer = serde_json::json!({ "event": VERIFY, "nonce": envelope.nonce });
@@ -177,15 +234,11 @@ impl Webhook {
     }
 
     /// Subscription, signature, then time: in this order, so that only a
-    /// signed request learns anything about the clock.
-    fn authenticate(&self, envelope: &Envelope) -> Result<(), Verdict> {
-        if envelope.app_id != self.app_id {
-            return Err(Verdict::WrongAppId);
-        }
-        if !envelope.verify(self.key.expose_secret().as_bytes()) {
-            return Err(Verdict::BadSignature);
-        }
-        let skew = Millis::now().as_unix_ms().abs_diff(envelope.timestamp);
+    /// signed request learns anything about the clock. A timestamp exactly
+    /// [`MAX_SKEW`] away passes.
+    fn authenticate(&self, envelope: &Envelope, now: Millis) -> Result<(), Verdict> {
+        self.keys.check(envelope)?;
+        let skew = now.as_unix_ms().abs_diff(envelope.timestamp);
         if u128::from(skew) > MAX_SKEW.as_millis() {
             return Err(Verdict::Stale);
         }
@@ -194,7 +247,7 @@ impl Webhook {
 
     /// Queues an authentic event (durably) and wakes the daemon for a
     /// `record.finish`.
-    async fn queue(&self, envelope: &Envelope) -> Verdict {
+    async fn queue(&self, envelope: &Envelope, now: Millis) -> Verdict {
         let info = &envelope.info;
         let finish = info.event == RECORD_FINISH;
         if finish && !info.meeting_uuid.as_deref().is_some_and(valid_meeting) {
@@ -209,7 +262,7 @@ impl Webhook {
         };
         let queued = self
             .ledger
-            .call(move |l| l.queue_event(&event, !finish, NONCE_WINDOW, Millis::now()))
+            .call(move |l| l.queue_event(&event, !finish, NONCE_WINDOW, now))
             .await;
         match queued {
             Ok(Queued::Replay) => Verdict::Replay,
@@ -250,10 +303,10 @@ fn refusal(verdict: Verdict) -> Response {
 
 async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Body) -> Response {
     let body = read_body(&headers, body, hook.body_timeout).await;
-    let (verdict, event, response) = hook.judge(body).await;
+    let (verdict, event, response) = hook.judge(body, Millis::now()).await;
     hook.metrics.webhook_event(event, verdict.as_str());
     if !matches!(verdict, Verdict::Accepted | Verdict::Ignored) {
-        tracing::info!(outcome = verdict.as_str(), "refused a webhook request");
+        hook.refusals.refused(verdict);
     }
     response
 }
