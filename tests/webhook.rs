@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use crate::daemon::{metrics, sample, start_daemon};
 use crate::helpers::*;
 
+mod connections;
 mod refusals;
 
 const DAILY: &str = "0 0 3 * * *";

@@ -336,3 +336,6 @@ async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> Result
         .await
         .unwrap_or(Err(Verdict::Timeout))
 }
+
+#[cfg(test)]
+mod tests;
