@@ -18,6 +18,7 @@ use crate::helpers::*;
 
 mod connections;
 mod refusals;
+mod second_chances;
 
 const DAILY: &str = "0 0 3 * * *";
 const PATH: &str = "/events/huawei";

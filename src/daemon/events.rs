@@ -133,9 +133,10 @@ impl EventRuns {
         ended.unwrap_or(true)
     }
 
-    /// After a run: the next one now if asked for, else a retry after the
-    /// backoff if events stay queued.
-    pub fn after(&mut self, left_queued: bool, engine: &Arc<Engine>, plan: &EventPlan) {
+    /// After a run: a retry after the backoff if events stay queued;
+    /// whether another run was asked for meanwhile (start it now).
+    #[must_use]
+    pub fn after(&mut self, left_queued: bool) -> bool {
         if left_queued {
             tracing::info!(retry_in = ?self.delay, "queued events are tried again after a backoff");
             self.retry_at = Some(Instant::now() + self.delay);
@@ -144,9 +145,7 @@ impl EventRuns {
             self.delay = EVENT_RETRY_BASE;
             self.retry_at = None;
         }
-        if std::mem::take(&mut self.asked) {
-            self.start(engine, plan);
-        }
+        std::mem::take(&mut self.asked)
     }
 
     /// When the backoff ends, if events wait for it.
@@ -190,4 +189,28 @@ fn start_events(engine: &Arc<Engine>, plan: &EventPlan) -> JoinHandle<bool> {
         }
         .instrument(tracing::info_span!("events")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_backoff_doubles_to_its_cap_and_restarts_after_a_clean_run() {
+        let mut runs = EventRuns::new();
+        let mut waited = Vec::new();
+        for _ in 0..8 {
+            let before = Instant::now();
+            assert!(!runs.after(true), "nothing asked for");
+            let at = runs.retry_at().expect("a retry is due");
+            waited.push((at - before).as_secs());
+        }
+        assert_eq!(waited, vec![5, 10, 20, 40, 80, 160, 300, 300]);
+        assert!(!runs.after(false));
+        assert_eq!(runs.retry_at(), None, "nothing left queued");
+        let before = Instant::now();
+        let _ = runs.after(true);
+        let at = runs.retry_at().expect("a retry is due");
+        assert_eq!((at - before).as_secs(), 5, "back to the first wait");
+    }
 }

@@ -91,4 +91,16 @@ mod tests {
         assert_eq!(restart_only_changes(&old, &new), vec!["archive"]);
         assert!(restart_only_changes(&new, &new.clone()).is_empty());
     }
+
+    #[test]
+    fn a_new_webhook_password_or_subscription_applies_in_place_but_a_new_address_does_not() {
+        let base = "[cloud.auth]\napp_id = \"id\"\napp_key = \"k\"\n[webhook]\nenabled = true\n";
+        let old = Config::from_toml(&format!("{base}app_key = \"old\"\n"), &|_| None).expect("old");
+        let rotated = format!("{base}app_key = \"new\"\napp_id = \"sub\"\n");
+        let new = Config::from_toml(&rotated, &|_| None).expect("new");
+        assert!(restart_only_changes(&old, &new).is_empty());
+        let moved = format!("{base}app_key = \"old\"\nlisten = \"127.0.0.1:9199\"\n");
+        let moved = Config::from_toml(&moved, &|_| None).expect("moved");
+        assert_eq!(restart_only_changes(&old, &moved), vec!["webhook"]);
+    }
 }

@@ -90,7 +90,9 @@ pub async fn run(
             Some(()) = wakes.recv() => event_runs.start(&engine, &event_plan),
             () = events::at(event_runs.retry_at()) => event_runs.start(&engine, &event_plan),
             left_queued = event_runs.finished() => {
-                event_runs.after(left_queued, &engine, &event_plan);
+                if event_runs.after(left_queued) {
+                    event_runs.start(&engine, &event_plan);
+                }
             }
             finished = finished(&mut poll) => {
                 poll = None;

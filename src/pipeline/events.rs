@@ -254,14 +254,27 @@ mod tests {
     fn waits_keep_the_earliest_event_and_expire_after_the_max_age() {
         let mut waits = HashMap::new();
         let at = |s: u64| Millis::from_unix_ms(1_000_000 + s as i64 * 1000);
-        note_waits(&mut waits, &[FileId::new(1), FileId::new(2)], at(10), at(10));
+        note_waits(
+            &mut waits,
+            &[FileId::new(1), FileId::new(2)],
+            at(10),
+            at(10),
+        );
         note_waits(&mut waits, &[FileId::new(2), FileId::new(3)], at(5), at(11));
         assert_eq!(waits.get(&FileId::new(1)), Some(&at(10)));
-        assert_eq!(waits.get(&FileId::new(2)), Some(&at(5)), "the earliest event");
+        assert_eq!(
+            waits.get(&FileId::new(2)),
+            Some(&at(5)),
+            "the earliest event"
+        );
         let day = EVENT_WAIT_MAX_AGE.as_secs();
         note_waits(&mut waits, &[FileId::new(4)], at(day + 6), at(day + 6));
         let mut left: Vec<_> = waits.keys().copied().collect();
         left.sort();
-        assert_eq!(left, vec![FileId::new(1), FileId::new(4)], "those from 5 s are gone");
+        assert_eq!(
+            left,
+            vec![FileId::new(1), FileId::new(4)],
+            "those from 5 s are gone"
+        );
     }
 }

@@ -32,7 +32,9 @@ fn body(nonce: &str) -> Bytes {
 }
 
 async fn verdict(hook: &Webhook, nonce: &str, now: i64) -> Verdict {
-    hook.judge(Ok(body(nonce)), Millis::from_unix_ms(now)).await.0
+    hook.judge(Ok(body(nonce)), Millis::from_unix_ms(now))
+        .await
+        .0
 }
 
 #[tokio::test]

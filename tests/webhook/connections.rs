@@ -181,7 +181,11 @@ async fn a_hundred_refused_requests_make_one_log_line_at_info() {
             r#"{{"appID":"app","timestamp":{},"nonce":"n{i}","signature":"00","eventInfo":{{"event":"record.finish"}}}}"#,
             Millis::now().as_unix_ms()
         );
-        let body = if i % 2 == 0 { forged } else { "garbage".to_owned() };
+        let body = if i % 2 == 0 {
+            forged
+        } else {
+            "garbage".to_owned()
+        };
         let answer = client.post(&url).body(body).send().await.expect("answer");
         assert!(answer.status().is_client_error());
     }
