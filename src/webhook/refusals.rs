@@ -39,13 +39,6 @@ impl RefusalLog {
         self.refused_at(verdict, Instant::now());
     }
 
-    fn refused_at(&self, verdict: Verdict, now: Instant) {
-        tracing::debug!(outcome = verdict.as_str(), "refused a webhook request");
-        let mut pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *pending.counts.entry(verdict.as_str()).or_default() += 1;
-        self.summarise_if_due(&mut pending, now);
-    }
-
     /// Summarises refusals noted since the last summary, if the interval
     /// has passed (the daemon calls it once per interval, so the last
     /// refusals of a burst are reported too).
@@ -53,17 +46,26 @@ impl RefusalLog {
         self.flush_at(Instant::now());
     }
 
-    fn flush_at(&self, now: Instant) {
+    /// [`RefusalLog::refused`] at `now`; the summary it logged, if any.
+    fn refused_at(&self, verdict: Verdict, now: Instant) -> Option<String> {
+        tracing::debug!(outcome = verdict.as_str(), "refused a webhook request");
         let mut pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.summarise_if_due(&mut pending, now);
+        *pending.counts.entry(verdict.as_str()).or_default() += 1;
+        self.summarise_if_due(&mut pending, now)
     }
 
-    fn summarise_if_due(&self, pending: &mut Pending, now: Instant) {
+    /// [`RefusalLog::flush`] at `now`; the summary it logged, if any.
+    fn flush_at(&self, now: Instant) -> Option<String> {
+        let mut pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.summarise_if_due(&mut pending, now)
+    }
+
+    fn summarise_if_due(&self, pending: &mut Pending, now: Instant) -> Option<String> {
         let due = pending
             .last_summary
             .is_none_or(|last| now.duration_since(last) >= self.every);
         if !due || pending.counts.is_empty() {
-            return;
+            return None;
         }
         let counts = std::mem::take(&mut pending.counts);
         let total: u64 = counts.values().sum();
@@ -72,91 +74,62 @@ impl RefusalLog {
             .map(|(reason, n)| format!("{reason}={n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let since = pending.last_summary.map(|last| now.duration_since(last));
+        let every = self.every.as_secs();
+        let requests = if total == 1 { "request" } else { "requests" };
+        let message = match pending.last_summary {
+            Some(last) => format!(
+                "refused {total} webhook {requests} in the last {}s (summarised once every {every}s at most)",
+                now.duration_since(last).as_secs()
+            ),
+            None => format!(
+                "refused {total} webhook {requests} (further ones are summarised once every {every}s at most)"
+            ),
+        };
         pending.last_summary = Some(now);
-        match since {
-            Some(since) => tracing::warn!(
-                refused = total,
-                %reasons,
-                "refused {total} webhook requests in the last {}s (further ones are summarised once every {}s)",
-                since.as_secs(),
-                self.every.as_secs()
-            ),
-            None => tracing::warn!(
-                refused = total,
-                %reasons,
-                "refused a webhook request (further ones are summarised once every {}s)",
-                self.every.as_secs()
-            ),
-        }
+        tracing::warn!(refused = total, %reasons, "{message}");
+        Some(format!("{message}: {reasons}"))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::Arc;
-
     use super::*;
-
-    /// Log lines written while the returned guard lives, at info and above.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn lines(&self) -> Vec<String> {
-            let text = String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8");
-            text.lines().map(str::to_owned).collect()
-        }
-    }
 
     #[test]
     fn a_burst_of_refusals_is_one_line_then_one_summary_per_interval() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
         let log = RefusalLog::new(Duration::from_secs(60));
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
+        let mut said = Vec::new();
         for i in 0..100 {
             let verdict = if i % 2 == 0 {
                 Verdict::BadSignature
             } else {
                 Verdict::Malformed
             };
-            log.refused_at(verdict, at(i / 4));
+            said.extend(log.refused_at(verdict, at(i / 4)));
         }
-        log.flush_at(at(30));
-        let lines = captured.lines();
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(lines[0].contains("refused a webhook request"), "{lines:?}");
-        log.flush_at(at(59));
-        assert_eq!(captured.lines().len(), 1, "not before the interval");
-        log.flush_at(at(60));
-        let lines = captured.lines();
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(
-            lines[1].contains("refused 99 webhook requests in the last 60s")
-                && lines[1].contains("bad_signature=49")
-                && lines[1].contains("malformed=50"),
-            "{lines:?}"
+        said.extend(log.flush_at(at(30)));
+        assert_eq!(
+            said,
+            vec![
+                "refused 1 webhook request (further ones are summarised once every 60s at most): \
+                 bad_signature=1"
+            ]
         );
-        log.flush_at(at(660));
-        assert_eq!(captured.lines().len(), 2, "nothing new, nothing said");
+        assert_eq!(log.flush_at(at(59)), None, "not before the interval");
+        let summary = log.flush_at(at(60)).expect("a summary");
+        assert!(
+            summary.starts_with("refused 99 webhook requests in the last 60s")
+                && summary.ends_with("bad_signature=49, malformed=50"),
+            "{summary}"
+        );
+        assert_eq!(log.flush_at(at(660)), None, "nothing new, nothing said");
+        // A refusal after a quiet interval is reported at once.
+        let next = log.refused_at(Verdict::Stale, at(700)).expect("at once");
+        assert!(
+            next.starts_with("refused 1 webhook request in the last 640s"),
+            "{next}"
+        );
     }
 }

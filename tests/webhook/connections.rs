@@ -197,7 +197,7 @@ async fn a_hundred_refused_requests_make_one_log_line_at_info() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "{text}");
     assert!(
-        lines[0].contains("WARN") && lines[0].contains("refused a webhook request"),
+        lines[0].contains("WARN") && lines[0].contains("refused 1 webhook request"),
         "{text}"
     );
     stop.cancel();
