@@ -202,3 +202,24 @@ async fn a_hundred_refused_requests_make_one_log_line_at_info() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_daemons_webhook_closes_a_connection_over_its_cap_at_once() {
+    let meeting = transcoding("edededededededededededededededed", 1);
+    let run = Running::start(&[&meeting], |_| {}).await;
+    let cap = ConnLimits::DEFAULT.max_connections;
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        held.push(TcpStream::connect(run.hook).await.expect("connect"));
+    }
+    let mut extra = TcpStream::connect(run.hook).await.expect("connect");
+    let started = Instant::now();
+    assert!(until_closed(&mut extra).await.is_empty());
+    assert!(
+        started.elapsed() < ConnLimits::DEFAULT.header_read / 2,
+        "closed after {:?}",
+        started.elapsed()
+    );
+    drop(held);
+    run.stop().await;
+}
