@@ -82,6 +82,39 @@ impl Partial {
         self.file.get_ref().sync_all().await?;
         Ok(self.len)
     }
+
+    /// Flushes, then fsyncs in the background while the transfer goes on:
+    /// once it ends, the bytes written before it started are durable. The
+    /// stream is not held up by the disk the way a checkpoint that waits for
+    /// its fsync holds it up (every 64 MiB of a big file).
+    pub(super) async fn start_sync(&mut self) -> std::io::Result<PendingSync> {
+        self.file.flush().await?;
+        let file = self.file.get_ref().try_clone().await?.into_std().await;
+        Ok(PendingSync {
+            task: tokio::task::spawn_blocking(move || file.sync_data()),
+            len: self.len,
+        })
+    }
+}
+
+/// An fsync running in the background; see [`Partial::start_sync`].
+pub(super) struct PendingSync {
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// What is durable once it ends.
+    pub(super) len: u64,
+}
+
+impl PendingSync {
+    /// Whether it has ended (waiting for it then costs nothing).
+    pub(super) fn is_done(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits for it; returns the length it made durable.
+    pub(super) async fn wait(self) -> std::io::Result<u64> {
+        self.task.await.map_err(std::io::Error::other)??;
+        Ok(self.len)
+    }
 }
 
 #[cfg(test)]

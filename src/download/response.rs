@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue};
 use tokio_util::sync::CancellationToken;
 
-use super::partial::Partial;
+use super::partial::{Partial, PendingSync};
 use super::{
     CHECKPOINT_BYTES, FetchError, Observer, Promise, Transfer, describe_message, is_api_error,
     is_message_type, looks_like_message, parse_content_range,
@@ -136,6 +136,7 @@ pub(super) async fn stream_body<O: Observer>(
     let start = partial.len;
     let mut sniffed = start > 0;
     let mut checkpoint = (Instant::now(), start);
+    let mut syncing: Option<PendingSync> = None;
     loop {
         let next = tokio::select! {
             biased;
@@ -153,10 +154,18 @@ pub(super) async fn stream_body<O: Observer>(
             }
             Some(Ok(Some(chunk))) => chunk,
             Some(Ok(None)) => {
-                return Ok(Streamed {
-                    received,
-                    durable: checkpoint.1,
-                });
+                // The fsync under way (often the last chunk's) is reported,
+                // as a checkpoint that waited for it would have been.
+                let mut durable = checkpoint.1;
+                if let Some(sync) = syncing.take() {
+                    let path = transfer.partial;
+                    durable = sync
+                        .wait()
+                        .await
+                        .map_err(|e| FetchError::disk("writing", path, &e, durable, received))?;
+                    observer.checkpoint(durable).await;
+                }
+                return Ok(Streamed { received, durable });
             }
             Some(Err(e)) => {
                 let kept = partial.sync().await.unwrap_or(checkpoint.1);
@@ -192,15 +201,25 @@ pub(super) async fn stream_body<O: Observer>(
             .await
             .map_err(|e| FetchError::disk("writing", path, &e, checkpoint.1, received))?;
         observer.bytes(chunk.len() as u64);
-        let due = checkpoint.0.elapsed() >= transfer.checkpoint_every
-            || partial.len - checkpoint.1 >= CHECKPOINT_BYTES;
-        if due {
-            let durable = partial
-                .sync()
+        // One fsync at a time runs beside the stream; its length is reported
+        // durable only once it has ended.
+        if let Some(sync) = syncing.take_if(|s| s.is_done()) {
+            let durable = sync
+                .wait()
                 .await
                 .map_err(|e| FetchError::disk("writing", path, &e, checkpoint.1, received))?;
             observer.checkpoint(durable).await;
-            checkpoint = (Instant::now(), durable);
+            checkpoint.1 = durable;
+        }
+        let due = checkpoint.0.elapsed() >= transfer.checkpoint_every
+            || partial.len - checkpoint.1 >= CHECKPOINT_BYTES;
+        if due && syncing.is_none() {
+            let sync = partial
+                .start_sync()
+                .await
+                .map_err(|e| FetchError::disk("writing", path, &e, checkpoint.1, received))?;
+            syncing = Some(sync);
+            checkpoint.0 = Instant::now();
         }
     }
 }
