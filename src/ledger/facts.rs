@@ -6,6 +6,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::recovery::mark_manifest_stale;
 use super::{Ledger, Result};
 use crate::clock::Millis;
 
@@ -55,26 +56,35 @@ pub struct LayoutRecord {
 }
 
 /// Writes facts into `meetings`, keeping what is known where `facts` says
-/// nothing. Runs inside the caller's transaction or on its own.
+/// nothing; a change the meeting's manifest shows marks it stale. Runs
+/// inside the caller's transaction or on its own.
 pub(super) fn store_facts(
     conn: &rusqlite::Connection,
     conf_uuid: &str,
     facts: &MeetingFacts,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meetings SET subject = coalesce(?2, subject), conf_id = coalesce(?3, conf_id),
-             start_time = coalesce(?4, start_time), duration_s = coalesce(?5, duration_s),
-             scheduler = coalesce(?6, scheduler)
-         WHERE conf_uuid = ?1",
-        params![
+    let changed = conn
+        .prepare_cached(
+            "UPDATE meetings SET subject = coalesce(?2, subject), conf_id = coalesce(?3, conf_id),
+                 start_time = coalesce(?4, start_time), duration_s = coalesce(?5, duration_s),
+                 scheduler = coalesce(?6, scheduler)
+             WHERE conf_uuid = ?1
+               AND (subject IS NOT coalesce(?2, subject) OR conf_id IS NOT coalesce(?3, conf_id)
+                    OR start_time IS NOT coalesce(?4, start_time)
+                    OR duration_s IS NOT coalesce(?5, duration_s)
+                    OR scheduler IS NOT coalesce(?6, scheduler))",
+        )?
+        .execute(params![
             conf_uuid,
             facts.subject,
             facts.conf_id,
             facts.start_time,
             facts.duration_s,
             facts.scheduler
-        ],
-    )?;
+        ])?;
+    if changed > 0 {
+        mark_manifest_stale(conn, conf_uuid, false)?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! tool: `meeting.json` (the meeting's facts and every archived file, with
 //! a `schema_version` and ISO-8601 times; its schema is
 //! `docs/meeting.schema.json`) and `SHA256SUMS` (what `sha256sum -c`
-//! checks). Both are rewritten atomically, together, as files arrive.
+//! checks). Each is replaced atomically (written aside, then renamed), one
+//! after the other; the ledger's stale mark stays until both are written,
+//! so a crash between them is repaired by the next rewrite.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -142,40 +144,52 @@ pub fn sums_text(files: &[(String, String)]) -> String {
 }
 
 impl Engine {
-    /// Rewrites a meeting's manifest; if that fails, the meeting is marked
-    /// so that the write is retried (after the next poll, or at start-up).
+    /// Rewrites a meeting's manifest. The ledger marks a meeting stale in
+    /// the same transaction as every change its manifest shows; the mark
+    /// is cleared only once both files are written, and only if no change
+    /// came meanwhile, so a crash or a failed write leaves it for the next
+    /// rewrite (after a poll, by the daemon's upkeep, or at start-up).
     pub async fn refresh_manifest(&self, conf_uuid: &str) {
         let written = self.write_manifest(conf_uuid).await;
-        if let Err(e) = &written {
-            tracing::warn!(meeting = %conf_uuid, error = %e, "could not write the meeting manifest; will retry");
-        }
-        let (conf, stale) = (conf_uuid.to_owned(), written.is_err());
-        let marked = self
-            .ledger
-            .call(move |l| l.set_manifest_stale(&conf, stale))
-            .await;
-        if let Err(e) = marked {
+        let conf = conf_uuid.to_owned();
+        let recorded = match written {
+            Ok(generation) => {
+                self.ledger
+                    .call(move |l| l.manifest_written(&conf, generation).map(drop))
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(meeting = %conf_uuid, error = %e, "could not write the meeting manifest; will retry");
+                self.ledger
+                    .call(move |l| l.mark_manifest_stale(&conf))
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
             tracing::warn!(meeting = %conf_uuid, error = %e, "could not record the manifest's state");
         }
     }
 
     /// Rewrites a meeting's `meeting.json` and `SHA256SUMS` from the
-    /// ledger (archived files only).
-    pub async fn write_manifest(&self, conf_uuid: &str) -> Result<(), EngineError> {
+    /// ledger (archived files only); each is replaced atomically, one after
+    /// the other. Returns the manifest generation the files show.
+    pub async fn write_manifest(&self, conf_uuid: &str) -> Result<i64, EngineError> {
         let lock = self.meeting_lock(conf_uuid);
         let _guard = lock.lock().await;
         let conf = conf_uuid.to_owned();
-        let (files, meeting, place) = self
+        let (generation, files, meeting, place) = self
             .ledger
             .call(move |l| {
+                // The generation first: a change after it bumps it.
+                let generation = l.manifest_generation(&conf)?;
                 let files = l.meeting_files(&conf)?;
                 let meeting = l.meeting(&conf)?;
                 let place = l.meeting_place(&conf)?;
-                Ok((files, meeting, place.unwrap_or_default()))
+                Ok((generation, files, meeting, place.unwrap_or_default()))
             })
             .await?;
         let Some(first) = files.first() else {
-            return Ok(());
+            return Ok(generation);
         };
         let folder = place
             .folder
@@ -225,7 +239,8 @@ impl Engine {
         )
         .await?;
         self.write_meta(&format!("{folder}/{MANIFEST_NAME}"), bytes)
-            .await
+            .await?;
+        Ok(generation)
     }
 
     /// Writes one metadata file atomically through the archive.
