@@ -12,10 +12,7 @@ use super::{Engine, EngineError};
 use crate::archive::LEGACY_LAYOUT;
 use crate::ledger::LayoutRecord;
 
-/// The archive's explanation, at its root.
-pub const README_NAME: &str = "README.txt";
-/// The manifest's JSON Schema, at the archive's root.
-pub const SCHEMA_NAME: &str = "meeting.schema.json";
+pub use crate::archive::{README_NAME, SCHEMA_NAME};
 /// The schema shipped in `docs/`.
 const SCHEMA: &str = include_str!("../../docs/meeting.schema.json");
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::{Engine, EngineError};
-use crate::archive::{DEFAULT_LAYOUT, Layout};
+use crate::archive::{DEFAULT_LAYOUT, FALLBACK_DIR, Layout};
 use crate::clock::Millis;
 use crate::cloud::Recording;
 use crate::ledger::{MeetingFacts, MeetingPlace};
@@ -90,11 +90,13 @@ impl Engine {
         }
         let layout = self.layout().await?.clone();
         let mut candidates = layout.folder_candidates(conf, &place.facts);
-        // The UUID makes the last candidate unique unless a hostile one
-        // sanitises like another; this one cannot be taken.
+        // `_meetings/<uuid>` is free unless a hostile UUID sanitises like
+        // another or a meeting's folder is `_meetings` itself; this one
+        // cannot be taken: no folder starts with a fresh random component.
+        let last = candidates.last().cloned().unwrap_or_default();
+        let name = last.rsplit('/').next().unwrap_or_default();
         candidates.push(format!(
-            "{}-{}",
-            candidates[candidates.len() - 1],
+            "{FALLBACK_DIR}-{}/{name}",
             uuid::Uuid::new_v4().simple()
         ));
         let (c, template) = (conf.to_owned(), layout.template().to_owned());

@@ -14,10 +14,7 @@ use crate::clock::Millis;
 use crate::ledger::{FileRecord, FileState, MeetingOrigin};
 use crate::pipeline::{Engine, EngineError};
 
-/// The manifest's name inside a meeting's folder.
-pub const MANIFEST_NAME: &str = "meeting.json";
-/// The checksum list's name inside a meeting's folder.
-pub const SUMS_NAME: &str = "SHA256SUMS";
+pub use crate::archive::{MANIFEST_NAME, SUMS_NAME};
 /// The manifest's format version: 2 added `schema_version` and everything
 /// beside the `…_ms` times; version 1 manifests have no such key.
 pub const SCHEMA_VERSION: u32 = 2;
