@@ -71,6 +71,11 @@ struct ManifestFile {
     /// Present (true) only when nothing could confirm the file's length.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     length_unconfirmed: bool,
+    /// Present (true) only when the ledger holds no SHA-256 for the file
+    /// (never written so by this tool; a damaged or hand-edited ledger):
+    /// it is then missing from `SHA256SUMS`, and said so here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    checksum_missing: bool,
 }
 
 /// What a file type holds, in words.
@@ -104,6 +109,7 @@ impl ManifestFile {
             file_type: record.file_type,
             path,
             size: record.size,
+            checksum_missing: record.sha256.is_none(),
             sha256: record.sha256,
             archived_at: record.done_at.map(iso),
             archived_at_ms: record.done_at,
@@ -203,6 +209,9 @@ impl Engine {
             .iter()
             .filter_map(|f| f.sha256.clone().map(|sha| (sha, f.path.clone())))
             .collect();
+        for file in files.iter().filter(|f| f.checksum_missing) {
+            tracing::warn!(meeting = %conf_uuid, path = %file.path, "an archived file has no SHA-256 in the ledger: not in SHA256SUMS (meeting.json says checksum_missing); `verify --repair` queues it again");
+        }
         let facts = place.facts;
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
@@ -216,7 +225,8 @@ impl Engine {
             scheduler: facts.scheduler,
             origin: meeting.map(|m| m.origin),
             start_time: facts.start_time.map(iso),
-            duration_seconds: facts.duration_s,
+            // A negative length (the list's rcdTime) is no length.
+            duration_seconds: facts.duration_s.filter(|d| *d >= 0),
             folder: folder.clone(),
             generated_at: iso(now),
             generated_at_ms: now,
