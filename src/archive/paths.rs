@@ -41,8 +41,8 @@ pub(super) fn clean_component(raw: &str) -> String {
 }
 
 /// [`clean_component`] made portable to Windows, SMB shares and exFAT
-/// (new layouts only: the legacy layout keeps its paths exactly): `* ? <
-/// > | " :` become `_`, trailing dots and blanks go, and a reserved
+/// (new layouts only: the legacy layout keeps its paths exactly):
+/// `* ? < > | " :` become `_`, trailing dots and blanks go, and a reserved
 /// device name (`CON`, `NUL`, `COM1`, `aux.mp4`, ...) gets `_` after its
 /// stem.
 pub(super) fn portable_component(raw: &str) -> String {

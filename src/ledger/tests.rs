@@ -544,3 +544,18 @@ fn a_taken_alternative_path_gets_a_counter_instead_of_failing_the_listing() {
     paths.dedup();
     assert_eq!(paths.len(), 3, "{paths:?}");
 }
+
+#[test]
+fn a_listed_file_keeps_its_path_whatever_the_layout_renders_now() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let before = ledger.meeting_files(CONF).expect("files")[0]
+        .rel_path
+        .clone();
+    let mut again = entry("Hd", "/d/0_0.mp4", "t2");
+    again.rel_path = "elsewhere/Hd/0_0.mp4".to_owned();
+    again.rel_path_alt = "elsewhere/Hd/0_0-x.mp4".to_owned();
+    ledger.store_urls(CONF, &[again], at(20)).expect("listed");
+    let files = ledger.meeting_files(CONF).expect("files");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rel_path, before);
+}
