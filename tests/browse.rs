@@ -9,6 +9,7 @@ use std::process::Command;
 
 use meeting_archiver::archive::{Layout, readable_subject};
 use meeting_archiver::clock::Millis;
+use meeting_archiver::config::Config;
 use meeting_archiver::ledger::Ledger;
 use meeting_archiver::simulator::{Faults, Scenario, SimMeeting};
 use serde_json::Value;
@@ -396,20 +397,22 @@ fn sums_paths(folder: &Path) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_crash_between_done_and_the_manifest_write_is_repaired_at_the_next_start() {
-    let meetings = vec![SimMeeting::standard(
-        "c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9",
-        "Crash",
-        2,
-        &["Hd"],
-        100,
-    )];
+/// A simulator with one meeting of two HD parts, archived by one `sync`:
+/// the environment, its config, the meeting's UUID and its folder.
+async fn archived_in_two_parts(conf: &str, subject: &str) -> (TestEnv, Config, String, PathBuf) {
+    let meetings = vec![SimMeeting::standard(conf, subject, 2, &["Hd"], 100)];
     let env = TestEnv::start(scenario(meetings)).await;
     let conf = env.meetings[0].conf_uuid.clone();
     let config = env.config();
     assert_eq!(env.sync(&config).await.exit_code(), 0);
     let folder = env.meeting_dir(&conf);
+    (env, config, conf, folder)
+}
+
+#[tokio::test]
+async fn a_crash_between_done_and_the_manifest_write_is_repaired_at_the_next_start() {
+    let (env, config, _, folder) =
+        archived_in_two_parts("c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9", "Crash").await;
     assert_eq!(sums_paths(&folder).len(), 2);
     // Put the folder back as it was after the first file, then commit the
     // second file's `done` again and stop there: the process died before
@@ -455,18 +458,8 @@ async fn a_crash_between_done_and_the_manifest_write_is_repaired_at_the_next_sta
 
 #[tokio::test]
 async fn a_manifest_from_a_ledger_missing_values_still_validates_and_drops_nothing_silently() {
-    let meetings = vec![SimMeeting::standard(
-        "cacacacacacacacacacacacacacacaca",
-        "Edges",
-        2,
-        &["Hd"],
-        100,
-    )];
-    let env = TestEnv::start(scenario(meetings)).await;
-    let conf = env.meetings[0].conf_uuid.clone();
-    let config = env.config();
-    assert_eq!(env.sync(&config).await.exit_code(), 0);
-    let folder = env.meeting_dir(&conf);
+    let (env, config, conf, folder) =
+        archived_in_two_parts("cacacacacacacacacacacacacacacaca", "Edges").await;
     // A damaged ledger: one archived file without size, hash or time, and
     // a negative recording length.
     let conn = rusqlite::Connection::open(env.ledger_path()).expect("ledger");

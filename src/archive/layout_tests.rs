@@ -203,6 +203,22 @@ fn part_numbers_count_from_one() {
     assert_eq!(part_number("video.mp4"), None);
 }
 
+/// A file of meeting `conf_uuid` whose identity key is its name.
+fn named<'a>(
+    conf_uuid: &'a str,
+    facts: &'a MeetingFacts,
+    file_type: &'a str,
+    raw_name: &'a str,
+) -> MeetingFile<'a> {
+    MeetingFile {
+        conf_uuid,
+        facts,
+        file_type,
+        raw_name,
+        file_key: raw_name,
+    }
+}
+
 #[test]
 fn no_meeting_folder_or_file_takes_a_name_the_archive_writes() {
     let layout = Layout::parse("{subject} ({conf_id})/{name}").expect("layout");
@@ -224,13 +240,7 @@ fn no_meeting_folder_or_file_takes_a_name_the_archive_writes() {
         ("SHA256SUMS", "_SHA256SUMS"),
         ("0_0.mp4", "0_0.mp4"),
     ] {
-        let file = MeetingFile {
-            conf_uuid: "abc",
-            facts: &facts,
-            file_type: "Hd",
-            raw_name: raw,
-            file_key: raw,
-        };
+        let file = named("abc", &facts, "Hd", raw);
         let (primary, alternative) = layout.file_paths("Weekly (912)", &file);
         assert_eq!(primary, format!("Weekly (912)/{want}"));
         let alt_name = alternative.rsplit('/').next().expect("name");
@@ -240,13 +250,7 @@ fn no_meeting_folder_or_file_takes_a_name_the_archive_writes() {
         );
     }
     // A type named like one is a folder that would clash just the same.
-    let file = MeetingFile {
-        conf_uuid: "abc",
-        facts: &facts,
-        file_type: "SHA256SUMS",
-        raw_name: "0_0.mp4",
-        file_key: "0_0.mp4",
-    };
+    let file = named("abc", &facts, "SHA256SUMS", "0_0.mp4");
     let (primary, _) = by_subject.file_paths("Weekly", &file);
     assert_eq!(primary, "Weekly/_SHA256SUMS/0_0.mp4");
 }
@@ -262,13 +266,7 @@ fn new_layouts_give_portable_names_and_the_legacy_one_keeps_its_paths() {
     let facts = facts(Some("CON"), Some("9*1?2"));
     let folder = &layout.folder_candidates("u:1", &facts)[0];
     assert_eq!(folder, "CON 9_1_2");
-    let file = MeetingFile {
-        conf_uuid: "u",
-        facts: &facts,
-        file_type: "H|d",
-        raw_name: "a<b>\"c\".mp4.",
-        file_key: "k",
-    };
+    let file = named("u", &facts, "H|d", "a<b>\"c\".mp4.");
     let (primary, alternative) = layout.file_paths("CON 9_1_2", &file);
     assert_eq!(primary, "CON 9_1_2/H_d/a_b__c_.mp4");
     for path in [&primary, &alternative] {
@@ -282,17 +280,11 @@ fn new_layouts_give_portable_names_and_the_legacy_one_keeps_its_paths() {
     // The legacy layout renders exactly as before, odd characters and all.
     let legacy = Layout::parse(LEGACY_LAYOUT).expect("legacy");
     let facts = MeetingFacts::default();
-    let file = MeetingFile {
-        conf_uuid: "CON",
-        facts: &facts,
-        file_type: "H|d",
-        raw_name: "a<b>\"c\".mp4.",
-        file_key: "k",
-    };
+    let file = named("CON", &facts, "H|d", "a<b>\"c\".mp4.");
     let (primary, alternative) = legacy.file_paths("CON", &file);
     assert_eq!(
         (primary, alternative),
-        crate::archive::rel_paths("CON", "H|d", "a<b>\"c\".mp4.", "k")
+        rel_paths("CON", "H|d", "a<b>\"c\".mp4.", "a<b>\"c\".mp4.")
     );
     assert_eq!(legacy.folder_candidates("CON", &facts)[0], "CON");
 }

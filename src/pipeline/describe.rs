@@ -71,7 +71,8 @@ pub fn readme_text(layouts: &[LayoutRecord]) -> String {
          the manifest marks checksum_missing has none on record).\n  \
          Hd/          HD video: the meeting at its own resolution.\n  \
          Sd/          SD video: video and shared screen composited in one picture.\n  \
-         Aux/         auxiliary stream: the shared screen (slides, desktop) alone.\n  \
+         Aux_/        auxiliary stream: the shared screen (slides, desktop) alone\n               \
+         (Aux/ in folders of the legacy layout; Windows reserves the name).\n  \
          0_0.mp4, 0_1.mp4, ...  the parts of one recording, in order: the cloud\n               \
          splits recordings longer than 3 hours (older ones every 1 GB);\n               \
          0_0 is part 1, 0_1 part 2.\n\n\
