@@ -509,3 +509,34 @@ async fn a_manifest_from_a_ledger_missing_values_still_validates_and_drops_nothi
         .remove("checksum_missing");
     assert!(schema_errors(&unmarked).is_some());
 }
+
+#[tokio::test]
+async fn titles_differing_only_in_case_get_folders_a_case_insensitive_disk_tells_apart() {
+    let mut meetings = vec![
+        SimMeeting::standard(
+            "cbcbcbcbcbcbcbcbcbcbcbcbcbcbcbcb",
+            "Weekly Sync",
+            1,
+            &["Hd"],
+            100,
+        ),
+        SimMeeting::standard(
+            "cccccccccccccccccccccccccccccccc",
+            "Weekly sync",
+            1,
+            &["Hd"],
+            100,
+        ),
+    ];
+    meetings[1].conf_id = meetings[0].conf_id.clone();
+    meetings[1].start = meetings[0].start;
+    let env = TestEnv::start(scenario(meetings)).await;
+    assert_eq!(env.sync(&env.config()).await.exit_code(), 0);
+    let [a, b] = [0, 1].map(|i| env.meeting_dir(&env.meetings[i].conf_uuid));
+    let fold = |p: &Path| p.to_string_lossy().to_lowercase();
+    assert_ne!(fold(&a), fold(&b), "{} and {}", a.display(), b.display());
+    for folder in [&a, &b] {
+        assert_eq!(sha256sum_check(folder), 1);
+    }
+    env.assert_archive_complete(&[]);
+}
