@@ -9,6 +9,7 @@ use std::process::Command;
 
 use meeting_archiver::archive::{Layout, readable_subject};
 use meeting_archiver::clock::Millis;
+use meeting_archiver::config::Config;
 use meeting_archiver::ledger::Ledger;
 use meeting_archiver::simulator::{Faults, Scenario, SimMeeting};
 use serde_json::Value;
@@ -385,4 +386,157 @@ async fn a_readme_that_cannot_be_written_does_not_stop_the_archive() {
     assert_eq!(env.sync(&config).await.exit_code(), 0);
     env.assert_archive_complete(&[]);
     sha256sum_check(&env.meeting_dir(&env.meetings[0].conf_uuid));
+}
+
+/// The files a meeting folder's SHA256SUMS lists.
+fn sums_paths(folder: &Path) -> Vec<String> {
+    std::fs::read_to_string(folder.join("SHA256SUMS"))
+        .expect("SHA256SUMS")
+        .lines()
+        .filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_owned()))
+        .collect()
+}
+
+/// A simulator with one meeting of two HD parts, archived by one `sync`:
+/// the environment, its config, the meeting's UUID and its folder.
+async fn archived_in_two_parts(conf: &str, subject: &str) -> (TestEnv, Config, String, PathBuf) {
+    let meetings = vec![SimMeeting::standard(conf, subject, 2, &["Hd"], 100)];
+    let env = TestEnv::start(scenario(meetings)).await;
+    let conf = env.meetings[0].conf_uuid.clone();
+    let config = env.config();
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let folder = env.meeting_dir(&conf);
+    (env, config, conf, folder)
+}
+
+#[tokio::test]
+async fn a_crash_between_done_and_the_manifest_write_is_repaired_at_the_next_start() {
+    let (env, config, _, folder) =
+        archived_in_two_parts("c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9", "Crash").await;
+    assert_eq!(sums_paths(&folder).len(), 2);
+    // Put the folder back as it was after the first file, then commit the
+    // second file's `done` again and stop there: the process died before
+    // its manifest write.
+    let mut doc = manifest(&folder);
+    let files = doc["files"].as_array_mut().expect("files");
+    let second = files.pop().expect("a second file");
+    let second_path = second["path"].as_str().expect("path").to_owned();
+    std::fs::write(folder.join("meeting.json"), doc.to_string()).expect("old manifest");
+    let sums = std::fs::read_to_string(folder.join("SHA256SUMS")).expect("sums");
+    let first_line: String = sums
+        .lines()
+        .filter(|l| !l.ends_with(&second_path))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(folder.join("SHA256SUMS"), first_line).expect("old sums");
+    let mut ledger = Ledger::open(&env.ledger_path(), false).expect("ledger");
+    let done = ledger
+        .done_files()
+        .expect("done")
+        .into_iter()
+        .find(|f| f.rel_path.ends_with(&second_path))
+        .expect("the second file");
+    let mark = meeting_archiver::ledger::DoneMark {
+        size: done.size,
+        sha256: &done.sha256,
+        length_confirmed: true,
+    };
+    ledger
+        .mark_done(done.id, &mark, Millis::now())
+        .expect("done");
+    drop(ledger);
+
+    // The next run has nothing to download, yet the folder lists both.
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(sha256sum_check(&folder), 2);
+    assert!(sums_paths(&folder).contains(&second_path));
+    let doc = manifest(&folder);
+    assert_eq!(doc["files"].as_array().map(Vec::len), Some(2), "{doc:#}");
+    let ledger = Ledger::open(&env.ledger_path(), false).expect("ledger");
+    assert!(ledger.stale_manifests().expect("stale").is_empty());
+}
+
+#[tokio::test]
+async fn a_manifest_from_a_ledger_missing_values_still_validates_and_drops_nothing_silently() {
+    let (env, config, conf, folder) =
+        archived_in_two_parts("cacacacacacacacacacacacacacacaca", "Edges").await;
+    // A damaged ledger: one archived file without size, hash or time, and
+    // a negative recording length.
+    let conn = rusqlite::Connection::open(env.ledger_path()).expect("ledger");
+    let lost: String = conn
+        .query_row(
+            "UPDATE files SET size = NULL, sha256 = NULL, done_at = NULL
+             WHERE id = (SELECT min(id) FROM files WHERE conf_uuid = ?1) RETURNING rel_path",
+            [&conf],
+            |r| r.get(0),
+        )
+        .expect("damage");
+    conn.execute(
+        "UPDATE meetings SET duration_s = -5 WHERE conf_uuid = ?1",
+        [&conf],
+    )
+    .expect("negative");
+    drop(conn);
+    let mut ledger = Ledger::open(&env.ledger_path(), false).expect("ledger");
+    ledger.mark_manifest_stale(&conf).expect("stale");
+    drop(ledger);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+
+    let doc = manifest(&folder);
+    assert_eq!(schema_errors(&doc), None, "{doc:#}");
+    assert_eq!(doc["duration_seconds"], Value::Null);
+    let files = doc["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "both archived files are listed");
+    let marked: Vec<_> = files
+        .iter()
+        .filter(|f| f["checksum_missing"] == true)
+        .collect();
+    assert_eq!(marked.len(), 1, "{doc:#}");
+    assert!(lost.ends_with(marked[0]["path"].as_str().expect("path")));
+    assert_eq!(marked[0]["sha256"], Value::Null);
+    assert_eq!(sha256sum_check(&folder), 1);
+    // The schema insists on the mark when the hash is missing.
+    let mut unmarked = doc.clone();
+    let entry = unmarked["files"]
+        .as_array_mut()
+        .expect("files")
+        .iter_mut()
+        .find(|f| f["checksum_missing"] == true)
+        .expect("marked");
+    entry
+        .as_object_mut()
+        .expect("object")
+        .remove("checksum_missing");
+    assert!(schema_errors(&unmarked).is_some());
+}
+
+#[tokio::test]
+async fn titles_differing_only_in_case_get_folders_a_case_insensitive_disk_tells_apart() {
+    let mut meetings = vec![
+        SimMeeting::standard(
+            "cbcbcbcbcbcbcbcbcbcbcbcbcbcbcbcb",
+            "Weekly Sync",
+            1,
+            &["Hd"],
+            100,
+        ),
+        SimMeeting::standard(
+            "cccccccccccccccccccccccccccccccc",
+            "Weekly sync",
+            1,
+            &["Hd"],
+            100,
+        ),
+    ];
+    meetings[1].conf_id = meetings[0].conf_id.clone();
+    meetings[1].start = meetings[0].start;
+    let env = TestEnv::start(scenario(meetings)).await;
+    assert_eq!(env.sync(&env.config()).await.exit_code(), 0);
+    let [a, b] = [0, 1].map(|i| env.meeting_dir(&env.meetings[i].conf_uuid));
+    let fold = |p: &Path| p.to_string_lossy().to_lowercase();
+    assert_ne!(fold(&a), fold(&b), "{} and {}", a.display(), b.display());
+    for folder in [&a, &b] {
+        assert_eq!(sha256sum_check(folder), 1);
+    }
+    env.assert_archive_complete(&[]);
 }

@@ -250,10 +250,20 @@ impl TestEnv {
                 }
                 expected += 1;
                 let name = file.path.rsplit('/').next().expect("name");
-                let path = self
-                    .meeting_dir(&meeting.conf_uuid)
-                    .join(&file.file_type)
-                    .join(name);
+                // The type's folder as the layout names it (`Aux` is a
+                // Windows device name: `Aux_` in portable layouts).
+                let kind = if file.file_type.eq_ignore_ascii_case("aux") {
+                    format!("{}_", file.file_type)
+                } else {
+                    file.file_type.clone()
+                };
+                let dir = self.meeting_dir(&meeting.conf_uuid);
+                let kind = if dir.join(&kind).is_dir() {
+                    kind
+                } else {
+                    file.file_type.clone()
+                };
+                let path = dir.join(kind).join(name);
                 let bytes =
                     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 assert!(

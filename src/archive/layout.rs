@@ -7,13 +7,33 @@
 
 use chrono::{DateTime, Utc};
 
-use super::paths::{MAX_COMPONENT, alternative_name, clean_component, sanitize_component};
+use super::paths::{
+    MAX_COMPONENT, alternative_name, clean_component, portable_component, sanitize_component,
+    unreserved,
+};
 use crate::ledger::MeetingFacts;
 
 /// The layout of archives written before templates existed (kept by them).
 pub const LEGACY_LAYOUT: &str = "{conf_uuid}/{type}/{name}";
 /// The layout of a new archive when `download.layout` is not set.
 pub const DEFAULT_LAYOUT: &str = "{year}/{date} {subject} ({conf_id})/{type}/{name}";
+/// The manifest's name inside a meeting's folder.
+pub const MANIFEST_NAME: &str = "meeting.json";
+/// The checksum list's name inside a meeting's folder.
+pub const SUMS_NAME: &str = "SHA256SUMS";
+/// The archive's explanation, at its root.
+pub const README_NAME: &str = "README.txt";
+/// The manifest's JSON Schema, at the archive's root.
+pub const SCHEMA_NAME: &str = "meeting.schema.json";
+/// What the archive writes at its root: no meeting folder may take these
+/// names (in any case); one that would is prefixed with `_`.
+const ROOT_FILES: [&str; 2] = [README_NAME, SCHEMA_NAME];
+/// What the archive writes in each meeting's folder: no file or folder of
+/// the meeting may take these names (in any case).
+const MEETING_FILES: [&str; 2] = [MANIFEST_NAME, SUMS_NAME];
+/// Where a meeting goes when every folder its template offers is taken or
+/// lies inside or around another meeting's: `_meetings/<conf_uuid>`.
+pub const FALLBACK_DIR: &str = "_meetings";
 /// Longest subject kept in a folder name, in bytes.
 const MAX_SUBJECT: usize = 80;
 /// What date placeholders say when the recording's start is unknown.
@@ -107,6 +127,9 @@ pub enum LayoutError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     template: String,
+    /// Components made portable (every layout but the legacy one, whose
+    /// archives keep their paths exactly).
+    portable: bool,
     meeting: Vec<Component>,
     file: Vec<Component>,
 }
@@ -143,6 +166,7 @@ impl Layout {
         }
         Ok(Layout {
             template: template.to_owned(),
+            portable: template != LEGACY_LAYOUT,
             meeting: components,
             file,
         })
@@ -153,47 +177,55 @@ impl Layout {
         &self.template
     }
 
+    /// A rendered component made safe: sanitised, and portable for all
+    /// but the legacy layout.
+    fn clean(&self, raw: &str) -> String {
+        if self.portable {
+            portable_component(raw)
+        } else {
+            clean_component(raw)
+        }
+    }
+
     /// The folders a meeting may get, best first: the template's, then
     /// made unique by the conference ID, then by the conference UUID (which
-    /// is unique). The ledger takes the first no other meeting holds.
+    /// is unique), then `_meetings/<conf_uuid>` (for when another meeting's
+    /// folder lies around all of them). The ledger takes the first no
+    /// other meeting holds.
     pub fn folder_candidates(&self, conf_uuid: &str, facts: &MeetingFacts) -> Vec<String> {
         let values = Values::of_meeting(conf_uuid, facts);
         let mut parts: Vec<String> = self
             .meeting
             .iter()
-            .map(|c| clean_component(&values.render(c)))
+            .map(|c| self.clean(&values.render(c)))
             .collect();
-        let base = parts.join("/");
-        let mut out = vec![base];
+        let mut out = vec![folder_path(parts.clone())];
         let last = parts.pop().unwrap_or_default();
         let mut suffixes = Vec::new();
         if let Some(id) = facts.conf_id.as_deref().filter(|id| !last.contains(*id)) {
             suffixes.push(id.to_owned());
         }
-        suffixes.push(sanitize_component(conf_uuid));
+        let uuid = self.clean(&sanitize_component(conf_uuid));
+        suffixes.push(uuid.clone());
         for suffix in suffixes {
             let suffix = format!(" ({suffix})");
             let mut cut = MAX_COMPONENT.saturating_sub(suffix.len()).min(last.len());
             while !last.is_char_boundary(cut) {
                 cut -= 1;
             }
-            let unique = clean_component(&format!("{}{suffix}", &last[..cut]));
-            out.push(
-                parts
-                    .iter()
-                    .cloned()
-                    .chain([unique])
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
+            let unique = self.clean(&format!("{}{suffix}", &last[..cut]));
+            out.push(folder_path(parts.iter().cloned().chain([unique]).collect()));
         }
+        out.push(format!("{FALLBACK_DIR}/{uuid}"));
         out.dedup();
         out
     }
 
     /// Where a file of a meeting lies under the archive, inside the
     /// meeting's fixed `folder`, and an alternative (with a short hash of
-    /// the file's identity) for when two files would share that path.
+    /// the file's identity) for when two files would share that path. No
+    /// file or folder directly in the meeting's folder takes the name of
+    /// its manifest or checksum list.
     pub fn file_paths(&self, folder: &str, meeting: &MeetingFile<'_>) -> (String, String) {
         let mut values = Values::of_meeting(meeting.conf_uuid, meeting.facts);
         let name = sanitize_component(meeting.raw_name);
@@ -205,16 +237,33 @@ impl Layout {
         values.part = part_number(&name).unwrap_or(1).to_string();
         values.name = name;
         let mut parts: Vec<String> = vec![folder.to_owned()];
-        parts.extend(self.file.iter().map(|c| clean_component(&values.render(c))));
+        parts.extend(self.file.iter().map(|c| self.clean(&values.render(c))));
+        if let Some(first) = parts.get_mut(1) {
+            *first = unreserved(std::mem::take(first), &MEETING_FILES);
+        }
         let primary = parts.join("/");
         let last = parts.pop().unwrap_or_default();
         let identity = format!(
             "{}/{}/{}",
             meeting.conf_uuid, meeting.file_type, meeting.file_key
         );
-        parts.push(alternative_name(&last, &identity));
+        let alternative = alternative_name(&last, &identity);
+        parts.push(if self.portable {
+            portable_component(&alternative)
+        } else {
+            alternative
+        });
         (primary, parts.join("/"))
     }
+}
+
+/// A meeting's folder from its components; the first never takes the name
+/// of a file the archive writes at its root.
+fn folder_path(mut parts: Vec<String>) -> String {
+    if let Some(first) = parts.first_mut() {
+        *first = unreserved(std::mem::take(first), &ROOT_FILES);
+    }
+    parts.join("/")
 }
 
 /// What the layout needs to know of one file.

@@ -78,6 +78,9 @@ fn long_subjects_are_cut_on_a_character_boundary_and_unicode_is_kept() {
     let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
     let facts = facts(Some(&long), Some("912049654"));
     for folder in layout.folder_candidates("51adf610220411eaaae03f22d33cc26b", &facts) {
+        if folder.starts_with(FALLBACK_DIR) {
+            continue;
+        }
         for part in folder.split('/') {
             assert!(part.len() <= MAX_COMPONENT, "{part}");
         }
@@ -102,7 +105,8 @@ fn collisions_are_made_unique_by_conference_id_then_uuid() {
         [
             "2026/2026-11-20 Standup",
             "2026/2026-11-20 Standup (912)",
-            "2026/2026-11-20 Standup (abc)"
+            "2026/2026-11-20 Standup (abc)",
+            "_meetings/abc"
         ]
     );
     // The default names the conference ID already: the UUID is the tie-breaker.
@@ -111,7 +115,8 @@ fn collisions_are_made_unique_by_conference_id_then_uuid() {
         default.folder_candidates("abc", &facts),
         [
             "2026/2026-11-20 Standup (912)",
-            "2026/2026-11-20 Standup (912) (abc)"
+            "2026/2026-11-20 Standup (912) (abc)",
+            "_meetings/abc"
         ]
     );
 }
@@ -196,4 +201,104 @@ fn part_numbers_count_from_one() {
     assert_eq!(part_number("0_0.mp4"), Some(1));
     assert_eq!(part_number("0_1.mp4"), Some(2));
     assert_eq!(part_number("video.mp4"), None);
+}
+
+/// A file of meeting `conf_uuid` whose identity key is its name.
+fn named<'a>(
+    conf_uuid: &'a str,
+    facts: &'a MeetingFacts,
+    file_type: &'a str,
+    raw_name: &'a str,
+) -> MeetingFile<'a> {
+    MeetingFile {
+        conf_uuid,
+        facts,
+        file_type,
+        raw_name,
+        file_key: raw_name,
+    }
+}
+
+#[test]
+fn no_meeting_folder_or_file_takes_a_name_the_archive_writes() {
+    let layout = Layout::parse("{subject} ({conf_id})/{name}").expect("layout");
+    let by_subject = Layout::parse("{subject}/{type}/{name}").expect("layout");
+    for (subject, want) in [
+        ("README.txt", "_README.txt"),
+        ("readme.TXT", "_readme.TXT"),
+        ("Meeting.Schema.json", "_Meeting.Schema.json"),
+        ("README", "README"),
+    ] {
+        let folders = by_subject.folder_candidates("abc", &facts(Some(subject), None));
+        assert_eq!(folders[0], want, "{subject}");
+    }
+    let facts = facts(Some("Weekly"), Some("912"));
+    for (raw, want) in [
+        ("meeting.json", "_meeting.json"),
+        ("MEETING.JSON", "_MEETING.JSON"),
+        ("sha256sums", "_sha256sums"),
+        ("SHA256SUMS", "_SHA256SUMS"),
+        ("0_0.mp4", "0_0.mp4"),
+    ] {
+        let file = named("abc", &facts, "Hd", raw);
+        let (primary, alternative) = layout.file_paths("Weekly (912)", &file);
+        assert_eq!(primary, format!("Weekly (912)/{want}"));
+        let alt_name = alternative.rsplit('/').next().expect("name");
+        assert!(
+            !["meeting.json", "sha256sums"].contains(&alt_name.to_lowercase().as_str()),
+            "{alternative}"
+        );
+    }
+    // A type named like one is a folder that would clash just the same.
+    let file = named("abc", &facts, "SHA256SUMS", "0_0.mp4");
+    let (primary, _) = by_subject.file_paths("Weekly", &file);
+    assert_eq!(primary, "Weekly/_SHA256SUMS/0_0.mp4");
+}
+
+#[test]
+fn new_layouts_give_portable_names_and_the_legacy_one_keeps_its_paths() {
+    let layout = Layout::parse("{subject} {conf_id}/{type}/{name}").expect("layout");
+    let by_subject = Layout::parse("{subject}/{type}/{name}").expect("layout");
+    for (subject, want) in [("aux", "aux_"), ("nul", "nul_"), ("Com1", "Com1_")] {
+        let folders = by_subject.folder_candidates("u", &facts(Some(subject), None));
+        assert_eq!(folders[0], want, "{subject}");
+    }
+    let facts = facts(Some("CON"), Some("9*1?2"));
+    let folder = &layout.folder_candidates("u:1", &facts)[0];
+    assert_eq!(folder, "CON 9_1_2");
+    let file = named("u", &facts, "H|d", "a<b>\"c\".mp4.");
+    let (primary, alternative) = layout.file_paths("CON 9_1_2", &file);
+    assert_eq!(primary, "CON 9_1_2/H_d/a_b__c_.mp4");
+    for path in [&primary, &alternative] {
+        for part in path.split('/') {
+            assert!(
+                !part.ends_with(['.', ' ']) && !part.contains(['*', '?', '<', '>', '|', '"', ':']),
+                "{path}"
+            );
+        }
+    }
+    // The legacy layout renders exactly as before, odd characters and all.
+    let legacy = Layout::parse(LEGACY_LAYOUT).expect("legacy");
+    let facts = MeetingFacts::default();
+    let file = named("CON", &facts, "H|d", "a<b>\"c\".mp4.");
+    let (primary, alternative) = legacy.file_paths("CON", &file);
+    assert_eq!(
+        (primary, alternative),
+        rel_paths("CON", "H|d", "a<b>\"c\".mp4.", "a<b>\"c\".mp4.")
+    );
+    assert_eq!(legacy.folder_candidates("CON", &facts)[0], "CON");
+}
+
+#[test]
+fn a_folder_around_every_candidate_leaves_the_fallback() {
+    // An older `{subject}/...` layout gave a meeting titled "2026" the
+    // folder "2026": every default candidate of a 2026 meeting lies in it.
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    let candidates = layout.folder_candidates("abc", &facts(Some("Standup"), Some("912")));
+    let (fallback, inside) = candidates.split_last().expect("candidates");
+    assert!(
+        inside.iter().all(|c| c.starts_with("2026/")),
+        "{candidates:?}"
+    );
+    assert_eq!(fallback, "_meetings/abc");
 }

@@ -31,7 +31,8 @@ use crate::ledger::FileId;
 
 pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
 pub use layout::{
-    DEFAULT_LAYOUT, LEGACY_LAYOUT, Layout, LayoutError, MeetingFile, part_number, readable_subject,
+    DEFAULT_LAYOUT, FALLBACK_DIR, LEGACY_LAYOUT, Layout, LayoutError, MANIFEST_NAME, MeetingFile,
+    README_NAME, SCHEMA_NAME, SUMS_NAME, part_number, readable_subject,
 };
 pub use paths::{rel_paths, sanitize_component};
 pub use upload::{

@@ -40,6 +40,55 @@ pub(super) fn clean_component(raw: &str) -> String {
     truncate_keeping_extension(&clean, MAX_COMPONENT)
 }
 
+/// [`clean_component`] made portable to Windows, SMB shares and exFAT
+/// (new layouts only: the legacy layout keeps its paths exactly):
+/// `* ? < > | " :` become `_`, trailing dots and blanks go, and a reserved
+/// device name (`CON`, `NUL`, `COM1`, `aux.mp4`, ...) gets `_` after its
+/// stem.
+pub(super) fn portable_component(raw: &str) -> String {
+    let mapped: String = clean_component(raw)
+        .chars()
+        .map(|c| match c {
+            '*' | '?' | '<' | '>' | '|' | '"' | ':' => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = mapped.trim_end_matches(['.', ' ']);
+    if trimmed.is_empty() {
+        return "_".to_owned();
+    }
+    let stem_end = trimmed.find('.').unwrap_or(trimmed.len());
+    let stem = trimmed[..stem_end].trim_end_matches(' ');
+    if is_device_name(stem) {
+        return format!("{}_{}", &trimmed[..stem_end], &trimmed[stem_end..]);
+    }
+    trimmed.to_owned()
+}
+
+/// Whether Windows reserves `stem` for a device, in any case.
+fn is_device_name(stem: &str) -> bool {
+    let upper = stem.to_ascii_uppercase();
+    match upper.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
+        _ => {
+            let mut chars = upper.chars();
+            let last = chars.next_back();
+            matches!(chars.as_str(), "COM" | "LPT")
+                && matches!(last, Some('1'..='9' | '\u{b9}' | '\u{b2}' | '\u{b3}'))
+        }
+    }
+}
+
+/// `component` with `_` in front if it names, in any case, one of the
+/// `reserved` files the archive writes beside it.
+pub(super) fn unreserved(component: String, reserved: &[&str]) -> String {
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(&component)) {
+        format!("_{component}")
+    } else {
+        component
+    }
+}
+
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
     if name.len() <= max {
         return name.to_owned();
@@ -144,6 +193,33 @@ mod tests {
         let clean = sanitize_component(&long);
         assert!(clean.len() <= MAX_COMPONENT);
         assert!(clean.ends_with(".mp4"));
+    }
+
+    #[test]
+    fn portable_components_suit_windows_smb_and_exfat() {
+        for (raw, want) in [
+            ("a*b?c<d>e|f\"g:h", "a_b_c_d_e_f_g_h"),
+            ("ends with dots...", "ends with dots"),
+            ("ends with blank . ", "ends with blank"),
+            ("CON", "CON_"),
+            ("aux", "aux_"),
+            ("nul.mp4", "nul_.mp4"),
+            ("COM1", "COM1_"),
+            ("lpt9.txt", "lpt9_.txt"),
+            ("COM0", "COM0"),
+            ("CONTROL", "CONTROL"),
+            ("com10", "com10"),
+            ("...", "_"),
+            ("com\u{b2}", "com\u{b2}_"),
+            ("Weekly: sync", "Weekly_ sync"),
+        ] {
+            assert_eq!(portable_component(raw), want, "{raw}");
+        }
+        assert_eq!(
+            unreserved("Sha256Sums".to_owned(), &["SHA256SUMS"]),
+            "_Sha256Sums"
+        );
+        assert_eq!(unreserved("Hd".to_owned(), &["SHA256SUMS"]), "Hd");
     }
 
     #[test]

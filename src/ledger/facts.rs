@@ -6,6 +6,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::recovery::mark_manifest_stale;
 use super::{Ledger, Result};
 use crate::clock::Millis;
 
@@ -55,27 +56,44 @@ pub struct LayoutRecord {
 }
 
 /// Writes facts into `meetings`, keeping what is known where `facts` says
-/// nothing. Runs inside the caller's transaction or on its own.
+/// nothing; a change the meeting's manifest shows marks it stale. Runs
+/// inside the caller's transaction or on its own.
 pub(super) fn store_facts(
     conn: &rusqlite::Connection,
     conf_uuid: &str,
     facts: &MeetingFacts,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meetings SET subject = coalesce(?2, subject), conf_id = coalesce(?3, conf_id),
-             start_time = coalesce(?4, start_time), duration_s = coalesce(?5, duration_s),
-             scheduler = coalesce(?6, scheduler)
-         WHERE conf_uuid = ?1",
-        params![
+    let changed = conn
+        .prepare_cached(
+            "UPDATE meetings SET subject = coalesce(?2, subject), conf_id = coalesce(?3, conf_id),
+                 start_time = coalesce(?4, start_time), duration_s = coalesce(?5, duration_s),
+                 scheduler = coalesce(?6, scheduler)
+             WHERE conf_uuid = ?1
+               AND (subject IS NOT coalesce(?2, subject) OR conf_id IS NOT coalesce(?3, conf_id)
+                    OR start_time IS NOT coalesce(?4, start_time)
+                    OR duration_s IS NOT coalesce(?5, duration_s)
+                    OR scheduler IS NOT coalesce(?6, scheduler))",
+        )?
+        .execute(params![
             conf_uuid,
             facts.subject,
             facts.conf_id,
             facts.start_time,
             facts.duration_s,
             facts.scheduler
-        ],
-    )?;
+        ])?;
+    if changed > 0 {
+        mark_manifest_stale(conn, conf_uuid, false)?;
+    }
     Ok(())
+}
+
+/// A folder as a case-insensitive file system compares it: NFC (macOS
+/// and SMB may hand back either form), then Unicode lowercase.
+fn folder_key(folder: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(folder)
+        .to_lowercase()
 }
 
 impl Ledger {
@@ -154,21 +172,22 @@ impl Ledger {
             return Ok(Some((folder, layout.unwrap_or_default())));
         }
         for candidate in candidates {
-            // Taken: the same folder, or one inside the other (a meeting's
-            // folder must hold its own files only).
+            // Taken: the same folder in any case, or one inside the other
+            // (a meeting's folder must hold its own files only).
+            let key = folder_key(candidate);
             let taken: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM meetings WHERE folder = ?1
-                                   OR substr(?1, 1, length(folder) + 1) = folder || '/'
-                                   OR substr(folder, 1, length(?1) + 1) = ?1 || '/')",
-                [candidate],
+                "SELECT EXISTS (SELECT 1 FROM meetings WHERE folder_key = ?1 OR folder = ?2
+                                   OR substr(?1, 1, length(folder_key) + 1) = folder_key || '/'
+                                   OR substr(folder_key, 1, length(?1) + 1) = ?1 || '/')",
+                [&key, candidate],
                 |row| row.get(0),
             )?;
             if taken {
                 continue;
             }
             tx.execute(
-                "UPDATE meetings SET folder = ?2, layout = ?3 WHERE conf_uuid = ?1",
-                params![conf_uuid, candidate, layout],
+                "UPDATE meetings SET folder = ?2, folder_key = ?3, layout = ?4 WHERE conf_uuid = ?1",
+                params![conf_uuid, candidate, key, layout],
             )?;
             tx.commit()?;
             return Ok(Some((candidate.clone(), layout.to_owned())));
@@ -322,6 +341,75 @@ mod tests {
         let place = ledger.meeting_place("b").expect("read").expect("known");
         assert_eq!(place.folder.as_deref(), Some("2026/x (1)"));
         assert_eq!(place.layout.as_deref(), Some("T1"));
+    }
+
+    #[test]
+    fn folders_differing_only_in_case_or_normalisation_are_one_folder() {
+        let mut ledger = ledger_with(&["a", "b", "c", "d"]);
+        let fix = |l: &mut Ledger, m: &str, c: &[&str]| {
+            let c: Vec<String> = c.iter().map(|s| (*s).to_owned()).collect();
+            l.fix_folder(m, "T", &c).expect("fix").map(|(f, _)| f)
+        };
+        assert_eq!(
+            fix(&mut ledger, "a", &["2026/2026-11-20 Weekly Sync (912)"]).as_deref(),
+            Some("2026/2026-11-20 Weekly Sync (912)")
+        );
+        // Same day, same conference ID, another case: another folder.
+        assert_eq!(
+            fix(
+                &mut ledger,
+                "b",
+                &[
+                    "2026/2026-11-20 Weekly sync (912)",
+                    "2026/2026-11-20 Weekly sync (b)"
+                ]
+            )
+            .as_deref(),
+            Some("2026/2026-11-20 Weekly sync (b)")
+        );
+        // Nesting in another case, and NFD against NFC, count too.
+        assert_eq!(
+            fix(
+                &mut ledger,
+                "c",
+                &["2026/2026-11-20 WEEKLY SYNC (912)/x", "c"]
+            )
+            .as_deref(),
+            Some("c")
+        );
+        let nfc = "Caf\u{e9}";
+        let nfd = "Cafe\u{301}";
+        assert_eq!(fix(&mut ledger, "d", &[nfc]).as_deref(), Some(nfc));
+        let mut more = ledger_with(&["e"]);
+        assert_eq!(fix(&mut more, "e", &[nfd]).as_deref(), Some(nfd));
+        more.upsert_meeting("f", MeetingOrigin::Config, None, Millis::from_unix_ms(1))
+            .expect("meeting");
+        assert_eq!(
+            fix(&mut more, "f", &["CAF\u{c9}", "f"]).as_deref(),
+            Some("f")
+        );
+        assert_eq!(folder_key("Weekly SYNC"), "weekly sync");
+    }
+
+    #[test]
+    fn a_folder_around_every_candidate_leaves_the_fallback() {
+        use crate::archive::{DEFAULT_LAYOUT, Layout};
+        let mut ledger = ledger_with(&["old", "new"]);
+        // A `{subject}/...` layout gave a meeting titled "2026" that folder.
+        ledger
+            .fix_folder("old", "{subject}/{type}/{name}", &["2026".to_owned()])
+            .expect("old");
+        let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+        let facts = MeetingFacts {
+            subject: Some("Standup".to_owned()),
+            start_time: Some(Millis::from_unix_ms(1_795_165_500_000)),
+            ..MeetingFacts::default()
+        };
+        let candidates = layout.folder_candidates("new", &facts);
+        let got = ledger
+            .fix_folder("new", DEFAULT_LAYOUT, &candidates)
+            .expect("fix");
+        assert_eq!(got.map(|(f, _)| f).as_deref(), Some("_meetings/new"));
     }
 
     #[test]

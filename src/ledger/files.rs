@@ -11,6 +11,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::meetings::refresh_completion;
+use super::recovery::mark_manifest_stale;
 use super::{FileId, FileState, Ledger, Result};
 use crate::clock::Millis;
 
@@ -175,6 +176,7 @@ impl Ledger {
             |r| r.get(0),
         )?;
         refresh_completion(&tx, Some(&conf), now)?;
+        mark_manifest_stale(&tx, &conf, true)?;
         tx.commit()?;
         Ok(())
     }
@@ -276,12 +278,21 @@ impl Ledger {
 
     /// Queues an archived file again (its archived copy is missing or corrupt).
     pub fn requeue_done(&mut self, file_id: FileId, reason: &str, now: Millis) -> Result<()> {
-        self.conn.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conf: Option<String> = tx.prepare_cached("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = ?2,
                  size = NULL, sha256 = NULL, done_at = NULL, updated_at = ?3
-             WHERE id = ?1 AND state = 'done'")?.execute(
+             WHERE id = ?1 AND state = 'done' RETURNING conf_uuid")?.query_row(
             params![file_id, reason, now],
-        )?;
-        refresh_completion(&self.conn, None, now)?;
+            |r| r.get(0),
+        ).optional()?;
+        if let Some(conf) = conf {
+            refresh_completion(&tx, Some(&conf), now)?;
+            // The manifest no longer lists it.
+            mark_manifest_stale(&tx, &conf, true)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -4,7 +4,8 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{FileId, FileState, Ledger, MeetingOrigin, MeetingStage, Result};
+use super::recovery::mark_manifest_stale;
+use super::{FileId, FileState, Ledger, LedgerError, MeetingOrigin, MeetingStage, Result};
 use crate::clock::Millis;
 
 /// One download URL as listed by the cloud, with where its file will lie.
@@ -147,13 +148,22 @@ impl Ledger {
         subject: Option<&str>,
         now: Millis,
     ) -> Result<()> {
-        self.conn
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx
             .prepare_cached(
                 "INSERT INTO meetings (conf_uuid, subject, origin, first_seen_at)
              VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)",
+             ON CONFLICT (conf_uuid) DO UPDATE SET subject = coalesce(?2, subject)
+                 WHERE subject IS NOT coalesce(?2, subject)",
             )?
             .execute(params![conf_uuid, subject, origin, now])?;
+        if changed > 0 {
+            // A new subject shows in the manifest.
+            mark_manifest_stale(&tx, conf_uuid, false)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -278,7 +288,14 @@ pub(super) const FILE_BY_KEY: &str =
     "SELECT id, state FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND file_key = ?3";
 pub(super) const FILE_BY_URL: &str =
     "SELECT file_key FROM files WHERE conf_uuid = ?1 AND file_type = ?2 AND url = ?3";
-pub(super) const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)";
+/// Whether a path is taken: exactly by any file, or in another case by a
+/// file of the same meeting (one directory on a case-insensitive file
+/// system; `lower` folds ASCII only).
+pub(super) const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM files WHERE rel_path = ?1)
+     OR EXISTS (SELECT 1 FROM files WHERE conf_uuid = ?2 AND lower(rel_path) = lower(?1))";
+
+/// How many numbered alternatives a clashing path tries before giving up.
+const MAX_ALTERNATIVES: u32 = 1000;
 
 /// Finds or creates the file row of `entry`; returns its id, state and
 /// whether it was created.
@@ -314,14 +331,7 @@ fn upsert_file(
             "a known URL is listed as another file (the listing's order changed?); it is kept as a new file"
         );
     }
-    let taken: bool = tx
-        .prepare_cached(PATH_TAKEN)?
-        .query_row([&entry.rel_path], |row| row.get(0))?;
-    let rel_path = if taken {
-        &entry.rel_path_alt
-    } else {
-        &entry.rel_path
-    };
+    let rel_path = free_path(tx, conf_uuid, entry)?;
     let id = tx
         .prepare_cached(
             "INSERT INTO files (conf_uuid, file_type, file_key, url_path, url, rel_path,
@@ -341,6 +351,36 @@ fn upsert_file(
             |row| row.get(0),
         )?;
     Ok((id, FileState::Pending, true))
+}
+
+/// The first of the entry's path, its alternative, and the alternative
+/// numbered ` (2)`, ` (3)`, ... that no file holds.
+fn free_path(tx: &rusqlite::Transaction<'_>, conf_uuid: &str, entry: &UrlEntry) -> Result<String> {
+    let mut stmt = tx.prepare_cached(PATH_TAKEN)?;
+    let mut taken =
+        |path: &str| stmt.query_row(params![path, conf_uuid], |row| row.get::<_, bool>(0));
+    for path in [&entry.rel_path, &entry.rel_path_alt] {
+        if !taken(path)? {
+            return Ok(path.clone());
+        }
+    }
+    for n in 2..=MAX_ALTERNATIVES {
+        let path = numbered(&entry.rel_path_alt, n);
+        if !taken(&path)? {
+            return Ok(path);
+        }
+    }
+    Err(LedgerError::PathsTaken(entry.rel_path_alt.clone()))
+}
+
+/// `path` with ` (n)` before its extension.
+fn numbered(path: &str, n: u32) -> String {
+    let name_at = path.rfind('/').map_or(0, |slash| slash + 1);
+    let dot = path[name_at..]
+        .rfind('.')
+        .filter(|&dot| dot > 0)
+        .map_or(path.len(), |dot| name_at + dot);
+    format!("{} ({n}){}", &path[..dot], &path[dot..])
 }
 
 /// The hex SHA-256 of a token: what the ledger keeps after the token is gone.

@@ -104,6 +104,9 @@ pub enum LedgerError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Every alternative of a file's path is taken by other files.
+    #[error("the path {0} and its numbered alternatives are all taken by other files")]
+    PathsTaken(String),
     /// A query failed.
     #[error("ledger query failed")]
     Sql(#[source] SqliteError),

@@ -3,7 +3,7 @@
 //! removal, local conditions (a full disk) are recorded for `status` and
 //! `/healthz`, and manifests whose write failed are remembered for a retry.
 
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{FileId, Ledger, Result};
@@ -107,21 +107,61 @@ impl Ledger {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Marks whether a meeting's manifest on disk is behind the ledger.
-    pub fn set_manifest_stale(&mut self, conf_uuid: &str, stale: bool) -> Result<()> {
-        self.conn.execute(
-            "UPDATE meetings SET manifest_stale = ?2 WHERE conf_uuid = ?1",
-            params![conf_uuid, stale],
-        )?;
+    /// Marks a meeting's manifest on disk as behind the ledger (a write
+    /// failed, or the caller knows the ledger changed).
+    pub fn mark_manifest_stale(&mut self, conf_uuid: &str) -> Result<()> {
+        mark_manifest_stale(&self.conn, conf_uuid, true)?;
         Ok(())
     }
 
-    /// Meetings whose manifest write failed and must be retried.
+    /// The meeting's manifest generation: 0 when its manifest on disk is
+    /// current, otherwise how many changes it has not shown yet (read it
+    /// before reading what the manifest shows).
+    pub fn manifest_generation(&self, conf_uuid: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT manifest_stale FROM meetings WHERE conf_uuid = ?1")?
+            .query_row([conf_uuid], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Records that the manifest written from what the ledger held at
+    /// `generation` is on disk: the mark is cleared unless a change came
+    /// since (then the next rewrite shows it). Returns whether it cleared.
+    pub fn manifest_written(&mut self, conf_uuid: &str, generation: i64) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE meetings SET manifest_stale = 0
+             WHERE conf_uuid = ?1 AND manifest_stale = ?2 AND manifest_stale <> 0",
+            params![conf_uuid, generation],
+        )? > 0)
+    }
+
+    /// Meetings whose manifest is behind the ledger (a change not written
+    /// yet, a crash before the write, or a failed write).
     pub fn stale_manifests(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT conf_uuid FROM meetings WHERE manifest_stale = 1 ORDER BY conf_uuid",
+            "SELECT conf_uuid FROM meetings WHERE manifest_stale <> 0 ORDER BY conf_uuid",
         )?;
         let rows = stmt.query_map([], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Bumps a meeting's manifest generation (see
+/// [`Ledger::manifest_generation`]) when its manifest changes: in the same
+/// transaction as the change, so that a crash before the rewrite leaves
+/// the mark for start-up. Only meetings with an archived file have a
+/// manifest, unless `always` (a file just stopped being archived).
+pub(super) fn mark_manifest_stale(
+    conn: &rusqlite::Connection,
+    conf_uuid: &str,
+    always: bool,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE meetings SET manifest_stale = manifest_stale + 1
+         WHERE conf_uuid = ?1 AND (?2 OR files_done > 0)",
+    )?
+    .execute(params![conf_uuid, always])?;
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 use rusqlite::{TransactionBehavior, params};
 
+use super::recovery::mark_manifest_stale;
 use super::{FileState, Ledger, Result};
 use crate::clock::Millis;
 
@@ -96,13 +97,21 @@ impl Ledger {
 
     /// Records that `meetings` are gone from the cloud.
     pub fn record_deleted(&mut self, meetings: &[String], now: Millis) -> Result<()> {
-        self.each(
-            meetings,
-            "UPDATE meetings SET deleted_from_cloud_at = ?2, deletion_intent_at = NULL,
-                 retention_hold = NULL
-             WHERE conf_uuid = ?1",
-            now,
-        )
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for conf in meetings {
+            tx.execute(
+                "UPDATE meetings SET deleted_from_cloud_at = ?2, deletion_intent_at = NULL,
+                     retention_hold = NULL
+                 WHERE conf_uuid = ?1",
+                params![conf, now],
+            )?;
+            // The manifest tells when the cloud's copy went.
+            mark_manifest_stale(&tx, conf, false)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Withdraws the intent to delete `meetings` (the cloud still holds

@@ -470,3 +470,92 @@ fn one_meeting_is_read_alone_with_its_counts() {
     assert_eq!((meeting.conf_uuid.as_str(), meeting.files_total), (CONF, 2));
     assert!(ledger.meeting("unknown").expect("read").is_none());
 }
+
+#[test]
+fn a_change_marks_the_manifest_and_a_write_clears_only_what_it_saw() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    assert_eq!(ledger.manifest_generation(CONF).expect("gen"), 0);
+    // Nothing archived: facts alone do not call for a manifest.
+    ledger
+        .upsert_meeting(CONF, MeetingOrigin::Config, Some("Weekly"), at(11))
+        .expect("subject");
+    assert!(ledger.stale_manifests().expect("stale").is_empty());
+    let file = ledger.claim_next(at(100)).expect("claim").expect("a file");
+    let done = DoneMark {
+        size: 3,
+        sha256: &"a".repeat(64),
+        length_confirmed: true,
+    };
+    ledger.mark_done(file.id, &done, at(101)).expect("done");
+    // The mark comes with `done`, before any manifest write.
+    let seen = ledger.manifest_generation(CONF).expect("gen");
+    assert!(seen > 0);
+    assert_eq!(ledger.stale_manifests().expect("stale"), vec![CONF]);
+    // A change while the manifest is being written keeps the mark.
+    ledger
+        .upsert_meeting(CONF, MeetingOrigin::Config, Some("Weekly sync"), at(102))
+        .expect("new subject");
+    assert!(!ledger.manifest_written(CONF, seen).expect("written"));
+    assert_eq!(ledger.stale_manifests().expect("stale"), vec![CONF]);
+    let now_seen = ledger.manifest_generation(CONF).expect("gen");
+    assert!(ledger.manifest_written(CONF, now_seen).expect("written"));
+    assert!(ledger.stale_manifests().expect("stale").is_empty());
+    // The same subject again changes nothing; a requeue and a deletion do.
+    ledger
+        .upsert_meeting(CONF, MeetingOrigin::Config, Some("Weekly sync"), at(103))
+        .expect("same subject");
+    assert!(ledger.stale_manifests().expect("stale").is_empty());
+    ledger
+        .record_deleted(&[CONF.to_owned()], at(104))
+        .expect("deleted");
+    assert_eq!(ledger.stale_manifests().expect("stale"), vec![CONF]);
+    let seen = ledger.manifest_generation(CONF).expect("gen");
+    assert!(ledger.manifest_written(CONF, seen).expect("written"));
+    ledger
+        .requeue_done(file.id, "gone", at(105))
+        .expect("requeue");
+    assert_eq!(ledger.stale_manifests().expect("stale"), vec![CONF]);
+}
+
+#[test]
+fn a_taken_alternative_path_gets_a_counter_instead_of_failing_the_listing() {
+    // Three files whose names clash, the second alternative taken as well.
+    let first = entry("Hd", "/a/0_0.mp4", "t1");
+    let mut second = UrlEntry {
+        file_key: "0_0.mp4#2".to_owned(),
+        ..entry("Hd", "/b/0_0.mp4", "t2")
+    };
+    second.rel_path = first.rel_path.clone();
+    let mut third = UrlEntry {
+        file_key: "0_0.mp4#3".to_owned(),
+        ..entry("Hd", "/c/0_0.mp4", "t3")
+    };
+    third.rel_path = first.rel_path.clone();
+    third.rel_path_alt = second.rel_path_alt.clone();
+    let mut ledger = ledger_with(&[first, second]);
+    assert_eq!(
+        ledger.store_urls(CONF, &[third], at(20)).expect("listed"),
+        1
+    );
+    let files = ledger.meeting_files(CONF).expect("files");
+    let mut paths: Vec<_> = files.iter().map(|f| f.rel_path.clone()).collect();
+    assert_eq!(paths.len(), 3);
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+}
+
+#[test]
+fn a_listed_file_keeps_its_path_whatever_the_layout_renders_now() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t1")]);
+    let before = ledger.meeting_files(CONF).expect("files")[0]
+        .rel_path
+        .clone();
+    let mut again = entry("Hd", "/d/0_0.mp4", "t2");
+    again.rel_path = "elsewhere/Hd/0_0.mp4".to_owned();
+    again.rel_path_alt = "elsewhere/Hd/0_0-x.mp4".to_owned();
+    ledger.store_urls(CONF, &[again], at(20)).expect("listed");
+    let files = ledger.meeting_files(CONF).expect("files");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rel_path, before);
+}

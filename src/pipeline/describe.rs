@@ -12,10 +12,7 @@ use super::{Engine, EngineError};
 use crate::archive::LEGACY_LAYOUT;
 use crate::ledger::LayoutRecord;
 
-/// The archive's explanation, at its root.
-pub const README_NAME: &str = "README.txt";
-/// The manifest's JSON Schema, at the archive's root.
-pub const SCHEMA_NAME: &str = "meeting.schema.json";
+pub use crate::archive::{README_NAME, SCHEMA_NAME};
 /// The schema shipped in `docs/`.
 const SCHEMA: &str = include_str!("../../docs/meeting.schema.json");
 
@@ -50,8 +47,11 @@ pub fn readme_text(layouts: &[LayoutRecord]) -> String {
          {{conf_id}}: the conference ID people dial; {{conf_uuid}}: the cloud's unique ID.\n  \
          {{type}}: the kind of recording (below); {{name}}: the file's name in the cloud.\n  \
          A meeting the cloud told nothing about is filed as \"undated\" / \"Untitled\".\n  \
-         Two meetings that would share a folder get the conference ID (or the\n  \
-         conference UUID) added to the second one's name."
+         Two meetings that would share a folder (even only in letter case) get\n  \
+         the conference ID (or the conference UUID) added to the second one's\n  \
+         name; one that still finds no free folder lies in _meetings/<UUID>.\n  \
+         A name the archive uses itself (README.txt, meeting.json, ...) gets a\n  \
+         leading _; a Windows device name (CON, NUL, COM1, ...) a trailing _."
     );
     if legacy {
         let _ = writeln!(
@@ -67,10 +67,12 @@ pub fn readme_text(layouts: &[LayoutRecord]) -> String {
          (ISO 8601, UTC), duration, scheduler, and for every file its type,\n               \
          part, size, SHA-256, when it was archived and where it came from.\n               \
          Its format: {SCHEMA_NAME} beside this note (see schema_version).\n  \
-         {SUMS_NAME}   the SHA-256 of every archived file of the meeting.\n  \
+         {SUMS_NAME}   the SHA-256 of every archived file of the meeting (a file\n               \
+         the manifest marks checksum_missing has none on record).\n  \
          Hd/          HD video: the meeting at its own resolution.\n  \
          Sd/          SD video: video and shared screen composited in one picture.\n  \
-         Aux/         auxiliary stream: the shared screen (slides, desktop) alone.\n  \
+         Aux_/        auxiliary stream: the shared screen (slides, desktop) alone\n               \
+         (Aux/ in folders of the legacy layout; Windows reserves the name).\n  \
          0_0.mp4, 0_1.mp4, ...  the parts of one recording, in order: the cloud\n               \
          splits recordings longer than 3 hours (older ones every 1 GB);\n               \
          0_0 is part 1, 0_1 part 2.\n\n\

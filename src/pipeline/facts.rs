@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime};
 
 use super::{Engine, EngineError};
-use crate::archive::{DEFAULT_LAYOUT, Layout};
+use crate::archive::{DEFAULT_LAYOUT, FALLBACK_DIR, Layout};
 use crate::clock::Millis;
 use crate::cloud::Recording;
 use crate::ledger::{MeetingFacts, MeetingPlace};
@@ -37,7 +37,8 @@ pub fn recording_facts(rec: &Recording) -> MeetingFacts {
         duration_s: rec
             .rcd_time
             .as_ref()
-            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+            .filter(|d| *d >= 0),
         scheduler: rec.scheduler.clone().filter(|s| !s.trim().is_empty()),
     }
 }
@@ -47,6 +48,8 @@ fn parse_start_time(text: &str) -> Option<Millis> {
     ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text.trim(), format).ok())
+        // Four-digit years only: RFC 3339 (the manifest's times) has no other.
+        .filter(|t| (1..=9999).contains(&t.year()))
         .map(|t| Millis::from(t.and_utc()))
 }
 
@@ -90,11 +93,13 @@ impl Engine {
         }
         let layout = self.layout().await?.clone();
         let mut candidates = layout.folder_candidates(conf, &place.facts);
-        // The UUID makes the last candidate unique unless a hostile one
-        // sanitises like another; this one cannot be taken.
+        // `_meetings/<uuid>` is free unless a hostile UUID sanitises like
+        // another or a meeting's folder is `_meetings` itself; this one
+        // cannot be taken: no folder starts with a fresh random component.
+        let last = candidates.last().cloned().unwrap_or_default();
+        let name = last.rsplit('/').next().unwrap_or_default();
         candidates.push(format!(
-            "{}-{}",
-            candidates[candidates.len() - 1],
+            "{FALLBACK_DIR}-{}/{name}",
             uuid::Uuid::new_v4().simple()
         ));
         let (c, template) = (conf.to_owned(), layout.template().to_owned());
@@ -194,6 +199,11 @@ mod tests {
             serde_json::from_value(serde_json::json!({"confUUID": "u", "startTime": "soon"}))
                 .expect("record");
         assert_eq!(recording_facts(&bare), MeetingFacts::default());
+        let odd: Recording = serde_json::from_value(serde_json::json!({
+            "confUUID": "u", "startTime": "12345-01-01 00:00", "rcdTime": -3
+        }))
+        .expect("record");
+        assert_eq!(recording_facts(&odd), MeetingFacts::default());
         assert_eq!(
             parse_start_time("2019-12-19 02:07:30"),
             Some(Millis::from_unix_ms(1_576_721_250_000))

@@ -2,7 +2,9 @@
 //! tool: `meeting.json` (the meeting's facts and every archived file, with
 //! a `schema_version` and ISO-8601 times; its schema is
 //! `docs/meeting.schema.json`) and `SHA256SUMS` (what `sha256sum -c`
-//! checks). Both are rewritten atomically, together, as files arrive.
+//! checks). Each is replaced atomically (written aside, then renamed), one
+//! after the other; the ledger's stale mark stays until both are written,
+//! so a crash between them is repaired by the next rewrite.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -12,10 +14,7 @@ use crate::clock::Millis;
 use crate::ledger::{FileRecord, FileState, MeetingOrigin};
 use crate::pipeline::{Engine, EngineError};
 
-/// The manifest's name inside a meeting's folder.
-pub const MANIFEST_NAME: &str = "meeting.json";
-/// The checksum list's name inside a meeting's folder.
-pub const SUMS_NAME: &str = "SHA256SUMS";
+pub use crate::archive::{MANIFEST_NAME, SUMS_NAME};
 /// The manifest's format version: 2 added `schema_version` and everything
 /// beside the `…_ms` times; version 1 manifests have no such key.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -72,6 +71,11 @@ struct ManifestFile {
     /// Present (true) only when nothing could confirm the file's length.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     length_unconfirmed: bool,
+    /// Present (true) only when the ledger holds no SHA-256 for the file
+    /// (never written so by this tool; a damaged or hand-edited ledger):
+    /// it is then missing from `SHA256SUMS`, and said so here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    checksum_missing: bool,
 }
 
 /// What a file type holds, in words.
@@ -105,6 +109,7 @@ impl ManifestFile {
             file_type: record.file_type,
             path,
             size: record.size,
+            checksum_missing: record.sha256.is_none(),
             sha256: record.sha256,
             archived_at: record.done_at.map(iso),
             archived_at_ms: record.done_at,
@@ -142,40 +147,52 @@ pub fn sums_text(files: &[(String, String)]) -> String {
 }
 
 impl Engine {
-    /// Rewrites a meeting's manifest; if that fails, the meeting is marked
-    /// so that the write is retried (after the next poll, or at start-up).
+    /// Rewrites a meeting's manifest. The ledger marks a meeting stale in
+    /// the same transaction as every change its manifest shows; the mark
+    /// is cleared only once both files are written, and only if no change
+    /// came meanwhile, so a crash or a failed write leaves it for the next
+    /// rewrite (after a poll, by the daemon's upkeep, or at start-up).
     pub async fn refresh_manifest(&self, conf_uuid: &str) {
         let written = self.write_manifest(conf_uuid).await;
-        if let Err(e) = &written {
-            tracing::warn!(meeting = %conf_uuid, error = %e, "could not write the meeting manifest; will retry");
-        }
-        let (conf, stale) = (conf_uuid.to_owned(), written.is_err());
-        let marked = self
-            .ledger
-            .call(move |l| l.set_manifest_stale(&conf, stale))
-            .await;
-        if let Err(e) = marked {
+        let conf = conf_uuid.to_owned();
+        let recorded = match written {
+            Ok(generation) => {
+                self.ledger
+                    .call(move |l| l.manifest_written(&conf, generation).map(drop))
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(meeting = %conf_uuid, error = %e, "could not write the meeting manifest; will retry");
+                self.ledger
+                    .call(move |l| l.mark_manifest_stale(&conf))
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
             tracing::warn!(meeting = %conf_uuid, error = %e, "could not record the manifest's state");
         }
     }
 
     /// Rewrites a meeting's `meeting.json` and `SHA256SUMS` from the
-    /// ledger (archived files only).
-    pub async fn write_manifest(&self, conf_uuid: &str) -> Result<(), EngineError> {
+    /// ledger (archived files only); each is replaced atomically, one after
+    /// the other. Returns the manifest generation the files show.
+    pub async fn write_manifest(&self, conf_uuid: &str) -> Result<i64, EngineError> {
         let lock = self.meeting_lock(conf_uuid);
         let _guard = lock.lock().await;
         let conf = conf_uuid.to_owned();
-        let (files, meeting, place) = self
+        let (generation, files, meeting, place) = self
             .ledger
             .call(move |l| {
+                // The generation first: a change after it bumps it.
+                let generation = l.manifest_generation(&conf)?;
                 let files = l.meeting_files(&conf)?;
                 let meeting = l.meeting(&conf)?;
                 let place = l.meeting_place(&conf)?;
-                Ok((files, meeting, place.unwrap_or_default()))
+                Ok((generation, files, meeting, place.unwrap_or_default()))
             })
             .await?;
         let Some(first) = files.first() else {
-            return Ok(());
+            return Ok(generation);
         };
         let folder = place
             .folder
@@ -192,6 +209,9 @@ impl Engine {
             .iter()
             .filter_map(|f| f.sha256.clone().map(|sha| (sha, f.path.clone())))
             .collect();
+        for file in files.iter().filter(|f| f.checksum_missing) {
+            tracing::warn!(meeting = %conf_uuid, path = %file.path, "an archived file has no SHA-256 in the ledger: not in SHA256SUMS (meeting.json says checksum_missing); `verify --repair` queues it again");
+        }
         let facts = place.facts;
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
@@ -205,7 +225,8 @@ impl Engine {
             scheduler: facts.scheduler,
             origin: meeting.map(|m| m.origin),
             start_time: facts.start_time.map(iso),
-            duration_seconds: facts.duration_s,
+            // A negative length (the list's rcdTime) is no length.
+            duration_seconds: facts.duration_s.filter(|d| *d >= 0),
             folder: folder.clone(),
             generated_at: iso(now),
             generated_at_ms: now,
@@ -225,7 +246,8 @@ impl Engine {
         )
         .await?;
         self.write_meta(&format!("{folder}/{MANIFEST_NAME}"), bytes)
-            .await
+            .await?;
+        Ok(generation)
     }
 
     /// Writes one metadata file atomically through the archive.
