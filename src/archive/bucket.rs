@@ -173,7 +173,8 @@ impl Bucket {
                 .with_secret_access_key(config.secret_access_key.expose_secret());
         }
         if let Some(endpoint) = &config.endpoint {
-            let text = endpoint.as_str().trim_end_matches('/');
+            let text = bucket_endpoint(endpoint, &config.bucket, config.path_style)
+                .map_err(configuring)?;
             builder = builder
                 .with_endpoint(text)
                 .with_allow_http(endpoint.scheme() == "http");
@@ -343,6 +344,37 @@ impl Bucket {
     }
 }
 
+/// What `object_store` takes as the endpoint. Path-style: the service's
+/// URL (it appends `/<bucket>` itself). Virtual-hosted style: it takes the
+/// endpoint as the bucket's own address (object_store 0.14's builder uses
+/// it unchanged), so the bucket goes in front of the host:
+/// `https://obs.cn-north-4.myhuaweicloud.com` becomes
+/// `https://<bucket>.obs.cn-north-4.myhuaweicloud.com`.
+fn bucket_endpoint(endpoint: &url::Url, bucket: &str, path_style: bool) -> Result<String, String> {
+    let text = endpoint.as_str().trim_end_matches('/');
+    if path_style {
+        return Ok(text.to_owned());
+    }
+    let Some(host) = endpoint.host_str() else {
+        return Err(format!("archive.s3.endpoint {text} has no host"));
+    };
+    if endpoint
+        .host()
+        .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
+    {
+        return Err(format!(
+            "archive.s3.endpoint {text} is an IP address, which cannot carry the bucket in its \
+             host name: set archive.s3.path_style = true"
+        ));
+    }
+    let port = endpoint.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = endpoint.path().trim_end_matches('/');
+    Ok(format!(
+        "{}://{bucket}.{host}{port}{path}",
+        endpoint.scheme()
+    ))
+}
+
 /// The object's metadata and content type.
 pub(super) fn attributes(rel: &str, sha256: &str, meeting: Option<&str>) -> Attributes {
     let mut attributes = Attributes::new();
@@ -407,6 +439,57 @@ mod tests {
         .expect("write");
         let error = Bucket::new(&config, Some(&garbage)).expect_err("garbage");
         assert!(error.to_string().contains("is not PEM"), "{error}");
+    }
+
+    async fn url_of(config: &S3Config, rel: &str) -> url::Url {
+        use object_store::signer::Signer;
+        let bucket = Bucket::new(config, None).expect("client");
+        let key = bucket.key(rel).expect("key");
+        bucket
+            .store
+            .signed_url(reqwest::Method::GET, &key, Duration::from_secs(60))
+            .await
+            .expect("signed url")
+    }
+
+    #[tokio::test]
+    async fn virtual_hosted_requests_carry_the_bucket_in_the_host() {
+        let mut config = s3("huawei/");
+        config.bucket = "rec".into();
+        config.endpoint = Some(
+            "https://obs.cn-north-4.myhuaweicloud.com"
+                .parse()
+                .expect("url"),
+        );
+        let url = url_of(&config, "c/Hd/0_0.mp4").await;
+        assert_eq!(url.host_str(), Some("rec.obs.cn-north-4.myhuaweicloud.com"));
+        assert_eq!(url.path(), "/huawei/c/Hd/0_0.mp4");
+
+        config.endpoint = Some("http://minio.local:9000/".parse().expect("url"));
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("rec.minio.local"));
+        assert_eq!(url.port(), Some(9000));
+        assert_eq!(url.path(), "/huawei/k");
+
+        config.path_style = true;
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("minio.local"));
+        assert_eq!(url.path(), "/rec/huawei/k");
+
+        config.endpoint = None;
+        config.path_style = false;
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("rec.s3.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn a_virtual_hosted_ip_endpoint_is_refused_with_a_hint() {
+        let mut config = s3("");
+        config.endpoint = Some("http://127.0.0.1:9000".parse().expect("url"));
+        let error = Bucket::new(&config, None).expect_err("ip");
+        assert!(error.to_string().contains("path_style = true"), "{error}");
+        config.path_style = true;
+        Bucket::new(&config, None).expect("path style takes an IP");
     }
 
     #[test]
