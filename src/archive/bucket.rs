@@ -83,13 +83,68 @@ pub enum BucketError {
         /// What differs.
         problem: String,
     },
+    /// The local copy read for an upload is not the verified file (the
+    /// staged partial file changed on disk): nothing was published.
+    #[error("s3://{bucket}/{key}: {problem}")]
+    LocalCopy {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+        /// What differs.
+        problem: String,
+    },
     /// An archive-relative path that cannot be an object key.
-    #[error("refusing object key {key:?}")]
+    #[error("refusing object key {key:?}: {problem}")]
     BadKey {
         /// The key.
         key: String,
+        /// Why.
+        problem: &'static str,
     },
 }
+
+/// What a failed upload says about its cause, for the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadFault {
+    /// The store refused the credentials or has no such bucket: nothing
+    /// will upload until someone fixes it (not the file's fault).
+    Refused,
+    /// The store failed, was unreachable, or did not report what was
+    /// sent: not the file's fault either.
+    Store,
+    /// The staged local copy is not the verified file any more.
+    LocalCopy,
+    /// The file's key cannot be an object key: retrying cannot help.
+    BadKey,
+}
+
+impl UploadFault {
+    /// The cause of `error` when it came from the bucket (`None`: a local
+    /// or ledger error).
+    pub fn of(error: &io::Error) -> Option<UploadFault> {
+        let bucket = error.get_ref()?.downcast_ref::<BucketError>()?;
+        Some(match bucket {
+            BucketError::Store { kind, detail, .. } => {
+                let refused = *kind == io::ErrorKind::PermissionDenied
+                    || detail.contains("NoSuchBucket")
+                    || detail.contains("InvalidAccessKeyId")
+                    || detail.contains("SignatureDoesNotMatch");
+                if refused {
+                    UploadFault::Refused
+                } else {
+                    UploadFault::Store
+                }
+            }
+            BucketError::Mismatch { .. } => UploadFault::Store,
+            BucketError::LocalCopy { .. } => UploadFault::LocalCopy,
+            BucketError::BadKey { .. } => UploadFault::BadKey,
+        })
+    }
+}
+
+/// The longest object key S3 (and OBS) accept, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 impl BucketError {
     /// The error as an `io::Error` of the matching kind (callers branch on
@@ -97,7 +152,9 @@ impl BucketError {
     pub(super) fn into_io(self) -> io::Error {
         let kind = match &self {
             BucketError::Store { kind, .. } => *kind,
-            BucketError::Mismatch { .. } => io::ErrorKind::InvalidData,
+            BucketError::Mismatch { .. } | BucketError::LocalCopy { .. } => {
+                io::ErrorKind::InvalidData
+            }
             BucketError::BadKey { .. } => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, self)
@@ -196,7 +253,15 @@ impl Bucket {
 
     pub(super) fn key(&self, rel: &str) -> Result<Key, BucketError> {
         let key = format!("{}{rel}", self.prefix);
-        Key::parse(&key).map_err(|_| BucketError::BadKey { key })
+        if key.len() > MAX_KEY_BYTES {
+            let problem = "longer than the 1024 bytes S3 allows (shorten archive.s3.prefix or \
+                           download.layout)";
+            return Err(BucketError::BadKey { key, problem });
+        }
+        Key::parse(&key).map_err(|_| BucketError::BadKey {
+            key,
+            problem: "not a valid object key",
+        })
     }
 
     pub(super) fn store_error(
@@ -304,6 +369,15 @@ impl Bucket {
 
     pub(super) fn mismatch(&self, key: &Key, problem: String) -> io::Error {
         BucketError::Mismatch {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            problem,
+        }
+        .into_io()
+    }
+
+    pub(super) fn local_copy_changed(&self, key: &Key, problem: String) -> io::Error {
+        BucketError::LocalCopy {
             bucket: self.bucket.clone(),
             key: key.to_string(),
             problem,
@@ -490,6 +564,42 @@ mod tests {
         assert!(error.to_string().contains("path_style = true"), "{error}");
         config.path_style = true;
         Bucket::new(&config, None).expect("path style takes an IP");
+    }
+
+    #[test]
+    fn a_key_over_1024_bytes_is_refused_clearly() {
+        let bucket = Bucket::new(&s3("huawei/"), None).expect("client");
+        let fits = "a".repeat(MAX_KEY_BYTES - "huawei/".len());
+        bucket.key(&fits).expect("1024 bytes fit");
+        let error = bucket.key(&format!("{fits}b")).expect_err("too long");
+        assert!(error.to_string().contains("longer than the 1024 bytes"), "{error}");
+        assert_eq!(UploadFault::of(&error.into_io()), Some(UploadFault::BadKey));
+    }
+
+    #[test]
+    fn upload_faults_tell_refusals_from_failures() {
+        let bucket = Bucket::new(&s3(""), None).expect("client");
+        let key = bucket.key("k").expect("key");
+        let generic = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_owned().into(),
+        };
+        let denied = object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "AccessDenied".into(),
+        };
+        let cases = [
+            (denied, UploadFault::Refused),
+            (generic("404 NoSuchBucket"), UploadFault::Refused),
+            (generic("503 SlowDown"), UploadFault::Store),
+        ];
+        for (error, fault) in cases {
+            let io = bucket.store_error("uploading", &key, error);
+            assert_eq!(UploadFault::of(&io), Some(fault), "{io}");
+        }
+        let local = bucket.local_copy_changed(&key, "changed".into());
+        assert_eq!(UploadFault::of(&local), Some(UploadFault::LocalCopy));
+        assert_eq!(UploadFault::of(&io::Error::other("disk")), None);
     }
 
     #[test]

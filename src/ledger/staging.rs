@@ -8,6 +8,7 @@
 use rusqlite::params;
 
 use super::{FileId, Ledger, Result};
+use crate::clock::Millis;
 
 /// What a staged partial file was verified to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,27 @@ impl Ledger {
         self.conn.execute(
             "UPDATE files SET open_upload_id = ?2 WHERE id = ?1",
             params![file_id, upload_id],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a claimed file back after the store refused or failed its
+    /// upload: due at `next_attempt_at`, its error recorded, no attempt
+    /// counted (a store outage must not fail files for good, nor lose
+    /// their verified copies), its staging kept.
+    pub fn defer_upload(
+        &mut self,
+        file_id: FileId,
+        error: &str,
+        next_attempt_at: Millis,
+        partial_bytes: u64,
+        now: Millis,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE files SET state = 'pending', next_attempt_at = ?2, last_error = ?3,
+                 updated_at = ?4, partial_bytes = ?5
+             WHERE id = ?1 AND state = 'downloading'",
+            params![file_id, next_attempt_at, error, now, partial_bytes as i64],
         )?;
         Ok(())
     }
