@@ -572,7 +572,10 @@ mod tests {
         let fits = "a".repeat(MAX_KEY_BYTES - "huawei/".len());
         bucket.key(&fits).expect("1024 bytes fit");
         let error = bucket.key(&format!("{fits}b")).expect_err("too long");
-        assert!(error.to_string().contains("longer than the 1024 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("longer than the 1024 bytes"),
+            "{error}"
+        );
         assert_eq!(UploadFault::of(&error.into_io()), Some(UploadFault::BadKey));
     }
 

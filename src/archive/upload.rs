@@ -196,7 +196,9 @@ impl Bucket {
         file: &Upload<'_>,
     ) -> io::Result<Vec<PartId>> {
         let mut in_flight = VecDeque::new();
-        let sent = self.send_parts_in(local, key, id, file, &mut in_flight).await;
+        let sent = self
+            .send_parts_in(local, key, id, file, &mut in_flight)
+            .await;
         if sent.is_err() {
             for task in in_flight.drain(..) {
                 task.abort();
@@ -250,11 +252,7 @@ impl Bucket {
     }
 
     /// The id of a part once the store has it.
-    async fn landed(
-        &self,
-        task: Option<PartTask>,
-        key: &Key,
-    ) -> io::Result<PartId> {
+    async fn landed(&self, task: Option<PartTask>, key: &Key) -> io::Result<PartId> {
         let Some(task) = task else {
             return Err(io::Error::other("no part in flight"));
         };

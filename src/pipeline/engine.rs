@@ -159,7 +159,7 @@ pub struct Engine {
     /// Uploads the store refused or failed in a row: their backoff (a
     /// store outage is not counted against any file).
     pub(super) store_failures: std::sync::atomic::AtomicU32,
-    /// Whether the `store_refused` condition is set.
+    /// Whether the `store_refused` condition may be set.
     pub(super) store_refused: std::sync::atomic::AtomicBool,
 }
 
@@ -190,7 +190,9 @@ impl Engine {
             layout: tokio::sync::OnceCell::new(),
             event_waits: Mutex::new(HashMap::new()),
             store_failures: std::sync::atomic::AtomicU32::new(0),
-            store_refused: std::sync::atomic::AtomicBool::new(false),
+            // Unknown at start (an earlier run may have left the
+            // condition): the first upload the store takes clears it.
+            store_refused: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

@@ -156,11 +156,12 @@ impl Engine {
     /// and a refusal recorded as a condition is over.
     async fn store_answered(&self) {
         self.store_failures.store(0, Ordering::Relaxed);
-        if !self.store_refused.swap(false, Ordering::Relaxed) {
+        if self.archive.bucket().is_none() || !self.store_refused.swap(false, Ordering::Relaxed) {
             return;
         }
         match self.ledger.call(|l| l.clear_condition(STORE_REFUSED)).await {
-            Ok(_) => tracing::info!("the bucket takes uploads again"),
+            Ok(true) => tracing::info!("the bucket takes uploads again"),
+            Ok(false) => {}
             Err(e) => {
                 self.store_refused.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, "cannot clear the store_refused condition");
