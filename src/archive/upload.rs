@@ -130,6 +130,31 @@ impl Bucket {
         Ok(())
     }
 
+    /// The `check-config --online` probe of multipart uploads (every file
+    /// over [`PART_SIZE`] uses one): starts an upload of `rel`, sends one
+    /// 5 MiB part, and aborts it, so nothing is published. The abort is
+    /// tried whatever failed before it.
+    pub async fn probe_multipart(&self, rel: &str) -> io::Result<()> {
+        let key = self.key(rel).map_err(|e| e.into_io())?;
+        let id = self
+            .store
+            .create_multipart(&key)
+            .await
+            .map_err(|e| self.store_error("starting a multipart upload of", &key, e))?;
+        let part = PutPayload::from(vec![0u8; 5 << 20]);
+        let sent = self
+            .store
+            .put_part(&key, &id, 0, part)
+            .await
+            .map_err(|e| self.store_error("uploading a part of", &key, e));
+        let aborted = self
+            .store
+            .abort_multipart(&key, &id)
+            .await
+            .map_err(|e| self.store_error("aborting the multipart upload of", &key, e));
+        sent.and(aborted).map(|_| ())
+    }
+
     /// Aborts an upload an earlier attempt left open (one that is already
     /// gone, completed or aborted, is fine).
     pub(super) async fn abort_upload(&self, rel: &str, upload_id: &str) -> io::Result<()> {

@@ -35,6 +35,8 @@ struct ProxyState {
     refuse_uploads: AtomicU16,
     /// Upload requests refused so far.
     refused: AtomicUsize,
+    /// With `refuse_uploads`, also refuse reads (GET, HEAD).
+    refuse_reads: AtomicBool,
 }
 
 impl FaultProxy {
@@ -68,6 +70,13 @@ impl FaultProxy {
     /// `SlowDown` (an outage). Reads (GET, HEAD) still reach the store.
     pub fn refuse_uploads(&self, status: u16) {
         self.state.refuse_uploads.store(status, Ordering::SeqCst);
+    }
+
+    /// Like [`FaultProxy::refuse_uploads`], for every signed request:
+    /// reads too (a revoked key).
+    pub fn refuse_all(&self, status: u16) {
+        self.state.refuse_reads.store(status != 0, Ordering::SeqCst);
+        self.refuse_uploads(status);
     }
 
     /// Upload requests refused so far.
@@ -112,7 +121,9 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
         return;
     }
     let refuse = state.refuse_uploads.load(Ordering::SeqCst);
-    let upload = lower.starts_with("put ") || lower.starts_with("post ");
+    let upload = lower.starts_with("put ")
+        || lower.starts_with("post ")
+        || (state.refuse_reads.load(Ordering::SeqCst) && !unsigned);
     let take_failure = state
         .failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
