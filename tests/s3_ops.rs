@@ -59,7 +59,11 @@ async fn check_config_online_puts_heads_and_deletes_a_probe_and_finds_the_bucket
     }
     assert!(!stdout.contains("test-secret-key-do-not-print"));
     assert!(moto.keys().await.is_empty(), "the probe is gone");
-    assert_eq!(moto.unfinished_uploads().await, 0, "the multipart probe is aborted");
+    assert_eq!(
+        moto.unfinished_uploads().await,
+        0,
+        "the multipart probe is aborted"
+    );
 
     proxy.pretend_public();
     let out = binary(check_online(&config)).await;
