@@ -143,6 +143,33 @@ mod tests {
     }
 
     #[test]
+    fn a_deferred_upload_keeps_its_staging_and_counts_no_attempt() {
+        let mut ledger = ledger_with(&[entry("Hd", "/d/hd/0_0.mp4", "t1")]);
+        let mut file = ledger.claim_next(at(20)).expect("claim").expect("due");
+        ledger.stage(file.id, &staged()).expect("stage");
+        for n in 0..50 {
+            let now = at(100 + 2 * n);
+            let error = "store: 403 AccessDenied";
+            ledger
+                .defer_upload(file.id, error, at(101 + 2 * n), 5, now)
+                .expect("defer");
+            file = ledger
+                .claim_next(at(101 + 2 * n))
+                .expect("claim")
+                .expect("due");
+        }
+        ledger
+            .defer_upload(file.id, "store: 503", at(199), 5, at(120))
+            .expect("defer");
+        let early = ledger.claim_next(at(150)).expect("claim");
+        assert!(early.is_none(), "not due before its backoff ends");
+        let again = ledger.claim_next(at(200)).expect("claim").expect("due");
+        assert_eq!(again.attempts, 0, "a store fault counts no attempt");
+        assert_eq!(again.staged, Some(staged()));
+        assert_eq!(again.partial_bytes, 5);
+    }
+
+    #[test]
     fn failing_for_good_or_unstaging_forgets_the_staging() {
         let mut ledger = ledger_with(&[entry("Hd", "/d/hd/0_0.mp4", "t1")]);
         let file = ledger.claim_next(at(20)).expect("claim").expect("due");
