@@ -120,7 +120,7 @@ impl Metrics {
         );
         registry.register(
             "condition",
-            "1 while a local condition stops work (disk_full), else 0",
+            "1 while a condition stops work (disk_full, store_refused), else 0",
             m.conditions.clone(),
         );
         registry.register(
@@ -243,11 +243,12 @@ impl Metrics {
         }
         self.bytes_archived.set(status.bytes_archived);
         self.queue_depth.set(due);
-        let name = crate::pipeline::DISK_FULL;
-        let on = status.conditions.iter().any(|c| c.name == name);
-        self.conditions
-            .get_or_create(&vec![("name", name.to_owned())])
-            .set(i64::from(on));
+        for name in [crate::pipeline::DISK_FULL, crate::pipeline::STORE_REFUSED] {
+            let on = status.conditions.iter().any(|c| c.name == name);
+            self.conditions
+                .get_or_create(&vec![("name", name.to_owned())])
+                .set(i64::from(on));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

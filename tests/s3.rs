@@ -177,3 +177,138 @@ async fn verify_checks_objects_by_head_and_deep_reads_them_back() {
         0
     );
 }
+
+/// Uploads refused with `status` (403: a revoked key; 503: an outage) for
+/// longer than `max_attempts` retries: nothing fails, nothing is
+/// downloaded twice, every verified copy stays staged; once the store
+/// takes uploads again every object lands.
+async fn uploads_refused_for_a_while(status: u16) -> Option<(Moto, TestEnv, FaultProxy)> {
+    let moto = Moto::start().await?;
+    let proxy = FaultProxy::start(moto.addr).await;
+    let mut meetings = three_meetings();
+    meetings.push(long_recording("f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3", 9 * MIB));
+    let env = TestEnv::start(scenario(meetings)).await;
+    let files: usize = env.meetings.iter().map(|m| m.files.len()).sum();
+    let mut config = s3_config(&env, proxy.addr);
+    // One counted failure would fail a file for good; the store's
+    // backoff soon outgrows --max-wait, which ends the run.
+    config.download.max_attempts = 1;
+    config.download.retry_max = std::time::Duration::from_secs(2);
+    proxy.refuse_uploads(status);
+    let options = commands::SyncOptions {
+        max_wait: std::time::Duration::from_secs(1),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let outcome = bounded(commands::sync_with_options(&config, options, cancel))
+        .await
+        .expect("sync runs");
+    assert_eq!(outcome.exit_code(), 1, "files wait for the store");
+    assert!(
+        proxy.refused() >= files,
+        "every file was refused ({} refusals)",
+        proxy.refused()
+    );
+    let status_now = env.ledger_status();
+    assert_eq!(status_now.files.failed, 0, "a store fault fails no file");
+    assert_eq!(status_now.files.done, 0);
+    assert_eq!(
+        partial_files(&env.archive_dir()).len(),
+        files,
+        "every verified copy is kept"
+    );
+    let refused = status_now
+        .conditions
+        .iter()
+        .any(|c| c.name == "store_refused" && c.detail.contains("AccessDenied"));
+    assert_eq!(refused, status == 403, "{:?}", status_now.conditions);
+    assert!(moto.keys().await.is_empty());
+    assert_eq!(env.sim.stats().download_requests, files as u64);
+    proxy.refuse_uploads(0);
+    Some((moto, env, proxy))
+}
+
+#[tokio::test]
+async fn a_store_refusing_uploads_fails_no_file_and_keeps_every_staged_copy() {
+    let Some((moto, env, proxy)) = uploads_refused_for_a_while(403).await else {
+        return;
+    };
+    let config = s3_config(&env, proxy.addr);
+    let downloads = env.sim.stats().download_requests;
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(
+        env.sim.stats().download_requests,
+        downloads,
+        "no second download"
+    );
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+    assert!(partial_files(&env.archive_dir()).is_empty());
+    assert!(
+        env.ledger_status().conditions.is_empty(),
+        "the refusal is over"
+    );
+}
+
+#[tokio::test]
+async fn a_staged_copy_changed_on_disk_during_an_outage_is_downloaded_again() {
+    // 503 as object_store retries it for minutes: 403 keeps the test short.
+    let Some((moto, env, proxy)) = uploads_refused_for_a_while(403).await else {
+        return;
+    };
+    let config = s3_config(&env, proxy.addr);
+    let downloads = env.sim.stats().download_requests;
+    let partials = partial_files(&env.archive_dir());
+    let mut bytes = std::fs::read(&partials[0]).expect("staged copy");
+    bytes[0] ^= 0xff;
+    std::fs::write(&partials[0], bytes).expect("corrupt it");
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(
+        env.sim.stats().download_requests,
+        downloads + 1,
+        "only the changed copy is downloaded again"
+    );
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+    assert!(partial_files(&env.archive_dir()).is_empty());
+}
+
+#[tokio::test]
+async fn an_uploaded_file_keeps_its_local_copy_until_the_ledger_says_done() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let files: usize = env.meetings.iter().map(|m| m.files.len()).sum();
+    let mut config = s3_config(&env, moto.addr);
+    // Retried (uploaded once, then found by HEAD) until --max-wait ends
+    // the run, never failed for good.
+    config.download.max_attempts = 1000;
+    drop(meeting_archiver::ledger::Ledger::open(&env.ledger_path(), false).expect("ledger"));
+    let conn = rusqlite::Connection::open(env.ledger_path()).expect("ledger opens");
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_done BEFORE UPDATE OF state ON files WHEN NEW.state = 'done'
+         BEGIN SELECT RAISE(ABORT, 'injected: the ledger refuses done'); END;",
+    )
+    .expect("trigger");
+    let options = commands::SyncOptions {
+        max_wait: std::time::Duration::from_secs(1),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let first = bounded(commands::sync_with_options(&config, options, cancel)).await;
+    assert!(
+        first.as_ref().map_or(true, |o| o.exit_code() != 0),
+        "the run did not end clean: {first:?}"
+    );
+    assert_eq!(env.ledger_status().files.done, 0);
+    let rel = object_rel(&env, &env.meetings[0], 0);
+    assert!(moto.object(&rel).await.is_some(), "uploads completed");
+    assert_eq!(
+        partial_files(&env.archive_dir()).len(),
+        files,
+        "every local copy is kept while the ledger does not say done"
+    );
+    conn.execute_batch("DROP TRIGGER refuse_done")
+        .expect("drop trigger");
+    drop(conn);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    assert_eq!(env.sim.stats().download_requests, files as u64);
+    assert_bucket_complete(&env, &moto, &env.meetings).await;
+}

@@ -52,12 +52,18 @@ async fn check_config_online_puts_heads_and_deletes_a_probe_and_finds_the_bucket
         "ok      probe object (put, head)",
         "ok      no public access: an unsigned request for the probe object was refused",
         "ok      probe object (delete)",
+        "ok      multipart upload: started, one 5 MiB part sent, aborted",
         "archive.s3 s3://meeting-recordings/huawei/: client configured",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
     assert!(!stdout.contains("test-secret-key-do-not-print"));
     assert!(moto.keys().await.is_empty(), "the probe is gone");
+    assert_eq!(
+        moto.unfinished_uploads().await,
+        0,
+        "the multipart probe is aborted"
+    );
 
     proxy.pretend_public();
     let out = binary(check_online(&config)).await;
@@ -241,4 +247,38 @@ async fn a_sync_to_the_bucket_at_trace_level_logs_no_secret() {
         "the S3 secret key leaked"
     );
     assert_bucket_complete(&env, &moto, &env.meetings).await;
+}
+
+#[tokio::test]
+async fn verify_repair_leaves_files_it_could_not_check_alone() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(moto.addr).await;
+    let env = TestEnv::start(scenario(three_meetings())).await;
+    let config = s3_config(&env, proxy.addr);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let done = env.ledger_status().files.done;
+    proxy.refuse_all(403);
+    let exit = meeting_archiver::commands::verify(&config, true)
+        .await
+        .expect("verify");
+    assert_eq!(exit, 1, "nothing could be checked");
+    assert_eq!(
+        env.ledger_status().files.done,
+        done,
+        "a refused HEAD queues nothing again"
+    );
+    proxy.refuse_all(0);
+    let gone = object_rel(&env, &env.meetings[0], 0);
+    moto.delete(&gone).await;
+    let exit = meeting_archiver::commands::verify(&config, true)
+        .await
+        .expect("verify");
+    assert_eq!(exit, 1);
+    assert_eq!(
+        env.ledger_status().files.done,
+        done - 1,
+        "only the missing one"
+    );
 }

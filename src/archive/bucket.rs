@@ -83,13 +83,68 @@ pub enum BucketError {
         /// What differs.
         problem: String,
     },
+    /// The local copy read for an upload is not the verified file (the
+    /// staged partial file changed on disk): nothing was published.
+    #[error("s3://{bucket}/{key}: {problem}")]
+    LocalCopy {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+        /// What differs.
+        problem: String,
+    },
     /// An archive-relative path that cannot be an object key.
-    #[error("refusing object key {key:?}")]
+    #[error("refusing object key {key:?}: {problem}")]
     BadKey {
         /// The key.
         key: String,
+        /// Why.
+        problem: &'static str,
     },
 }
+
+/// What a failed upload says about its cause, for the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadFault {
+    /// The store refused the credentials or has no such bucket: nothing
+    /// will upload until someone fixes it (not the file's fault).
+    Refused,
+    /// The store failed, was unreachable, or did not report what was
+    /// sent: not the file's fault either.
+    Store,
+    /// The staged local copy is not the verified file any more.
+    LocalCopy,
+    /// The file's key cannot be an object key: retrying cannot help.
+    BadKey,
+}
+
+impl UploadFault {
+    /// The cause of `error` when it came from the bucket (`None`: a local
+    /// or ledger error).
+    pub fn of(error: &io::Error) -> Option<UploadFault> {
+        let bucket = error.get_ref()?.downcast_ref::<BucketError>()?;
+        Some(match bucket {
+            BucketError::Store { kind, detail, .. } => {
+                let refused = *kind == io::ErrorKind::PermissionDenied
+                    || detail.contains("NoSuchBucket")
+                    || detail.contains("InvalidAccessKeyId")
+                    || detail.contains("SignatureDoesNotMatch");
+                if refused {
+                    UploadFault::Refused
+                } else {
+                    UploadFault::Store
+                }
+            }
+            BucketError::Mismatch { .. } => UploadFault::Store,
+            BucketError::LocalCopy { .. } => UploadFault::LocalCopy,
+            BucketError::BadKey { .. } => UploadFault::BadKey,
+        })
+    }
+}
+
+/// The longest object key S3 (and OBS) accept, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 impl BucketError {
     /// The error as an `io::Error` of the matching kind (callers branch on
@@ -97,7 +152,9 @@ impl BucketError {
     pub(super) fn into_io(self) -> io::Error {
         let kind = match &self {
             BucketError::Store { kind, .. } => *kind,
-            BucketError::Mismatch { .. } => io::ErrorKind::InvalidData,
+            BucketError::Mismatch { .. } | BucketError::LocalCopy { .. } => {
+                io::ErrorKind::InvalidData
+            }
             BucketError::BadKey { .. } => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, self)
@@ -173,7 +230,8 @@ impl Bucket {
                 .with_secret_access_key(config.secret_access_key.expose_secret());
         }
         if let Some(endpoint) = &config.endpoint {
-            let text = endpoint.as_str().trim_end_matches('/');
+            let text = bucket_endpoint(endpoint, &config.bucket, config.path_style)
+                .map_err(configuring)?;
             builder = builder
                 .with_endpoint(text)
                 .with_allow_http(endpoint.scheme() == "http");
@@ -195,7 +253,15 @@ impl Bucket {
 
     pub(super) fn key(&self, rel: &str) -> Result<Key, BucketError> {
         let key = format!("{}{rel}", self.prefix);
-        Key::parse(&key).map_err(|_| BucketError::BadKey { key })
+        if key.len() > MAX_KEY_BYTES {
+            let problem = "longer than the 1024 bytes S3 allows (shorten archive.s3.prefix or \
+                           download.layout)";
+            return Err(BucketError::BadKey { key, problem });
+        }
+        Key::parse(&key).map_err(|_| BucketError::BadKey {
+            key,
+            problem: "not a valid object key",
+        })
     }
 
     pub(super) fn store_error(
@@ -310,6 +376,15 @@ impl Bucket {
         .into_io()
     }
 
+    pub(super) fn local_copy_changed(&self, key: &Key, problem: String) -> io::Error {
+        BucketError::LocalCopy {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            problem,
+        }
+        .into_io()
+    }
+
     /// Whether the credentials and the bucket work: one GET of a key that
     /// need not exist (a 404 NoSuchKey is the expected answer; a GET, not a
     /// HEAD, so that a refusal carries the store's reason, such as
@@ -341,6 +416,37 @@ impl Bucket {
             .await
             .map_err(|e| self.store_error("deleting", &key, e))
     }
+}
+
+/// What `object_store` takes as the endpoint. Path-style: the service's
+/// URL (it appends `/<bucket>` itself). Virtual-hosted style: it takes the
+/// endpoint as the bucket's own address (object_store 0.14's builder uses
+/// it unchanged), so the bucket goes in front of the host:
+/// `https://obs.cn-north-4.myhuaweicloud.com` becomes
+/// `https://<bucket>.obs.cn-north-4.myhuaweicloud.com`.
+fn bucket_endpoint(endpoint: &url::Url, bucket: &str, path_style: bool) -> Result<String, String> {
+    let text = endpoint.as_str().trim_end_matches('/');
+    if path_style {
+        return Ok(text.to_owned());
+    }
+    let Some(host) = endpoint.host_str() else {
+        return Err(format!("archive.s3.endpoint {text} has no host"));
+    };
+    if endpoint
+        .host()
+        .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
+    {
+        return Err(format!(
+            "archive.s3.endpoint {text} is an IP address, which cannot carry the bucket in its \
+             host name: set archive.s3.path_style = true"
+        ));
+    }
+    let port = endpoint.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = endpoint.path().trim_end_matches('/');
+    Ok(format!(
+        "{}://{bucket}.{host}{port}{path}",
+        endpoint.scheme()
+    ))
 }
 
 /// The object's metadata and content type.
@@ -407,6 +513,96 @@ mod tests {
         .expect("write");
         let error = Bucket::new(&config, Some(&garbage)).expect_err("garbage");
         assert!(error.to_string().contains("is not PEM"), "{error}");
+    }
+
+    async fn url_of(config: &S3Config, rel: &str) -> url::Url {
+        use object_store::signer::Signer;
+        let bucket = Bucket::new(config, None).expect("client");
+        let key = bucket.key(rel).expect("key");
+        bucket
+            .store
+            .signed_url(reqwest::Method::GET, &key, Duration::from_secs(60))
+            .await
+            .expect("signed url")
+    }
+
+    #[tokio::test]
+    async fn virtual_hosted_requests_carry_the_bucket_in_the_host() {
+        let mut config = s3("huawei/");
+        config.bucket = "rec".into();
+        config.endpoint = Some(
+            "https://obs.cn-north-4.myhuaweicloud.com"
+                .parse()
+                .expect("url"),
+        );
+        let url = url_of(&config, "c/Hd/0_0.mp4").await;
+        assert_eq!(url.host_str(), Some("rec.obs.cn-north-4.myhuaweicloud.com"));
+        assert_eq!(url.path(), "/huawei/c/Hd/0_0.mp4");
+
+        config.endpoint = Some("http://minio.local:9000/".parse().expect("url"));
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("rec.minio.local"));
+        assert_eq!(url.port(), Some(9000));
+        assert_eq!(url.path(), "/huawei/k");
+
+        config.path_style = true;
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("minio.local"));
+        assert_eq!(url.path(), "/rec/huawei/k");
+
+        config.endpoint = None;
+        config.path_style = false;
+        let url = url_of(&config, "k").await;
+        assert_eq!(url.host_str(), Some("rec.s3.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn a_virtual_hosted_ip_endpoint_is_refused_with_a_hint() {
+        let mut config = s3("");
+        config.endpoint = Some("http://127.0.0.1:9000".parse().expect("url"));
+        let error = Bucket::new(&config, None).expect_err("ip");
+        assert!(error.to_string().contains("path_style = true"), "{error}");
+        config.path_style = true;
+        Bucket::new(&config, None).expect("path style takes an IP");
+    }
+
+    #[test]
+    fn a_key_over_1024_bytes_is_refused_clearly() {
+        let bucket = Bucket::new(&s3("huawei/"), None).expect("client");
+        let fits = "a".repeat(MAX_KEY_BYTES - "huawei/".len());
+        bucket.key(&fits).expect("1024 bytes fit");
+        let error = bucket.key(&format!("{fits}b")).expect_err("too long");
+        assert!(
+            error.to_string().contains("longer than the 1024 bytes"),
+            "{error}"
+        );
+        assert_eq!(UploadFault::of(&error.into_io()), Some(UploadFault::BadKey));
+    }
+
+    #[test]
+    fn upload_faults_tell_refusals_from_failures() {
+        let bucket = Bucket::new(&s3(""), None).expect("client");
+        let key = bucket.key("k").expect("key");
+        let generic = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_owned().into(),
+        };
+        let denied = object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "AccessDenied".into(),
+        };
+        let cases = [
+            (denied, UploadFault::Refused),
+            (generic("404 NoSuchBucket"), UploadFault::Refused),
+            (generic("503 SlowDown"), UploadFault::Store),
+        ];
+        for (error, fault) in cases {
+            let io = bucket.store_error("uploading", &key, error);
+            assert_eq!(UploadFault::of(&io), Some(fault), "{io}");
+        }
+        let local = bucket.local_copy_changed(&key, "changed".into());
+        assert_eq!(UploadFault::of(&local), Some(UploadFault::LocalCopy));
+        assert_eq!(UploadFault::of(&io::Error::other("disk")), None);
     }
 
     #[test]

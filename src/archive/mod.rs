@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::FileId;
 
-pub use bucket::{AccessError, Bucket, BucketError, ObjectFacts};
+pub use bucket::{AccessError, Bucket, BucketError, MAX_KEY_BYTES, ObjectFacts, UploadFault};
 pub use layout::{
     DEFAULT_LAYOUT, FALLBACK_DIR, LEGACY_LAYOUT, Layout, LayoutError, MANIFEST_NAME, MeetingFile,
     README_NAME, SCHEMA_NAME, SUMS_NAME, part_number, readable_subject,
@@ -171,36 +171,44 @@ impl Archive {
     }
 
     /// Puts a complete, verified partial file in its final place; only
-    /// after this returns may the ledger say `done`. Local: fsync the data,
-    /// create the folders, rename, fsync the folder so the rename survives a
-    /// power loss. Bucket: abort an upload an interrupted attempt left
-    /// open; unless the object already holds the file (an interrupted
-    /// upload that completed), upload it and check it by HEAD; then remove
-    /// the partial file.
-    pub async fn place(&self, partial: &Path, file: &Placement<'_>) -> io::Result<()> {
+    /// after this returns may the ledger say `done`. Returns the bytes sent
+    /// to a bucket (0 when none were). Local: fsync the data, create the
+    /// folders, rename, fsync the folder so the rename survives a power
+    /// loss. Bucket: abort an upload an interrupted attempt left open (a
+    /// failed abort is logged and its id kept: it does not block the
+    /// file); unless the object already holds the file (an interrupted
+    /// upload that completed), upload it and check it by HEAD. The partial
+    /// file stays: the caller removes it once the ledger says `done`
+    /// ([`Archive::remove_partial`]).
+    pub async fn place(&self, partial: &Path, file: &Placement<'_>) -> io::Result<u64> {
         let Some(bucket) = &self.bucket else {
-            return self.rename_into_place(partial, file.rel).await;
+            self.rename_into_place(partial, file.rel).await?;
+            return Ok(0);
         };
         if let Some(id) = file.earlier_upload {
-            bucket.abort_upload(file.rel, id).await?;
-            file.journal.record(None).await?;
+            match bucket.abort_upload(file.rel, id).await {
+                Ok(()) => file.journal.record(None).await?,
+                Err(e) => tracing::warn!(
+                    object = %bucket.describe(file.rel),
+                    error = %crate::telemetry::error_chain(&e),
+                    "cannot abort the upload an earlier attempt left open; uploading anyway \
+                     (a lifecycle rule with AbortIncompleteMultipartUpload removes its parts)"
+                ),
+            }
         }
-        let done = file.resumed && bucket.matches(file.rel, file.size, file.sha256).await?;
-        if !done {
-            let upload = upload::Upload {
-                local: partial,
-                rel: file.rel,
-                size: file.size,
-                sha256: file.sha256,
-                meeting: file.meeting,
-                cancel: file.cancel,
-            };
-            bucket.upload(&upload, file.journal).await?;
+        if file.resumed && bucket.matches(file.rel, file.size, file.sha256).await? {
+            return Ok(0);
         }
-        match tokio::fs::remove_file(partial).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        let upload = upload::Upload {
+            local: partial,
+            rel: file.rel,
+            size: file.size,
+            sha256: file.sha256,
+            meeting: file.meeting,
+            cancel: file.cancel,
+        };
+        bucket.upload(&upload, file.journal).await?;
+        Ok(file.size)
     }
 
     async fn rename_into_place(&self, partial: &Path, rel: &str) -> io::Result<()> {

@@ -75,6 +75,9 @@ pub struct Placement<'a> {
     pub cancel: Option<&'a CancellationToken>,
 }
 
+/// A part on its way to the store.
+type PartTask = tokio::task::JoinHandle<object_store::Result<PartId>>;
+
 /// A journal that remembers nothing (local placements, tests).
 pub struct NoJournal;
 
@@ -125,6 +128,31 @@ impl Bucket {
             return Err(self.mismatch(&key, problem.to_owned()));
         }
         Ok(())
+    }
+
+    /// The `check-config --online` probe of multipart uploads (every file
+    /// over [`PART_SIZE`] uses one): starts an upload of `rel`, sends one
+    /// 5 MiB part, and aborts it, so nothing is published. The abort is
+    /// tried whatever failed before it.
+    pub async fn probe_multipart(&self, rel: &str) -> io::Result<()> {
+        let key = self.key(rel).map_err(|e| e.into_io())?;
+        let id = self
+            .store
+            .create_multipart(&key)
+            .await
+            .map_err(|e| self.store_error("starting a multipart upload of", &key, e))?;
+        let part = PutPayload::from(vec![0u8; 5 << 20]);
+        let sent = self
+            .store
+            .put_part(&key, &id, 0, part)
+            .await
+            .map_err(|e| self.store_error("uploading a part of", &key, e));
+        let aborted = self
+            .store
+            .abort_multipart(&key, &id)
+            .await
+            .map_err(|e| self.store_error("aborting the multipart upload of", &key, e));
+        sent.and(aborted).map(|_| ())
     }
 
     /// Aborts an upload an earlier attempt left open (one that is already
@@ -182,7 +210,9 @@ impl Bucket {
 
     /// Reads the file part by part, hashing it, with at most
     /// [`PARTS_IN_FLIGHT`] parts on their way; fails (before completion)
-    /// if the bytes read are not the verified file.
+    /// if the bytes read are not the verified file. On any failure the
+    /// parts still in flight are stopped and awaited, so none lands after
+    /// the caller aborts the upload.
     async fn send_parts(
         &self,
         local: &mut tokio::fs::File,
@@ -190,12 +220,32 @@ impl Bucket {
         id: &str,
         file: &Upload<'_>,
     ) -> io::Result<Vec<PartId>> {
-        let (mut hasher, mut read) = (Sha256::new(), 0u64);
         let mut in_flight = VecDeque::new();
+        let sent = self
+            .send_parts_in(local, key, id, file, &mut in_flight)
+            .await;
+        if sent.is_err() {
+            for task in in_flight.drain(..) {
+                task.abort();
+                // Cancelled or finished: either way it sends nothing more.
+                let _ = task.await;
+            }
+        }
+        sent
+    }
+
+    async fn send_parts_in(
+        &self,
+        local: &mut tokio::fs::File,
+        key: &Key,
+        id: &str,
+        file: &Upload<'_>,
+        in_flight: &mut VecDeque<PartTask>,
+    ) -> io::Result<Vec<PartId>> {
+        let (mut hasher, mut read) = (Sha256::new(), 0u64);
         let mut parts = Vec::new();
         for index in 0.. {
             if file.cancel.is_some_and(|c| c.is_cancelled()) {
-                in_flight.iter().for_each(tokio::task::JoinHandle::abort);
                 let why = "stopping: the upload was aborted; the verified copy is kept";
                 return Err(io::Error::new(io::ErrorKind::Interrupted, why));
             }
@@ -219,10 +269,7 @@ impl Bucket {
             }
         }
         let read = (read, hex::encode(hasher.finalize()));
-        if let Err(e) = self.check_read(key, file, read) {
-            in_flight.iter().for_each(tokio::task::JoinHandle::abort);
-            return Err(e);
-        }
+        self.check_read(key, file, read)?;
         while !in_flight.is_empty() {
             parts.push(self.landed(in_flight.pop_front(), key).await?);
         }
@@ -230,11 +277,7 @@ impl Bucket {
     }
 
     /// The id of a part once the store has it.
-    async fn landed(
-        &self,
-        task: Option<tokio::task::JoinHandle<object_store::Result<PartId>>>,
-        key: &Key,
-    ) -> io::Result<PartId> {
+    async fn landed(&self, task: Option<PartTask>, key: &Key) -> io::Result<PartId> {
         let Some(task) = task else {
             return Err(io::Error::other("no part in flight"));
         };
@@ -258,7 +301,7 @@ impl Bucket {
              SHA-256 {}); upload refused",
             file.size, file.sha256
         );
-        Err(self.mismatch(key, problem))
+        Err(self.local_copy_changed(key, problem))
     }
 }
 

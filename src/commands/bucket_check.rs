@@ -1,6 +1,7 @@
 //! `check-config --online` for an S3 target: the bucket exists and takes
 //! the credentials, a probe object can be put, checked by HEAD and
-//! deleted (what archiving needs), and it cannot be read without
+//! deleted (what archiving needs), a multipart upload can be started, sent
+//! a part and aborted (files over 6 MiB need one), and it cannot be read without
 //! credentials (no public ACL or policy on the prefix). Each step prints ok
 //! or what failed; secrets never appear.
 
@@ -38,6 +39,12 @@ pub async fn check_bucket(config: &Config) -> bool {
     let written = probe_object(&bucket, &probe).await;
     let mut passed = report("probe object (put, head)", written);
     passed &= report("no public access", private(s3, ca_file, &probe).await);
+    let multipart = bucket
+        .probe_multipart(&probe)
+        .await
+        .map(|()| "started, one 5 MiB part sent, aborted".to_owned())
+        .map_err(|e| error_chain(&e));
+    passed &= report("multipart upload", multipart);
     let deleted = bucket
         .delete(&probe)
         .await

@@ -172,7 +172,7 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
     };
     let archive = archive_reader(config)?;
     let files = ledger.call(|l| l.done_files()).await?;
-    let mut problems = 0usize;
+    let (mut problems, mut unchecked) = (0usize, 0usize);
     for file in &files {
         let found = if deep {
             archive.digest_deep(&file.rel_path).await
@@ -181,7 +181,21 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
         };
         let problem = match found {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_owned()),
-            Err(e) => Some(format!("unreadable: {}", error_chain(&e))),
+            // An object without the SHA-256 every upload records.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Some(format!("not as archived: {}", error_chain(&e)))
+            }
+            Err(e) => {
+                // Refused, unreachable, unreadable: nothing says the file is
+                // bad, so it is not queued again (its cloud copy may be gone).
+                unchecked += 1;
+                println!(
+                    "???  {}: could not check: {}",
+                    file.rel_path,
+                    error_chain(&e)
+                );
+                None
+            }
             Ok((size, _)) if size != file.size => {
                 Some(format!("size {size}, ledger says {}", file.size))
             }
@@ -202,14 +216,17 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
         }
     }
     println!(
-        "verified {} file(s): {} good, {problems} bad",
+        "verified {} file(s): {} good, {problems} bad, {unchecked} could not be checked",
         files.len(),
-        files.len() - problems
+        files.len() - problems - unchecked
     );
     if problems > 0 && repair {
         println!("bad files were queued again; run sync to download them");
     }
-    Ok(if problems == 0 {
+    if unchecked > 0 {
+        println!("files that could not be checked were left as they are; run verify again");
+    }
+    Ok(if problems == 0 && unchecked == 0 {
         exit::OK
     } else {
         exit::FAILED

@@ -89,14 +89,11 @@ fn s3_config(
             "must be set when archive.target = \"s3\"",
         )
     })?;
-    let prefix = raw.prefix.clone().unwrap_or_default();
-    if prefix.starts_with('/') || prefix.split('/').any(|p| p == "." || p == "..") {
-        let reason = format!("{prefix:?} must be a relative key prefix such as \"huawei/\"");
-        return Err(ConfigError::invalid("archive.s3.prefix", reason));
-    }
+    let prefix = key_prefix(raw.prefix.as_deref().unwrap_or_default())?;
+    let path_style = raw.path_style.unwrap_or(false);
     let endpoint = match non_empty(raw.endpoint.as_deref()) {
         None => None,
-        Some(text) => Some(endpoint(&text)?),
+        Some(text) => Some(endpoint(&text, path_style)?),
     };
     let region = non_empty(raw.region.as_deref())
         .or_else(|| {
@@ -147,11 +144,50 @@ fn s3_config(
         access_key_id,
         secret_access_key,
         secret_source,
-        path_style: raw.path_style.unwrap_or(false),
+        path_style,
     })
 }
 
-fn endpoint(text: &str) -> Result<url::Url, ConfigError> {
+/// The longest `archive.s3.prefix`: S3 keys hold at most 1024 bytes, and
+/// the archive's relative paths need the rest.
+pub const MAX_PREFIX_BYTES: usize = 512;
+
+/// The key prefix as keys use it: empty, or folders ending in `/` (one is
+/// added: `huawei` means `huawei/`). Refuses what cannot start an object
+/// key: a leading `/`, empty, `.` or `..` segments (`a//`), control
+/// characters, more than [`MAX_PREFIX_BYTES`].
+fn key_prefix(text: &str) -> Result<String, ConfigError> {
+    let key = "archive.s3.prefix";
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let bare = text.strip_suffix('/').unwrap_or(text);
+    let bad_segment = bare
+        .split('/')
+        .find(|p| p.is_empty() || *p == "." || *p == "..");
+    if let Some(segment) = bad_segment {
+        let reason = format!(
+            "{text:?} has an empty, \".\" or \"..\" segment ({segment:?}); use a relative key \
+             prefix such as \"huawei/\""
+        );
+        return Err(ConfigError::invalid(key, reason));
+    }
+    if bare.chars().any(char::is_control) {
+        let reason = format!("{text:?} contains a control character");
+        return Err(ConfigError::invalid(key, reason));
+    }
+    let prefix = format!("{bare}/");
+    if prefix.len() > MAX_PREFIX_BYTES {
+        let reason = format!(
+            "is {} bytes long; at most {MAX_PREFIX_BYTES} (object keys hold 1024 bytes)",
+            prefix.len()
+        );
+        return Err(ConfigError::invalid(key, reason));
+    }
+    Ok(prefix)
+}
+
+fn endpoint(text: &str, path_style: bool) -> Result<url::Url, ConfigError> {
     let key = "archive.s3.endpoint";
     let url = url::Url::parse(text)
         .map_err(|e| ConfigError::invalid(key, format!("is not a URL: {e}")))?;
@@ -164,6 +200,14 @@ fn endpoint(text: &str) -> Result<url::Url, ConfigError> {
     }
     if url.password().is_some() || !url.username().is_empty() {
         let reason = "must not contain credentials: use archive.s3.access_key_id";
+        return Err(ConfigError::invalid(key, reason));
+    }
+    let is_ip = url
+        .host()
+        .is_some_and(|h| !matches!(h, url::Host::Domain(_)));
+    if !path_style && is_ip {
+        let reason = "is an IP address, which cannot carry the bucket in its host name \
+                      (virtual-hosted style): set archive.s3.path_style = true";
         return Err(ConfigError::invalid(key, reason));
     }
     Ok(url)
@@ -263,6 +307,40 @@ mod tests {
         for (text, key) in cases {
             let message = parse(text, &no_env).expect_err(text).to_string();
             assert!(message.contains(key), "{text}: {message}");
+        }
+        let s3 = "[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\naccess_key_id = \"a\"\n\
+                  secret_access_key = \"x\"\n";
+        let long = format!("prefix = \"{}\"\n", "p".repeat(MAX_PREFIX_BYTES));
+        let more = [
+            "prefix = \"a//\"\n",
+            "prefix = \"a//b/\"\n",
+            "prefix = \"/a/\"\n",
+            "prefix = \"a/\\u0007/\"\n",
+            long.as_str(),
+            "endpoint = \"http://127.0.0.1:9000\"\n",
+        ];
+        for extra in more {
+            let text = format!("{s3}{extra}");
+            let message = parse(&text, &no_env).expect_err(extra).to_string();
+            let key = extra.split_once(' ').map_or("", |(k, _)| k);
+            assert!(
+                message.contains(&format!("archive.s3.{key}")),
+                "{extra}: {message}"
+            );
+        }
+        let ip_path_style =
+            format!("{s3}endpoint = \"http://127.0.0.1:9000\"\npath_style = true\n");
+        parse(&ip_path_style, &no_env).expect("an IP endpoint with path-style requests");
+    }
+
+    #[test]
+    fn a_prefix_without_a_trailing_slash_gets_one() {
+        let s3 = "[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"b\"\naccess_key_id = \"a\"\n\
+                  secret_access_key = \"x\"\n";
+        for (given, used) in [("huawei", "huawei/"), ("a/b/", "a/b/"), ("", "")] {
+            let config = parse(&format!("{s3}prefix = \"{given}\"\n"), &no_env).expect("valid");
+            let prefix = config.archive.s3().map(|s| s.prefix.clone());
+            assert_eq!(prefix.as_deref(), Some(used), "{given}");
         }
     }
 

@@ -8,6 +8,7 @@
 use rusqlite::params;
 
 use super::{FileId, Ledger, Result};
+use crate::clock::Millis;
 
 /// What a staged partial file was verified to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,27 @@ impl Ledger {
         Ok(())
     }
 
+    /// Puts a claimed file back after the store refused or failed its
+    /// upload: due at `next_attempt_at`, its error recorded, no attempt
+    /// counted (a store outage must not fail files for good, nor lose
+    /// their verified copies), its staging kept.
+    pub fn defer_upload(
+        &mut self,
+        file_id: FileId,
+        error: &str,
+        next_attempt_at: Millis,
+        partial_bytes: u64,
+        now: Millis,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE files SET state = 'pending', next_attempt_at = ?2, last_error = ?3,
+                 updated_at = ?4, partial_bytes = ?5
+             WHERE id = ?1 AND state = 'downloading'",
+            params![file_id, next_attempt_at, error, now, partial_bytes as i64],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a staging whose partial file is gone: the file is downloaded
     /// again from the start.
     pub fn unstage(&mut self, file_id: FileId) -> Result<()> {
@@ -118,6 +140,33 @@ mod tests {
         let third = ledger.claim_next(at(25)).expect("claim").expect("due");
         assert_eq!(third.staged, None, "done clears the staging");
         assert_eq!(third.open_upload, None, "and the upload it completed");
+    }
+
+    #[test]
+    fn a_deferred_upload_keeps_its_staging_and_counts_no_attempt() {
+        let mut ledger = ledger_with(&[entry("Hd", "/d/hd/0_0.mp4", "t1")]);
+        let mut file = ledger.claim_next(at(20)).expect("claim").expect("due");
+        ledger.stage(file.id, &staged()).expect("stage");
+        for n in 0..50 {
+            let now = at(100 + 2 * n);
+            let error = "store: 403 AccessDenied";
+            ledger
+                .defer_upload(file.id, error, at(101 + 2 * n), 5, now)
+                .expect("defer");
+            file = ledger
+                .claim_next(at(101 + 2 * n))
+                .expect("claim")
+                .expect("due");
+        }
+        ledger
+            .defer_upload(file.id, "store: 503", at(199), 5, at(120))
+            .expect("defer");
+        let early = ledger.claim_next(at(150)).expect("claim");
+        assert!(early.is_none(), "not due before its backoff ends");
+        let again = ledger.claim_next(at(200)).expect("claim").expect("due");
+        assert_eq!(again.attempts, 0, "a store fault counts no attempt");
+        assert_eq!(again.staged, Some(staged()));
+        assert_eq!(again.partial_bytes, 5);
     }
 
     #[test]

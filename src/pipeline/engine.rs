@@ -156,6 +156,11 @@ pub struct Engine {
     /// Files a `record.finish` event found waiting, with when the event
     /// arrived: archiving one observes the event-to-archive latency.
     pub(super) event_waits: Mutex<HashMap<FileId, crate::clock::Millis>>,
+    /// Uploads the store refused or failed in a row: their backoff (a
+    /// store outage is not counted against any file).
+    pub(super) store_failures: std::sync::atomic::AtomicU32,
+    /// Whether the `store_refused` condition may be set.
+    pub(super) store_refused: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -184,6 +189,10 @@ impl Engine {
             space,
             layout: tokio::sync::OnceCell::new(),
             event_waits: Mutex::new(HashMap::new()),
+            store_failures: std::sync::atomic::AtomicU32::new(0),
+            // Unknown at start (an earlier run may have left the
+            // condition): the first upload the store takes clears it.
+            store_refused: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

@@ -34,4 +34,5 @@ pub use pool::{StopWhen, WorkerSet, run_pool};
 pub use retention::{Hold, RetentionReport};
 pub use startup::{archive_reader, build_engine, cloud_client, open_ledger, tls_options};
 pub use upkeep::{DISK_FULL, DISK_RECHECK, human_bytes};
+pub use upload::STORE_REFUSED;
 pub use worker::Outcome;

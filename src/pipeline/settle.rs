@@ -148,6 +148,10 @@ impl Engine {
             }
             Err(Unplaced::Other(error)) => self.retry_later(file, &error, 0).await,
             Err(Unplaced::Upload(error)) => self.retry_later(file, &error, fetched.size).await,
+            Err(Unplaced::Store { error, refused }) => {
+                self.store_failed(file, &error, refused, fetched.size).await
+            }
+            Err(Unplaced::Unstorable(error)) => self.fail_now(file, &error).await,
             Err(Unplaced::Interrupted) => {
                 tracing::info!(
                     "upload stopped for shutdown; the verified copy is kept for the next start"
@@ -155,8 +159,12 @@ impl Engine {
                 self.release(file, fetched.size).await
             }
             Err(Unplaced::StagedLost(error)) => {
+                // Gone or changed on disk: download it again from the start.
                 let id = file.id;
                 self.ledger.call(move |l| l.unstage(id)).await?;
+                if let Err(e) = self.archive.remove_partial(file.id) {
+                    tracing::warn!(error = %e, "cannot remove the changed partial file");
+                }
                 self.retry_later(file, &error, 0).await
             }
         }
@@ -188,6 +196,13 @@ impl Engine {
                 l.mark_done(id, &done, Millis::now())
             })
             .await?;
+        if self.archive.bucket().is_some() {
+            // Uploaded: the local copy goes only now that the ledger says
+            // done (a crash before this leaves it to start-up's clean-up).
+            if let Err(e) = self.archive.remove_partial(file.id) {
+                tracing::warn!(error = %e, "cannot remove the uploaded file's local copy");
+            }
+        }
         self.progress.files_done.fetch_add(1, Ordering::Relaxed);
         self.archived_after_event(file.id);
         tracing::info!(size, sha256 = %fetched.sha256, "archived");

@@ -4,15 +4,20 @@
 //! failed placement is classified (full disk, store failure, lost staged
 //! copy, shutdown). A staged file claimed again skips the download.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, EngineError, Outcome};
-use crate::archive::{Journaled, Placement, UploadJournal};
+use crate::archive::{Journaled, Placement, UploadFault, UploadJournal};
+use crate::clock::Millis;
 use crate::download::Fetched;
 use crate::ledger::{ClaimedFile, FileId, Staged};
 use crate::telemetry::error_chain;
+
+/// The condition name a bucket that refuses us is recorded under.
+pub const STORE_REFUSED: &str = "store_refused";
 
 /// Why a complete file could not be placed in the archive.
 pub(super) enum Unplaced {
@@ -20,11 +25,25 @@ pub(super) enum Unplaced {
     OutOfSpace(String),
     /// Anything else (permissions, a file in the way).
     Other(String),
-    /// The bucket refused or failed the upload: the verified partial file
-    /// stays staged for the next attempt.
+    /// The upload failed for a local reason (reading the staged copy, the
+    /// ledger's journal): the verified partial file stays staged for the
+    /// next attempt, which is counted.
     Upload(String),
-    /// The staged partial file is gone: the file is downloaded again.
+    /// The store refused (`refused`: credentials, missing bucket) or
+    /// failed the upload: not the file's fault, so no attempt is counted
+    /// and the staged copy is kept whatever happens.
+    Store {
+        /// The store's answer.
+        error: String,
+        /// Whether the store refused us (a condition until it takes an
+        /// upload again) rather than failed.
+        refused: bool,
+    },
+    /// The staged partial file is gone, or no longer holds the verified
+    /// bytes: the file is downloaded again.
     StagedLost(String),
+    /// The file's object key cannot exist: retrying cannot help.
+    Unstorable(String),
     /// Shutdown stopped the upload (aborted, the file stays staged).
     Interrupted,
 }
@@ -90,17 +109,20 @@ impl Engine {
         }
         let started = Instant::now();
         let placed = self.archive.place(&partial, &placement).await;
+        let interrupted = matches!(&placed, Err(e) if e.kind() == std::io::ErrorKind::Interrupted);
+        if uploads && interrupted {
+            // A shutdown is neither a done nor a failed upload.
+            return Ok(Err(Unplaced::Interrupted));
+        }
         if uploads {
-            let sent = placed.as_ref().map_or(0, |()| fetched.size);
+            let sent = *placed.as_ref().unwrap_or(&0);
             self.metrics
                 .upload(placed.is_ok(), sent, started.elapsed().as_secs_f64());
         }
         let Err(e) = placed else {
+            self.store_answered().await;
             return Ok(Ok(()));
         };
-        if uploads && e.kind() == std::io::ErrorKind::Interrupted {
-            return Ok(Err(Unplaced::Interrupted));
-        }
         let error = format!(
             "placing the file in the archive failed: {}",
             error_chain(&e)
@@ -110,11 +132,71 @@ impl Engine {
             Unplaced::OutOfSpace(error)
         } else if !uploads {
             Unplaced::Other(error)
-        } else if e.kind() == std::io::ErrorKind::NotFound && !partial.exists() {
-            Unplaced::StagedLost(error)
         } else {
-            Unplaced::Upload(error)
+            match UploadFault::of(&e) {
+                Some(UploadFault::Refused) => Unplaced::Store {
+                    error,
+                    refused: true,
+                },
+                Some(UploadFault::Store) => Unplaced::Store {
+                    error,
+                    refused: false,
+                },
+                Some(UploadFault::LocalCopy) => Unplaced::StagedLost(error),
+                Some(UploadFault::BadKey) => Unplaced::Unstorable(error),
+                None if e.kind() == std::io::ErrorKind::NotFound && !partial.exists() => {
+                    Unplaced::StagedLost(error)
+                }
+                None => Unplaced::Upload(error),
+            }
         }))
+    }
+
+    /// The store took an upload: the backoff of store failures restarts,
+    /// and a refusal recorded as a condition is over.
+    async fn store_answered(&self) {
+        self.store_failures.store(0, Ordering::Relaxed);
+        if self.archive.bucket().is_none() || !self.store_refused.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        match self.ledger.call(|l| l.clear_condition(STORE_REFUSED)).await {
+            Ok(true) => tracing::info!("the bucket takes uploads again"),
+            Ok(false) => {}
+            Err(e) => {
+                self.store_refused.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot clear the store_refused condition");
+            }
+        }
+    }
+
+    /// The store refused or failed an upload: the file goes back in the
+    /// queue after a backoff that grows with the store's consecutive
+    /// failures (not the file's), uncounted, with its verified copy kept
+    /// staged; a refusal (credentials, missing bucket) is recorded as the
+    /// `store_refused` condition, which `status` and `/healthz` show.
+    pub(super) async fn store_failed(
+        &self,
+        file: &ClaimedFile,
+        error: &str,
+        refused: bool,
+        partial: u64,
+    ) -> Result<Outcome, EngineError> {
+        let failures = self.store_failures.fetch_add(1, Ordering::Relaxed);
+        let delay = self.settings.download_backoff.delay(failures);
+        if refused {
+            let detail = error.to_owned();
+            self.ledger
+                .call(move |l| l.set_condition(STORE_REFUSED, &detail, Millis::now()))
+                .await?;
+            self.store_refused.store(true, Ordering::Relaxed);
+        }
+        let (id, error) = (file.id, error.to_owned());
+        let next = Millis::now() + delay;
+        self.ledger
+            .call(move |l| l.defer_upload(id, &error, next, partial, Millis::now()))
+            .await?;
+        tracing::warn!(retry_in = ?delay, "the bucket did not take the upload; the verified copy is kept and no attempt is counted");
+        Ok(Outcome::Retry)
     }
 }
 

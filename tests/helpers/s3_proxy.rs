@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +30,13 @@ struct ProxyState {
     forwarded: AtomicU64,
     /// Answer unsigned requests 200, as a bucket open to the public does.
     public: AtomicBool,
+    /// While not 0, every upload request (PUT, POST) is answered with this
+    /// status (403 AccessDenied, else 503 SlowDown).
+    refuse_uploads: AtomicU16,
+    /// Upload requests refused so far.
+    refused: AtomicUsize,
+    /// With `refuse_uploads`, also refuse reads (GET, HEAD).
+    refuse_reads: AtomicBool,
 }
 
 impl FaultProxy {
@@ -55,6 +62,26 @@ impl FaultProxy {
     /// Connections answered with an error so far.
     pub fn failed(&self) -> usize {
         self.state.failed.load(Ordering::SeqCst)
+    }
+
+    /// Until called again with 0, answers every upload request (PUT,
+    /// POST: objects, parts, multipart starts and completions) with
+    /// `status`: 403 `AccessDenied` (a revoked key), anything else 503
+    /// `SlowDown` (an outage). Reads (GET, HEAD) still reach the store.
+    pub fn refuse_uploads(&self, status: u16) {
+        self.state.refuse_uploads.store(status, Ordering::SeqCst);
+    }
+
+    /// Like [`FaultProxy::refuse_uploads`], for every signed request:
+    /// reads too (a revoked key).
+    pub fn refuse_all(&self, status: u16) {
+        self.state.refuse_reads.store(status != 0, Ordering::SeqCst);
+        self.refuse_uploads(status);
+    }
+
+    /// Upload requests refused so far.
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(Ordering::SeqCst)
     }
 
     /// Throttles request bodies to `bytes_per_sec` (0: full speed).
@@ -93,11 +120,15 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
         let _ = client.shutdown().await;
         return;
     }
+    let refuse = state.refuse_uploads.load(Ordering::SeqCst);
+    let upload = lower.starts_with("put ")
+        || lower.starts_with("post ")
+        || (state.refuse_reads.load(Ordering::SeqCst) && !unsigned);
     let take_failure = state
         .failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    if take_failure {
+    if (refuse != 0 && upload) || take_failure {
         let length = lower
             .split("\r\ncontent-length:")
             .nth(1)
@@ -105,10 +136,17 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, state: Arc<ProxyStat
             .and_then(|n| n.trim().parse::<u64>().ok())
             .unwrap_or(0);
         let _ = tokio::io::copy(&mut (&mut client).take(length), &mut tokio::io::sink()).await;
-        let n = state.failed.fetch_add(1, Ordering::SeqCst);
-        let (status, code) = match n % 2 {
-            0 => ("500 Internal Server Error", "InternalError"),
-            _ => ("503 Service Unavailable", "SlowDown"),
+        let (status, code) = if refuse != 0 && upload {
+            state.refused.fetch_add(1, Ordering::SeqCst);
+            match refuse {
+                403 => ("403 Forbidden", "AccessDenied"),
+                _ => ("503 Service Unavailable", "SlowDown"),
+            }
+        } else {
+            match state.failed.fetch_add(1, Ordering::SeqCst) % 2 {
+                0 => ("500 Internal Server Error", "InternalError"),
+                _ => ("503 Service Unavailable", "SlowDown"),
+            }
         };
         let body = format!(
             "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
