@@ -189,3 +189,33 @@ async fn a_listing_that_fails_at_the_end_of_the_recheck_period_is_retried_until_
     let report = poll(&engine, &config).await;
     assert_eq!((report.meetings, report.settled), (0, 1));
 }
+
+#[tokio::test]
+async fn time_queued_for_the_rate_cap_does_not_use_up_the_retry_window() {
+    // One call every 500 ms; the gateway lets one through per 700 ms, so
+    // the listing right after the appauth is throttled once. It waited
+    // 500 ms for its slot, longer than the whole retry window of 300 ms:
+    // only the call's own time counts, so it is retried (at the next slot).
+    let env = TestEnv::start(scenario(meetings(1))).await;
+    env.sim.set_faults(Faults {
+        api_calls_per_minute: 1,
+        api_throttle_window: Some(Duration::from_millis(700)),
+        ..Faults::default()
+    });
+    let mut config = env.config();
+    config.cloud.max_requests_per_minute = 120;
+    config.cloud.give_up_after = Duration::from_millis(300);
+    config.cloud.retry_max = Duration::from_millis(20);
+    let engine = env.engine(&config);
+    let report = poll(&engine, &config).await;
+    assert!(
+        env.sim.stats().api_faults_injected >= 1,
+        "the gateway throttled a call"
+    );
+    assert_eq!(
+        (report.meetings, report.errors.len(), report.new_files),
+        (1, 0, 1),
+        "{:?}",
+        report.errors
+    );
+}

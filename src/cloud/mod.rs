@@ -33,6 +33,7 @@ pub use session::{Pending, StoredToken, TokenStore};
 
 use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
+use pace::RetryClock;
 use session::Paging;
 
 use crate::clock::Millis;
@@ -126,9 +127,9 @@ impl CloudClient {
     async fn authenticate(&self, creds: &AppCredentials) -> Result<AppAuthAnswer, CloudError> {
         const ENDPOINT: &str = "appauth";
         let mut tries = 0;
-        let started = std::time::Instant::now();
+        let mut clock = RetryClock::start();
         loop {
-            self.pace.wait().await;
+            clock.paced(self.pace.wait()).await;
             let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
             headers.insert("Authorization", sensitive(&authorization)?);
@@ -152,7 +153,7 @@ impl CloudClient {
                     tracing::info!("fetched a new access token");
                     return Ok(answer);
                 }
-                Err(e) if self.may_retry(&e, tries, started) => {
+                Err(e) if self.may_retry(&e, tries, &clock) => {
                     let delay = self.retry_delay(&e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "authentication failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -198,10 +199,9 @@ impl CloudClient {
     ) -> Result<T, CloudError> {
         let mut tries = 0;
         let mut reauthenticated = false;
-        let started = std::time::Instant::now();
+        let mut clock = RetryClock::start();
         loop {
-            let (token, generation) = self.access_token().await?;
-            self.pace.wait().await;
+            let (token, generation) = clock.paced(self.paced_token()).await?;
             let sent = self
                 .http
                 .request(method.clone(), self.url(path))
@@ -223,7 +223,7 @@ impl CloudClient {
                     self.invalidate(generation).await;
                     reauthenticated = true;
                 }
-                e if self.may_retry(e, tries, started) => {
+                e if self.may_retry(e, tries, &clock) => {
                     let delay = self.retry_delay(e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "API call failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -234,13 +234,32 @@ impl CloudClient {
         }
     }
 
+    /// Waits for a request slot and returns the access token good at that
+    /// moment. The token is fetched once before queueing, so that an
+    /// authentication (paced itself) happens before the business calls
+    /// queue rather than after them; it is taken again after the wait, so a
+    /// token that expired in the queue is never sent. When a new token came
+    /// in meanwhile (ours, refreshed just now, or another caller's), the
+    /// request waits for another slot: the refresh was a request too.
+    async fn paced_token(&self) -> Result<(SecretString, u64), CloudError> {
+        let (_, mut generation) = self.access_token().await?;
+        loop {
+            self.pace.wait().await;
+            let (token, now) = self.access_token().await?;
+            if now == generation || !self.pace.is_capped() {
+                return Ok((token, now));
+            }
+            generation = now;
+        }
+    }
+
     /// Whether a failed call is worth another try: a transient error,
     /// within `max_retries`, and the next try would start before
-    /// `give_up_after` has passed since the first.
-    fn may_retry(&self, err: &CloudError, tries: u32, started: std::time::Instant) -> bool {
+    /// `give_up_after` of the call's own time (pace waits left out) has passed.
+    fn may_retry(&self, err: &CloudError, tries: u32, clock: &RetryClock) -> bool {
         err.is_retryable()
             && tries < self.settings.max_retries
-            && started.elapsed() + self.retry_delay(err, tries) <= self.settings.give_up_after
+            && clock.spent() + self.retry_delay(err, tries) <= self.settings.give_up_after
     }
 
     fn retry_delay(&self, err: &CloudError, tries: u32) -> Duration {
