@@ -219,3 +219,30 @@ async fn time_queued_for_the_rate_cap_does_not_use_up_the_retry_window() {
         report.errors
     );
 }
+
+#[tokio::test]
+async fn a_token_that_expires_while_its_call_queues_for_the_rate_cap_is_not_sent() {
+    // Tokens live 1 s (0.9 s used); one call every 100 ms, eight meetings
+    // listed at once: calls queue for longer than a token lives. Each
+    // takes its token after its wait, so none is sent expired (no 401).
+    let mut scn = scenario(meetings(8));
+    scn.access_token_ttl = Duration::from_secs(1);
+    let env = TestEnv::start(scn).await;
+    let mut config = env.config();
+    config.cloud.max_requests_per_minute = 600;
+    config.poll.concurrency = 8;
+    let engine = env.engine(&config);
+    let report = poll(&engine, &config).await;
+    assert_eq!(
+        (report.meetings, report.errors.len()),
+        (8, 0),
+        "{:?}",
+        report.errors
+    );
+    let stats = env.sim.stats();
+    assert!(stats.appauth_ok >= 2, "the token was renewed: {stats:?}");
+    assert_eq!(
+        stats.api_unauthorized, 0,
+        "an expired token was sent: {stats:?}"
+    );
+}

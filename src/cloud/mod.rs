@@ -123,13 +123,20 @@ impl CloudClient {
         )
     }
 
-    /// `appauth`, retried like any call on transient errors.
-    async fn authenticate(&self, creds: &AppCredentials) -> Result<AppAuthAnswer, CloudError> {
+    /// `appauth`, retried like any call on transient errors. With
+    /// `slot_held`, the first try uses the caller's request slot.
+    async fn authenticate(
+        &self,
+        creds: &AppCredentials,
+        slot_held: bool,
+    ) -> Result<AppAuthAnswer, CloudError> {
         const ENDPOINT: &str = "appauth";
         let mut tries = 0;
         let mut clock = RetryClock::start();
         loop {
-            clock.paced(self.pace.wait()).await;
+            if tries > 0 || !slot_held {
+                clock.paced(self.pace.wait()).await;
+            }
             let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
             headers.insert("Authorization", sensitive(&authorization)?);
@@ -235,21 +242,20 @@ impl CloudClient {
     }
 
     /// Waits for a request slot and returns the access token good at that
-    /// moment. The token is fetched once before queueing, so that an
-    /// authentication (paced itself) happens before the business calls
-    /// queue rather than after them; it is taken again after the wait, so a
-    /// token that expired in the queue is never sent. When a new token came
-    /// in meanwhile (ours, refreshed just now, or another caller's), the
-    /// request waits for another slot: the refresh was a request too.
+    /// moment. A token is fetched once before queueing, so that a first
+    /// authentication (paced like any request) happens before the business
+    /// calls queue rather than behind them; it is taken again after the
+    /// wait, so a token that expired in the queue is never sent. If that
+    /// needs a new token, the authentication uses the slot and the call
+    /// waits for the next: never two requests on one slot.
     async fn paced_token(&self) -> Result<(SecretString, u64), CloudError> {
-        let (_, mut generation) = self.access_token().await?;
+        self.access_token().await?;
         loop {
             self.pace.wait().await;
-            let (token, now) = self.access_token().await?;
-            if now == generation || !self.pace.is_capped() {
-                return Ok((token, now));
+            let (token, generation, asked) = self.token_in(self.pace.is_capped()).await?;
+            if !asked || !self.pace.is_capped() {
+                return Ok((token, generation));
             }
-            generation = now;
         }
     }
 
