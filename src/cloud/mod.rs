@@ -33,6 +33,7 @@ pub use session::{Pending, StoredToken, TokenStore};
 
 use answer::{read_json, sensitive};
 use auth::{AppAuthAnswer, CachedToken};
+use pace::RetryClock;
 use session::Paging;
 
 use crate::clock::Millis;
@@ -122,13 +123,20 @@ impl CloudClient {
         )
     }
 
-    /// `appauth`, retried like any call on transient errors.
-    async fn authenticate(&self, creds: &AppCredentials) -> Result<AppAuthAnswer, CloudError> {
+    /// `appauth`, retried like any call on transient errors. With
+    /// `slot_held`, the first try uses the caller's request slot.
+    async fn authenticate(
+        &self,
+        creds: &AppCredentials,
+        slot_held: bool,
+    ) -> Result<AppAuthAnswer, CloudError> {
         const ENDPOINT: &str = "appauth";
         let mut tries = 0;
-        let started = std::time::Instant::now();
+        let mut clock = RetryClock::start();
         loop {
-            self.pace.wait().await;
+            if tries > 0 || !slot_held {
+                clock.paced(self.pace.wait()).await;
+            }
             let (body, authorization) = creds.sign(Millis::now());
             let mut headers = HeaderMap::new();
             headers.insert("Authorization", sensitive(&authorization)?);
@@ -152,7 +160,7 @@ impl CloudClient {
                     tracing::info!("fetched a new access token");
                     return Ok(answer);
                 }
-                Err(e) if self.may_retry(&e, tries, started) => {
+                Err(e) if self.may_retry(&e, tries, &clock) => {
                     let delay = self.retry_delay(&e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "authentication failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -198,10 +206,9 @@ impl CloudClient {
     ) -> Result<T, CloudError> {
         let mut tries = 0;
         let mut reauthenticated = false;
-        let started = std::time::Instant::now();
+        let mut clock = RetryClock::start();
         loop {
-            let (token, generation) = self.access_token().await?;
-            self.pace.wait().await;
+            let (token, generation) = clock.paced(self.paced_token()).await?;
             let sent = self
                 .http
                 .request(method.clone(), self.url(path))
@@ -223,7 +230,7 @@ impl CloudClient {
                     self.invalidate(generation).await;
                     reauthenticated = true;
                 }
-                e if self.may_retry(e, tries, started) => {
+                e if self.may_retry(e, tries, &clock) => {
                     let delay = self.retry_delay(e, tries);
                     tracing::warn!(error = %e, retry_in = ?delay, "API call failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -234,13 +241,31 @@ impl CloudClient {
         }
     }
 
+    /// Waits for a request slot and returns the access token good at that
+    /// moment. A token is fetched once before queueing, so that a first
+    /// authentication (paced like any request) happens before the business
+    /// calls queue rather than behind them; it is taken again after the
+    /// wait, so a token that expired in the queue is never sent. If that
+    /// needs a new token, the authentication uses the slot and the call
+    /// waits for the next: never two requests on one slot.
+    async fn paced_token(&self) -> Result<(SecretString, u64), CloudError> {
+        self.access_token().await?;
+        loop {
+            self.pace.wait().await;
+            let (token, generation, asked) = self.token_in(self.pace.is_capped()).await?;
+            if !asked || !self.pace.is_capped() {
+                return Ok((token, generation));
+            }
+        }
+    }
+
     /// Whether a failed call is worth another try: a transient error,
     /// within `max_retries`, and the next try would start before
-    /// `give_up_after` has passed since the first.
-    fn may_retry(&self, err: &CloudError, tries: u32, started: std::time::Instant) -> bool {
+    /// `give_up_after` of the call's own time (pace waits left out) has passed.
+    fn may_retry(&self, err: &CloudError, tries: u32, clock: &RetryClock) -> bool {
         err.is_retryable()
             && tries < self.settings.max_retries
-            && started.elapsed() + self.retry_delay(err, tries) <= self.settings.give_up_after
+            && clock.spent() + self.retry_delay(err, tries) <= self.settings.give_up_after
     }
 
     fn retry_delay(&self, err: &CloudError, tries: u32) -> Duration {

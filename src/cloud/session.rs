@@ -66,13 +66,25 @@ impl CloudClient {
     /// The current access token and its generation: the cached one, else
     /// the stored one, else a new one (and then stored).
     pub(super) async fn access_token(&self) -> Result<(SecretString, u64), CloudError> {
+        let (token, generation, _) = self.token_in(false).await?;
+        Ok((token, generation))
+    }
+
+    /// [`Self::access_token`]; with `slot_held`, the caller holds a request
+    /// slot of the rate cap, which a first authentication uses instead of
+    /// waiting for its own. Also tells whether the API was asked (the slot
+    /// is then spent).
+    pub(super) async fn token_in(
+        &self,
+        slot_held: bool,
+    ) -> Result<(SecretString, u64, bool), CloudError> {
         let creds = match &self.settings.credentials {
-            Credentials::Static(token) => return Ok((token.clone(), 0)),
+            Credentials::Static(token) => return Ok((token.clone(), 0, false)),
             Credentials::App(creds) => creds,
         };
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref().filter(|t| Millis::now() < t.use_until) {
-            return Ok((token.value.clone(), token.generation));
+            return Ok((token.value.clone(), token.generation, false));
         }
         if let Some(refused) = self
             .refused
@@ -87,13 +99,15 @@ impl CloudClient {
             Some(store) => store.load(&key).await,
             None => None,
         };
+        let mut asked = false;
         let token = match stored.filter(|t| Millis::now() < t.use_until) {
             Some(stored) => {
                 tracing::info!("reusing the access token kept by an earlier run");
                 stored
             }
             None => {
-                let answer = match self.authenticate(creds).await {
+                asked = true;
+                let answer = match self.authenticate(creds, slot_held).await {
                     Ok(answer) => answer,
                     Err(e) => {
                         // Kept for the rest of a running poll (one failed
@@ -118,7 +132,7 @@ impl CloudClient {
             }
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let out = (token.value.clone(), generation);
+        let out = (token.value.clone(), generation, asked);
         *cached = Some(CachedToken {
             value: token.value,
             use_until: token.use_until,

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use anyhow::Context as _;
 
 use super::exit;
+use super::shown::shown;
 pub use super::status_view::StatusOptions;
 use super::status_view::{
     StatusDocument, human_size, render_errors, render_meetings, status_of_meeting,
@@ -82,7 +83,13 @@ fn render_status(doc: &StatusDocument) -> String {
         .map_or_else(|| "never".to_owned(), utc);
     let _ = writeln!(out, "last successful poll: {last_poll}");
     for c in &status.conditions {
-        let _ = writeln!(out, "NOW: {} since {}: {}", c.name, utc(c.since), c.detail);
+        let _ = writeln!(
+            out,
+            "NOW: {} since {}: {}",
+            c.name,
+            utc(c.since),
+            shown(&c.detail)
+        );
     }
     if status.length_unconfirmed > 0 {
         let _ = writeln!(
@@ -104,10 +111,10 @@ fn render_last_event(event: Option<&LastEvent>, enabled: bool) -> String {
     match event {
         Some(e) => format!(
             "last event: {} for {} received {} ({})\n",
-            e.event,
-            e.conf_uuid.as_deref().unwrap_or("no meeting"),
+            shown(&e.event),
+            shown(e.conf_uuid.as_deref().unwrap_or("no meeting")),
             e.received_at.to_utc().format("%Y-%m-%d %H:%M:%S UTC"),
-            e.outcome.as_deref().unwrap_or("queued")
+            shown(e.outcome.as_deref().unwrap_or("queued"))
         ),
         None if enabled => "last event: none received\n".to_owned(),
         None => String::new(),
@@ -206,7 +213,7 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
         };
         if let Some(problem) = problem {
             problems += 1;
-            println!("BAD  {}: {problem}", file.rel_path);
+            println!("BAD  {}: {}", shown(&file.rel_path), shown(&problem));
             if repair {
                 let (id, reason) = (file.id, format!("verify: {problem}"));
                 ledger

@@ -9,6 +9,7 @@ mod health;
 mod inspect;
 mod preflight;
 pub mod progress;
+mod shown;
 mod status_view;
 mod sync;
 

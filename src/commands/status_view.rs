@@ -12,6 +12,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 use super::exit;
+use super::shown::shown;
 use crate::clock::Millis;
 use crate::ledger::{
     Counters, ErrorLine, FileRecord, LastEvent, Ledger, LedgerHandle, MeetingRecord, MeetingStage,
@@ -132,19 +133,19 @@ pub fn render_meeting_line(out: &mut String, line: &MeetingLine) {
     let _ = writeln!(
         out,
         "  {}  {}/{} files  {:<14} {}",
-        m.conf_uuid,
+        shown(&m.conf_uuid),
         m.files_done,
         m.files_total,
         line.state.as_str(),
-        m.subject.as_deref().unwrap_or("")
+        shown(m.subject.as_deref().unwrap_or(""))
     );
     if let Some(error) = &m.last_poll_error {
-        let _ = writeln!(out, "      last listing error: {error}");
+        let _ = writeln!(out, "      last listing error: {}", shown(error));
     }
     if let Some(at) = m.deleted_from_cloud_at {
         let _ = writeln!(out, "      deleted from the cloud at {}", utc(at));
     } else if let Some(hold) = &m.retention_hold {
-        let _ = writeln!(out, "      kept in the cloud: {hold}");
+        let _ = writeln!(out, "      kept in the cloud: {}", shown(hold));
     }
 }
 
@@ -158,9 +159,9 @@ pub fn render_meeting(doc: &MeetingDocument) -> String {
     let line = &doc.meeting;
     let m = &line.meeting;
     let mut out = String::new();
-    let _ = writeln!(out, "meeting:  {}", m.conf_uuid);
+    let _ = writeln!(out, "meeting:  {}", shown(&m.conf_uuid));
     if let Some(subject) = &m.subject {
-        let _ = writeln!(out, "subject:  {subject}");
+        let _ = writeln!(out, "subject:  {}", shown(subject));
     }
     let _ = writeln!(out, "state:    {}", line.state.as_str());
     let _ = writeln!(
@@ -176,7 +177,7 @@ pub fn render_meeting(doc: &MeetingDocument) -> String {
         let _ = writeln!(out, "complete since: {}", utc(since));
     }
     if let Some(error) = &m.last_poll_error {
-        let _ = writeln!(out, "last listing error: {error}");
+        let _ = writeln!(out, "last listing error: {}", shown(error));
     }
     for f in &doc.files {
         let size = f.size.map_or_else(String::new, |s| human_size(s as i64));
@@ -185,7 +186,7 @@ pub fn render_meeting(doc: &MeetingDocument) -> String {
             "  {:<11} {:>10}  {}",
             f.state.as_str(),
             size,
-            f.rel_path
+            shown(&f.rel_path)
         );
     }
     if !doc.last_errors.is_empty() {
@@ -201,7 +202,10 @@ pub fn render_errors(out: &mut String, errors: &[ErrorLine]) {
         let _ = writeln!(
             out,
             "  [{}, {} attempts] {}: {}",
-            e.state, e.attempts, e.rel_path, e.error
+            e.state,
+            e.attempts,
+            shown(&e.rel_path),
+            shown(&e.error)
         );
     }
 }

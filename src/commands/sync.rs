@@ -1,6 +1,7 @@
 //! `sync`: one poll, then download until every known file is archived or
 //! has failed for good, waiting out backoffs.
 
+use super::shown::shown;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -156,12 +157,15 @@ pub fn print_sync(outcome: &SyncOutcome) {
         f.done, f.failed, f.pending, outcome.status.bytes_archived
     );
     for meeting in &outcome.not_ready {
-        println!("sync: meeting {meeting} has no recording files yet");
+        println!(
+            "sync: meeting {} has no recording files yet",
+            shown(meeting)
+        );
     }
     // "sync: could not list meeting X: …", or one line for discovery or
     // the ledger.
     for error in &outcome.poll_errors {
-        println!("sync: {}", error_chain(error));
+        println!("sync: {}", shown(&error_chain(error)));
     }
     // One line per distinct error: a refused host certificate fails all
     // its files with the same message.
@@ -179,8 +183,13 @@ pub fn print_sync(outcome: &SyncOutcome) {
     }
     for (error, paths) in groups {
         match paths.as_slice() {
-            [one] => println!("sync: FAILED {one}: {error}"),
-            [first, rest @ ..] => println!("sync: FAILED {first} and {} more: {error}", rest.len()),
+            [one] => println!("sync: FAILED {}: {}", shown(one), shown(error)),
+            [first, rest @ ..] => println!(
+                "sync: FAILED {} and {} more: {}",
+                shown(first),
+                rest.len(),
+                shown(error)
+            ),
             [] => {}
         }
     }

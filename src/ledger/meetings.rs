@@ -94,10 +94,16 @@ const REFRESH_COMPLETION_ALL: &str = "UPDATE meetings SET complete_since = CASE
          ELSE NULL END
      WHERE (complete_since IS NULL) <> (files_total > 0 AND files_done = files_total)";
 
-/// Meetings a poll leaves alone: complete since before `?1`, or deleted.
+/// Meetings a poll leaves alone: complete since before `?1` with a last
+/// listing that succeeded (or complete since before `?2`: a listing that
+/// kept failing is retried for `poll.give_up_after`, no longer), or
+/// deleted. A failed listing must not settle a meeting: the next success is
+/// what clears its error. One `WHERE` with `OR`, not a `UNION`: SQLite
+/// serves it by two index ranges (`meetings_complete`, `meetings_stage`),
+/// where the `UNION` was merged over a scan of the primary key.
 pub(super) const SETTLED_MEETINGS: &str = "SELECT conf_uuid FROM meetings
-     WHERE complete_since < ?1
-     UNION SELECT conf_uuid FROM meetings WHERE stage = 'deleted_from_cloud'";
+     WHERE (complete_since < ?1 AND (last_poll_error IS NULL OR complete_since < ?2))
+        OR stage = 'deleted_from_cloud'";
 
 /// The columns of a [`MeetingRecord`], in the order `meeting_row` reads them.
 const MEETING_COLUMNS: &str = "conf_uuid, subject, origin, last_polled_at, last_poll_error,
@@ -131,12 +137,19 @@ fn meeting_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MeetingRecord> {
 }
 
 impl Ledger {
-    /// Meetings complete since before `complete_before`: their re-check
-    /// period is over and polls leave them alone.
-    pub fn settled_meetings(&self, complete_before: Millis) -> Result<Vec<String>> {
-        // A meeting deleted from the cloud is settled for good.
+    /// Meetings complete since before `complete_before` whose last listing
+    /// succeeded: their re-check period is over and polls leave them alone.
+    /// One whose last listing failed is polled until a listing succeeds,
+    /// or until it has been complete since before `failing_before` (the
+    /// re-check period plus `poll.give_up_after`); a meeting deleted from
+    /// the cloud is settled for good.
+    pub fn settled_meetings(
+        &self,
+        complete_before: Millis,
+        failing_before: Millis,
+    ) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(SETTLED_MEETINGS)?;
-        let rows = stmt.query_map([complete_before], |row| row.get(0))?;
+        let rows = stmt.query_map(params![complete_before, failing_before], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

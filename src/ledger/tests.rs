@@ -238,7 +238,7 @@ fn a_meeting_is_complete_once_every_file_is_done_and_reopens_on_a_new_file() {
     ]);
     assert!(
         ledger
-            .settled_meetings(at(i64::MAX))
+            .settled_meetings(at(i64::MAX), at(0))
             .expect("settled")
             .is_empty()
     );
@@ -254,13 +254,13 @@ fn a_meeting_is_complete_once_every_file_is_done_and_reopens_on_a_new_file() {
     );
     assert!(
         ledger
-            .settled_meetings(at(200))
+            .settled_meetings(at(200), at(0))
             .expect("settled")
             .is_empty(),
         "not before the period"
     );
     assert_eq!(
-        ledger.settled_meetings(at(201)).expect("settled"),
+        ledger.settled_meetings(at(201), at(0)).expect("settled"),
         vec![CONF.to_owned()]
     );
     // Listing the same files again keeps it complete; a new file reopens it.

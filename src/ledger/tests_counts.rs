@@ -378,3 +378,68 @@ fn last_errors_put_failed_files_first_then_the_newest() {
     assert_eq!(errors(2), ["a", "c"]);
     assert!(errors(0).is_empty());
 }
+
+#[test]
+fn a_meeting_whose_last_listing_failed_is_not_settled_until_it_gives_up() {
+    let mut ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
+    let file = ledger.claim_next(at(100)).expect("claim").expect("file");
+    let done = DoneMark {
+        size: 1,
+        sha256: "ab",
+        length_confirmed: true,
+    };
+    ledger.mark_done(file.id, &done, at(100)).expect("done");
+    // The last listing inside the re-check period fails.
+    ledger
+        .record_poll_error(CONF, "HTTP 500", at(150))
+        .expect("error");
+    let settled = |l: &Ledger, complete_before, failing_before| {
+        l.settled_meetings(at(complete_before), at(failing_before))
+            .expect("settled")
+    };
+    assert!(
+        settled(&ledger, 200, 50).is_empty(),
+        "polled again after its re-check period while its listing fails"
+    );
+    assert_eq!(
+        settled(&ledger, 200, 101),
+        vec![CONF.to_owned()],
+        "left alone once poll.give_up_after has passed too"
+    );
+    // A listing that succeeds clears the error and the stage; it settles.
+    ledger
+        .store_urls(CONF, &[entry("Hd", "/d/0_0.mp4", "t2")], at(210))
+        .expect("listed");
+    let meeting = ledger.meeting(CONF).expect("read").expect("known");
+    assert_eq!(meeting.stage, MeetingStage::Complete);
+    assert_eq!(settled(&ledger, 200, 50), vec![CONF.to_owned()]);
+    let (_, attention) = ledger
+        .meetings_needing_attention(at(0), 20)
+        .expect("attention");
+    assert_eq!(attention, 0, "no longer needs attention");
+}
+
+#[test]
+fn the_settled_meetings_are_found_through_indexes() {
+    let ledger = ledger_with(&[entry("Hd", "/d/0_0.mp4", "t")]);
+    let mut stmt = ledger
+        .conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            meetings::SETTLED_MEETINGS
+        ))
+        .expect("plan");
+    let plan: Vec<String> = stmt
+        .query_map([0, 0], |row| row.get(3))
+        .expect("plan")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    for index in ["meetings_complete", "meetings_stage"] {
+        assert!(
+            plan.iter()
+                .any(|l| l.starts_with(&format!("SEARCH meetings USING INDEX {index}"))),
+            "{plan:?}"
+        );
+    }
+    assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
+}

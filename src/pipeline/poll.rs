@@ -82,7 +82,9 @@ pub struct PollReport {
 impl Engine {
     /// One poll: discovery (when `discover_days > 0`), then the URLs of
     /// every meeting not yet settled (complete for longer than
-    /// `recheck_for`). A failing meeting is reported, not fatal to the others.
+    /// `recheck_for`, and its last listing succeeded or kept failing for
+    /// `give_up_after` beyond that). A failing meeting is reported, not
+    /// fatal to the others.
     pub async fn poll(&self, plan: &PollPlan) -> PollReport {
         self.cloud.begin_poll();
         let mut report = PollReport::default();
@@ -104,10 +106,13 @@ impl Engine {
                 targets.push((conf, MeetingOrigin::Discovered, None));
             }
         }
-        let recheck = plan.recheck_for;
+        let (recheck, give_up) = (plan.recheck_for, plan.give_up_after);
         match self
             .ledger
-            .call(move |l| l.settled_meetings(Millis::now().saturating_sub(recheck)))
+            .call(move |l| {
+                let complete_before = Millis::now().saturating_sub(recheck);
+                l.settled_meetings(complete_before, complete_before.saturating_sub(give_up))
+            })
             .await
         {
             Ok(settled) => {
