@@ -135,6 +135,15 @@ pub(super) fn open_reader(config: &Config) -> anyhow::Result<LedgerHandle> {
     Ok(LedgerHandle::new(ledger))
 }
 
+/// The ledger to write when repairing, else read-only.
+fn open_for(config: &Config, repair: bool) -> anyhow::Result<LedgerHandle> {
+    if repair {
+        Ok(open_ledger(config, false)?)
+    } else {
+        open_reader(config)
+    }
+}
+
 /// Whether `ledger.path` names nothing; if so, says so on standard error.
 fn ledger_missing(config: &Config) -> bool {
     let path = &config.ledger.path;
@@ -172,11 +181,7 @@ pub async fn verify_with(config: &Config, repair: bool, deep: bool) -> anyhow::R
     if ledger_missing(config) {
         return Ok(exit::CONFIG);
     }
-    let ledger = if repair {
-        open_ledger(config, false)?
-    } else {
-        open_reader(config)?
-    };
+    let ledger = open_for(config, repair)?;
     let archive = archive_reader(config)?;
     let files = ledger.call(|l| l.done_files()).await?;
     let (mut problems, mut unchecked) = (0usize, 0usize);
@@ -248,11 +253,7 @@ pub async fn verify_ledger(config: &Config, repair: bool) -> anyhow::Result<u8> 
     if ledger_missing(config) {
         return Ok(exit::CONFIG);
     }
-    let ledger = if repair {
-        open_ledger(config, false)?
-    } else {
-        open_reader(config)?
-    };
+    let ledger = open_for(config, repair)?;
     let mismatches = ledger.call(|l| l.check_counts()).await?;
     for m in &mismatches {
         println!(
