@@ -7,32 +7,18 @@
 //!
 //! Run: `cargo bench --bench download` (SIZE_MB=... to change the file size).
 
+mod support;
+
 use std::time::Instant;
 
 use meeting_archiver::commands;
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+use support::{config_text, env_or, peak_rss_mib};
 use tokio_util::sync::CancellationToken;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn config(api_base: &str, dir: &std::path::Path, conf: &str) -> Config {
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let text = format!(
-        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
-         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = 1\n[ledger]\npath = {}\n[server]\nlisten = \"\"\n",
-        q(api_base),
-        q(conf),
-        q(&dir.join("archive").to_string_lossy()),
-        q(&dir.join("ledger.sqlite3").to_string_lossy()),
-    );
+    let text = config_text(api_base, dir, &[conf], 1, "");
     Config::from_toml(&text, &|_| None).expect("bench config")
 }
 
@@ -58,10 +44,7 @@ async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
 }
 
 fn main() {
-    let size_mb: usize = std::env::var("SIZE_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+    let size_mb = env_or("SIZE_MB", 512);
     let size = size_mb * 1024 * 1024;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {

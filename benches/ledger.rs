@@ -12,6 +12,8 @@
 //! chooses where the ledger is built (default: the system's temp folder);
 //! BENCH_KEEP=DIR builds it there once and reuses it on later runs.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,13 +27,7 @@ use meeting_archiver::metrics::Metrics;
 use meeting_archiver::pipeline::{PollPlan, build_engine};
 use meeting_archiver::simulator::{Scenario, Simulator};
 use secrecy::SecretString;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::{config_text, env_or};
 
 fn conf_uuid(i: usize) -> String {
     format!("{i:032x}")
@@ -150,19 +146,6 @@ fn build(path: &Path, meetings: usize, files: usize) {
 }
 
 /// The config (TOML) of the bench: the simulator, `meetings` configured.
-fn config_text(api_base: &str, dir: &Path, meetings: &[String]) -> String {
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let list: Vec<String> = meetings.iter().map(|m| q(m)).collect();
-    format!(
-        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
-         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nmin_free_space = \"0\"\n[ledger]\npath = {}\n[server]\nlisten = \"\"\n",
-        q(api_base),
-        list.join(", "),
-        q(&dir.join("archive").to_string_lossy()),
-        q(&dir.join("ledger.sqlite3").to_string_lossy()),
-    )
-}
-
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -283,7 +266,7 @@ fn main() {
             .map(|m| m.conf_uuid)
             .take(poll_meetings)
             .collect();
-        let text = config_text(&sim.api_base(), dir_path.as_path(), &settled);
+        let text = config_text(&sim.api_base(), dir_path.as_path(), &settled, 4, "");
         let cfg = Config::from_toml(&text, &|_| None).expect("bench config");
         let cfg_path = dir_path.as_path().join("config.toml");
         std::fs::write(&cfg_path, text).expect("config");

@@ -9,6 +9,8 @@
 //! in target/moto-venv). Needs about three times the file size in free disk
 //! (the partial file, and moto's parts and object).
 
+mod support;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,34 +19,20 @@ use meeting_archiver::archive::{PARTS_IN_FLIGHT, part_size};
 use meeting_archiver::commands;
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+use support::{config_text, env_or, peak_rss_mib};
 use tokio_util::sync::CancellationToken;
 
 /// The issue's bound on peak RSS while archiving a 2 GiB file to S3.
 const LIMIT_MIB: f64 = 64.0;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn config(api_base: &str, dir: &std::path::Path, conf: &str, s3: &str) -> Config {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let text = format!(
-        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
-         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = 1\nmin_free_space = \"0\"\n\
-         [ledger]\npath = {}\n[server]\nlisten = \"\"\n\
-         [archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"bench\"\nendpoint = {}\n\
+    let archive = format!(
+        "[archive]\ntarget = \"s3\"\n[archive.s3]\nbucket = \"bench\"\nendpoint = {}\n\
          access_key_id = \"AKIDBENCH\"\nsecret_access_key = \"bench-secret\"\npath_style = true\n",
-        q(api_base),
-        q(conf),
-        q(&dir.join("archive").to_string_lossy()),
-        q(&dir.join("ledger.sqlite3").to_string_lossy()),
         q(s3),
     );
+    let text = config_text(api_base, dir, &[conf], 1, &archive);
     Config::from_toml(&text, &|_| None).expect("bench config")
 }
 
@@ -82,10 +70,7 @@ async fn moto() -> (std::process::Child, String) {
 }
 
 fn main() {
-    let size_mb: usize = std::env::var("SIZE_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2048);
+    let size_mb = env_or("SIZE_MB", 2048);
     let size = size_mb * 1024 * 1024;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {

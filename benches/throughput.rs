@@ -12,37 +12,19 @@
 //! ARCHIVER_BIN (another build of the binary to measure instead).
 //! Needs `curl`, `sync` and `/usr/bin/time` (GNU).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
 use secrecy::ExposeSecret;
+use support::{config_text, env_or};
 
 const BIG: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
 const MID: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
 const SMALL: &str = "b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A config archiving `conf` into `dir` with `workers` workers.
-fn config_text(api_base: &str, dir: &Path, conf: &str, workers: usize) -> String {
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    format!(
-        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
-         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = {workers}\nmin_free_space = \"0\"\n\
-         [ledger]\npath = {}\n[server]\nlisten = \"\"\n",
-        q(api_base),
-        q(conf),
-        q(&dir.join("archive").to_string_lossy()),
-        q(&dir.join("ledger.sqlite3").to_string_lossy()),
-    )
-}
 
 /// Wall seconds and peak RSS (MiB) of `cmd` run under GNU time.
 fn timed(cmd: Command) -> (f64, f64) {
@@ -84,7 +66,11 @@ fn timed(cmd: Command) -> (f64, f64) {
 fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> (f64, f64) {
     let dir = tempfile::tempdir_in(root).expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(api_base, dir.path(), conf, workers)).expect("config");
+    std::fs::write(
+        &config,
+        config_text(api_base, dir.path(), &[conf], workers, ""),
+    )
+    .expect("config");
     // ARCHIVER_BIN: another build to compare (e.g. the one before a change).
     let bin = std::env::var_os("ARCHIVER_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_meeting-archiver").into());
@@ -145,7 +131,7 @@ fn main() {
         };
         let sim = Simulator::start(scenario).await.expect("simulator");
         let api = sim.api_base();
-        let text = config_text(&api, root.path(), BIG, 1);
+        let text = config_text(&api, root.path(), &[BIG], 1, "");
         let cfg = Config::from_toml(&text, &|_| None).expect("config");
         let r = root.path();
         println!("one {big_mb} MiB file, {rounds} alternating rounds (wall s, peak RSS MiB):");

@@ -1,0 +1,48 @@
+//! What the benches share: sizes from the environment, the peak resident
+//! memory, and a config pointing at the simulator.
+
+// Each bench uses part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// The number in environment variable `name`, else `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's peak resident memory (VmHWM) in MiB; NaN off Linux.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A config archiving `meetings` from the simulator at `api_base` into
+/// `dir/archive` (ledger `dir/ledger.sqlite3`) with `workers` workers, no
+/// free-space floor and no HTTP server; `extra` is appended (more tables).
+pub fn config_text(
+    api_base: &str,
+    dir: &Path,
+    meetings: &[impl AsRef<str>],
+    workers: usize,
+    extra: &str,
+) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let list: Vec<String> = meetings.iter().map(|m| q(m.as_ref())).collect();
+    format!(
+        "[cloud]\napi_base = {}\n[cloud.auth]\napp_id = \"sim-app-id\"\napp_key = \"sim-app-key-0123456789abcdef\"\n\
+         [poll]\nmeetings = [{}]\n[download]\ndir = {}\nworkers = {workers}\nmin_free_space = \"0\"\n\
+         [ledger]\npath = {}\n[server]\nlisten = \"\"\n{extra}",
+        q(api_base),
+        list.join(", "),
+        q(&dir.join("archive").to_string_lossy()),
+        q(&dir.join("ledger.sqlite3").to_string_lossy()),
+    )
+}
