@@ -20,4 +20,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod simulator;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod webhook;

@@ -2,6 +2,7 @@
 //! created, placeholder credentials, and a systemd credential that exists
 //! only while the service runs.
 
+use crate::test_support::listing;
 use std::path::Path;
 
 use secrecy::ExposeSecret;
@@ -15,15 +16,6 @@ fn with_dirs(archive: &Path, ledger: &Path) -> Config {
     c.download.dir = archive.to_path_buf();
     c.ledger.path = ledger.to_path_buf();
     c
-}
-
-fn listing(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

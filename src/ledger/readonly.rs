@@ -76,15 +76,7 @@ fn immutable_uri(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn listing(dir: &Path) -> Vec<PathBuf> {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .expect("read_dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::test_support::listing;
 
     #[test]
     fn a_read_only_open_creates_nothing_and_sees_the_rows() {
