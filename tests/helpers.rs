@@ -223,13 +223,18 @@ impl TestEnv {
 
     /// The folder the ledger fixed for a meeting, under the archive.
     pub fn meeting_dir(&self, conf_uuid: &str) -> PathBuf {
+        self.archive_dir().join(self.meeting_folder(conf_uuid))
+    }
+
+    /// The meeting's folder relative to the archive (and to a bucket's
+    /// prefix), as the ledger fixed it.
+    pub fn meeting_folder(&self, conf_uuid: &str) -> String {
         let ledger = meeting_archiver::ledger::Ledger::open(&self.ledger_path(), false)
             .expect("ledger opens");
         let place = ledger.meeting_place(conf_uuid).expect("read");
-        let folder = place
+        place
             .and_then(|p| p.folder)
-            .expect("the meeting has a folder");
-        self.archive_dir().join(folder)
+            .expect("the meeting has a folder")
     }
 
     /// One in-process `sync`.

@@ -270,17 +270,6 @@ pub fn object_rel(env: &TestEnv, meeting: &SimMeeting, i: usize) -> String {
         .unwrap_or_else(|| panic!("{}: {name} is not listed", meeting.conf_uuid))
 }
 
-/// The meeting's folder in the archive (and under the bucket's prefix).
-fn folder_of(env: &TestEnv, meeting: &SimMeeting) -> String {
-    let ledger = meeting_archiver::ledger::Ledger::open_read_only(&env.ledger_path())
-        .expect("the ledger opens read-only");
-    ledger
-        .meeting_place(&meeting.conf_uuid)
-        .expect("read")
-        .and_then(|place| place.folder)
-        .expect("the meeting has a folder")
-}
-
 /// Asserts that every file of `meetings` lies in the bucket byte for byte
 /// with its SHA-256 in the metadata, each meeting has its manifest object,
 /// and nothing is left locally: no partial file, no media.
@@ -303,7 +292,7 @@ pub async fn assert_bucket_complete(env: &TestEnv, moto: &Moto, meetings: &[SimM
             );
             expected.push(format!("{PREFIX}{rel}"));
         }
-        let folder = folder_of(env, meeting);
+        let folder = env.meeting_folder(&meeting.conf_uuid);
         let manifest = format!("{folder}/{}", meeting_archiver::pipeline::MANIFEST_NAME);
         let json = moto
             .object(&manifest)
