@@ -1,16 +1,18 @@
 //! Throughput and memory against the tools an admin would script instead:
 //! `curl` followed by an fsync of the file (`sync FILE`), one big file, and
-//! many small files through `xargs -P 8`. Both sides download from the same
-//! simulator in alternating rounds (archiver first in even rounds, curl
-//! first in odd ones), each run as its own process under `/usr/bin/time`
-//! for wall time and peak RSS. The archiver does more (SHA-256, checkpoints,
-//! ledger, atomic rename); the figure is its wall time over curl's.
+//! many small files through `xargs -P 8`; for the big file also curl +
+//! fsync + `sha256sum` (a script that verifies, as the archiver does). All
+//! download from the same simulator in alternating rounds (archiver first
+//! in even rounds, last in odd ones), each run as its own process under
+//! `/usr/bin/time` for wall time, peak RSS and CPU time (children
+//! included). The archiver does more (SHA-256, checkpoints, ledger, atomic
+//! rename); the figure is its wall time over curl's.
 //!
 //! Run: `cargo bench --bench throughput`. BIG_MB (default 2048), MID_MB
 //! (default 100, the RSS comparison), SMALL_FILES (default 1000), SMALL_KB
 //! (default 256), ROUNDS (default 3), BENCH_DIR (default: the temp folder),
 //! ARCHIVER_BIN (another build of the binary to measure instead).
-//! Needs `curl`, `sync` and `/usr/bin/time` (GNU).
+//! Needs `curl`, `sync`, `sha256sum` and `/usr/bin/time` (GNU).
 
 mod support;
 
@@ -20,19 +22,32 @@ use std::process::{Command, Stdio};
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
 use secrecy::ExposeSecret;
-use support::{config_text, env_or};
+use support::{config_text, env_or, own_cpu_seconds};
 
 const BIG: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
 const MID: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
 const SMALL: &str = "b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3";
 
-/// Wall seconds and peak RSS (MiB) of `cmd` run under GNU time.
-fn timed(cmd: Command) -> (f64, f64) {
+/// One measured process.
+#[derive(Clone, Copy)]
+struct Run {
+    /// Wall seconds.
+    wall: f64,
+    /// Peak RSS, MiB.
+    rss: f64,
+    /// User + system CPU seconds (for curl + fsync, of every process).
+    cpu: f64,
+    /// CPU seconds the simulator (this process) spent meanwhile.
+    server_cpu: f64,
+}
+
+/// Wall time, peak RSS and CPU time of `cmd` run under GNU time.
+fn timed(cmd: Command) -> Run {
     let report = tempfile::NamedTempFile::new().expect("report file");
     let mut wrapped = Command::new("/usr/bin/time");
     wrapped
         .arg("-f")
-        .arg("%e %M")
+        .arg("%e %M %U %S")
         .arg("-o")
         .arg(report.path())
         .arg(cmd.get_program())
@@ -50,20 +65,21 @@ fn timed(cmd: Command) -> (f64, f64) {
     let status = wrapped.status().expect("runs");
     assert!(status.success(), "{:?} failed", cmd.get_program());
     let text = std::fs::read_to_string(report.path()).unwrap_or_default();
-    let mut fields = text.split_whitespace();
-    let secs = fields
-        .next()
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(f64::NAN);
-    let kib: f64 = fields
-        .next()
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(f64::NAN);
-    (secs, kib / 1024.0)
+    let fields: Vec<f64> = text
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(f64::NAN))
+        .collect();
+    let field = |i: usize| fields.get(i).copied().unwrap_or(f64::NAN);
+    Run {
+        wall: field(0),
+        rss: field(1) / 1024.0,
+        cpu: field(2) + field(3),
+        server_cpu: f64::NAN,
+    }
 }
 
 /// One `sync` of `conf` by the binary into a fresh folder under `root`.
-fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> (f64, f64) {
+fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> Run {
     let dir = tempfile::tempdir_in(root).expect("tempdir");
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -80,8 +96,9 @@ fn archiver(root: &Path, api_base: &str, conf: &str, workers: usize) -> (f64, f6
 }
 
 /// curl + `sync FILE` of every file of `conf` (fresh tokens), `parallel`
-/// at once through xargs.
-async fn curl(root: &Path, cfg: &Config, conf: &str, parallel: usize) -> (f64, f64) {
+/// at once through xargs; with `check`, then `sha256sum FILE` too (what a
+/// script that verifies its downloads, as the archiver does, adds).
+async fn curl(root: &Path, cfg: &Config, conf: &str, parallel: usize, check: bool) -> Run {
     let client = meeting_archiver::pipeline::cloud_client(cfg).expect("client");
     let urls = client.download_urls(conf).await.expect("urls");
     let dir = tempfile::tempdir_in(root).expect("tempdir");
@@ -104,7 +121,11 @@ async fn curl(root: &Path, cfg: &Config, conf: &str, parallel: usize) -> (f64, f
         .arg("3")
         .arg("sh")
         .arg("-c")
-        .arg(r#"curl -sSf -o "$0" -H "Authorization: $1" "$2" && sync "$0""#);
+        .arg(if check {
+            r#"curl -sSf -o "$0" -H "Authorization: $1" "$2" && sync "$0" && sha256sum "$0""#
+        } else {
+            r#"curl -sSf -o "$0" -H "Authorization: $1" "$2" && sync "$0""#
+        });
     timed(cmd)
 }
 
@@ -135,7 +156,7 @@ fn main() {
         let cfg = Config::from_toml(&text, &|_| None).expect("config");
         let r = root.path();
         println!("one {big_mb} MiB file, {rounds} alternating rounds (wall s, peak RSS MiB):");
-        let (mut a_big, mut c_big) = (Vec::new(), Vec::new());
+        let (mut a_big, mut c_big, mut v_big) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             // Blocking children run on the blocking pool: the simulator
             // in this process keeps serving.
@@ -143,17 +164,34 @@ fn main() {
                 let (r, api) = (r.to_owned(), api.clone());
                 tokio::task::spawn_blocking(move || archiver(&r, &api, BIG, 1))
             };
+            // What serving each costs this process (the simulator): it
+            // shares the machine's cores with the client.
+            let served = |run: Run, since: f64| Run {
+                server_cpu: own_cpu_seconds() - since,
+                ..run
+            };
+            let archiver_run = || async {
+                let since = own_cpu_seconds();
+                served(run_archiver().await.expect("archiver"), since)
+            };
+            let cfg = &cfg;
+            let curl_run = |check| async move {
+                let since = own_cpu_seconds();
+                served(curl(r, cfg, BIG, 1, check).await, since)
+            };
             if round % 2 == 0 {
-                a_big.push(run_archiver().await.expect("archiver"));
-                c_big.push(curl(r, &cfg, BIG, 1).await);
+                a_big.push(archiver_run().await);
+                c_big.push(curl_run(false).await);
+                v_big.push(curl_run(true).await);
             } else {
-                c_big.push(curl(r, &cfg, BIG, 1).await);
-                a_big.push(run_archiver().await.expect("archiver"));
+                v_big.push(curl_run(true).await);
+                c_big.push(curl_run(false).await);
+                a_big.push(archiver_run().await);
             }
-            let (a, c) = (a_big[round], c_big[round]);
+            let (a, c, v) = (a_big[round], c_big[round], v_big[round]);
             println!(
-                "  round {round}: archiver {:.2} s ({:.1} MiB), curl + fsync {:.2} s ({:.1} MiB), ratio {:.2}",
-                a.0, a.1, c.0, c.1, a.0 / c.0
+                "  round {round}: archiver {:.2} s ({:.2} s CPU, {:.1} MiB; simulator {:.2} s CPU), curl + fsync {:.2} s ({:.2} s CPU, {:.1} MiB; simulator {:.2} s CPU), ratio {:.2}; curl + fsync + sha256sum {:.2} s ({:.2} s CPU), ratio {:.2}",
+                a.wall, a.cpu, a.rss, a.server_cpu, c.wall, c.cpu, c.rss, c.server_cpu, a.wall / c.wall, v.wall, v.cpu, a.wall / v.wall
             );
         }
         let mid = {
@@ -171,29 +209,38 @@ fn main() {
             };
             if round % 2 == 1 {
                 a_small.push(run_archiver().await.expect("archiver"));
-                c_small.push(curl(r, &cfg, SMALL, 8).await);
+                c_small.push(curl(r, &cfg, SMALL, 8, false).await);
             } else {
-                c_small.push(curl(r, &cfg, SMALL, 8).await);
+                c_small.push(curl(r, &cfg, SMALL, 8, false).await);
                 a_small.push(run_archiver().await.expect("archiver"));
             }
             let (a, c) = (a_small[round], c_small[round]);
             println!(
                 "  round {round}: archiver {:.2} s, xargs -P 8 curl + fsync {:.2} s, ratio {:.2}",
-                a.0, c.0, a.0 / c.0
+                a.wall, c.wall, a.wall / c.wall
             );
         }
-        let median = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        let median = |v: &[Run], f: fn(&Run) -> f64| {
             let mut x: Vec<f64> = v.iter().map(f).collect();
             x.sort_by(f64::total_cmp);
             x[x.len() / 2]
         };
-        let (ab, cb) = (median(&a_big, |x| x.0), median(&c_big, |x| x.0));
-        let (as_, cs) = (median(&a_small, |x| x.0), median(&c_small, |x| x.0));
-        let big_rss = median(&a_big, |x| x.1);
+        let (ab, cb) = (median(&a_big, |x| x.wall), median(&c_big, |x| x.wall));
+        let (abc, cbc) = (median(&a_big, |x| x.cpu), median(&c_big, |x| x.cpu));
+        let (vb, vbc) = (median(&v_big, |x| x.wall), median(&v_big, |x| x.cpu));
+        let (as_, cs) = (median(&a_small, |x| x.wall), median(&c_small, |x| x.wall));
+        let big_rss = median(&a_big, |x| x.rss);
         println!("\nsummary (medians):");
         println!(
             "  {big_mb} MiB file: archiver {ab:.2} s vs curl + fsync {cb:.2} s: ratio {:.2} (target <= 1.0)",
             ab / cb
+        );
+        println!(
+            "  {big_mb} MiB file: archiver {ab:.2} s vs curl + fsync + sha256sum {vb:.2} s: ratio {:.2}",
+            ab / vb
+        );
+        println!(
+            "  {big_mb} MiB file, CPU: archiver {abc:.2} s, curl + fsync {cbc:.2} s, curl + fsync + sha256sum {vbc:.2} s"
         );
         println!(
             "  {small_files} small files: archiver {as_:.2} s vs xargs -P 8 {cs:.2} s: ratio {:.2}",
@@ -201,8 +248,8 @@ fn main() {
         );
         println!(
             "  peak RSS: {big_mb} MiB file {big_rss:.1} MiB vs {mid_mb} MiB file {:.1} MiB: ratio {:.3} (target within 10 %, <= 48 MiB)",
-            mid.1,
-            big_rss / mid.1
+            mid.rss,
+            big_rss / mid.rss
         );
         sim.shutdown().await;
     });

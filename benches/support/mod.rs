@@ -46,3 +46,19 @@ pub fn config_text(
         q(&dir.join("ledger.sqlite3").to_string_lossy()),
     )
 }
+
+/// CPU seconds (user + system, all threads) this process has used so far,
+/// from `/proc/self/stat` in clock ticks (USER_HZ, 100 on Linux); NaN off
+/// Linux.
+pub fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after it.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
