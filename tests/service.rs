@@ -57,6 +57,57 @@ async fn sigterm_mid_transfer_exits_0_leaves_no_partial_in_the_archive_and_sync_
 }
 
 #[tokio::test]
+async fn a_reload_during_a_poll_polls_the_new_meetings_as_soon_as_it_ends() {
+    let first = SimMeeting::standard(
+        "d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6d6",
+        "First",
+        1,
+        &["Hd"],
+        2048,
+    );
+    let second = SimMeeting::standard(
+        "d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7",
+        "Second",
+        1,
+        &["Hd"],
+        2048,
+    );
+    let mut scn = scenario(vec![first.clone(), second.clone()]);
+    // Every API answer takes a while, so the first poll is still running
+    // when the reload comes.
+    scn.faults = Faults {
+        api_latency: Some(Duration::from_millis(500)),
+        ..Faults::default()
+    };
+    let env = TestEnv::start(scn).await;
+    let mut both = env.config();
+    // No tick during the test: only the start and the reload poll.
+    both.poll.schedule = "0 0 0 1 1 *".into();
+    let mut only_first = both.clone();
+    only_first.poll.meetings = vec![first.conf_uuid.clone()];
+    let path = env.write_config(&only_first);
+    let daemon = DaemonProcess::spawn(&path, &[]);
+    until("the daemon running its first poll", async || {
+        daemon.stderr().contains("daemon running")
+    })
+    .await;
+    env.write_config(&both);
+    daemon.signal("HUP");
+    until("both meetings archived without a tick", async || {
+        env.archived() == 2
+    })
+    .await;
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("polling again: the config was reloaded during the last poll"),
+        "the reload came during the first poll: {stderr}"
+    );
+    daemon.signal("TERM");
+    let (code, stderr) = daemon.exit().await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[tokio::test]
 async fn sighup_adds_a_meeting_without_a_restart_and_a_broken_config_is_refused() {
     let first = SimMeeting::standard(
         "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",

@@ -76,6 +76,9 @@ pub async fn run(
     let watchdog = tokio::spawn(watchdog(health.clone(), shutdown.clone()));
 
     let mut current = config;
+    // A reload came while a poll ran: poll again (with the new plan) as
+    // soon as it ends, not at the next tick, which may be an hour away.
+    let mut poll_again = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -100,6 +103,10 @@ pub async fn run(
                 report_poll(finished);
                 after_poll(&engine).await;
                 systemd::status(&status_line(engine.ledger()).await);
+                if std::mem::take(&mut poll_again) {
+                    tracing::info!("polling again: the config was reloaded during the last poll");
+                    poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
+                }
             }
             Some(()) = reloads.recv() => {
                 let Some(new) = reload::load(&config_path, &current) else { continue };
@@ -109,10 +116,12 @@ pub async fn run(
                 apply(new, &mut current, &mut schedule, &ticks_tx, &mut workers, &health).await;
                 plan = PollPlan::from(&current.poll);
                 event_plan = EventPlan::from_config(&current);
-                // The new meetings are polled now, unless a poll runs (it
-                // finishes with the old plan; the next tick takes the new).
+                // The new meetings are polled now; a poll that runs
+                // finishes with the old plan, and one with the new follows.
                 if poll.is_none() {
                     poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
+                } else {
+                    poll_again = true;
                 }
             }
         }

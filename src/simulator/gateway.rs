@@ -1,6 +1,6 @@
 //! The API gateway in front of every API endpoint: stamps an `X-Request-Id`,
-//! counts deprecated headers, injects API faults (500, 429, an HTML page) and
-//! checks `X-Access-Token` for business calls. Also the JSON error helper.
+//! counts deprecated headers, injects API faults (500, 429, an HTML page, a
+//! latency) and checks `X-Access-Token` for business calls. Also the JSON error helper.
 
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ pub(crate) async fn gateway(
 ) -> Response {
     let rid = RequestId(uuid::Uuid::new_v4().to_string());
     tracing::debug!(method = %req.method(), path = %req.uri().path(), request_id = %rid.0, "simulator API request");
-    let fault = {
+    let (fault, latency) = {
         let mut inner = shared.lock();
         let headers = req.headers();
         if headers.contains_key("x-authorization-type") || headers.contains_key("x-site-id") {
@@ -59,8 +59,11 @@ pub(crate) async fn gateway(
         if fault.is_some() {
             inner.stats.api_faults_injected += 1;
         }
-        fault
+        (fault, faults.api_latency)
     };
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     let mut resp = match fault {
         Some(fault) => fault_response(fault, &rid),
         None => {

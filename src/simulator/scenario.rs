@@ -191,4 +191,7 @@ pub struct Faults {
     pub api_calls_per_minute: u32,
     /// The throttle's window instead of a minute (tests shorten it).
     pub api_throttle_window: Option<std::time::Duration>,
+    /// Every API call (auth and business) is answered only after this long:
+    /// a slow or distant cloud, and a poll that stays running for a while.
+    pub api_latency: Option<std::time::Duration>,
 }
