@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use meeting_archiver::archive::{Layout, readable_subject};
+use meeting_archiver::archive::{Layout, Zone, readable_subject};
 use meeting_archiver::clock::Millis;
 use meeting_archiver::config::Config;
 use meeting_archiver::ledger::Ledger;
@@ -333,6 +333,49 @@ async fn a_configured_meeting_is_looked_up_once_and_archives_when_the_list_refus
     let doc = manifest(&folder);
     assert_eq!(doc["subject"], "Hidden", "{doc:#}");
     assert_eq!(doc["conf_id"], hidden.conf_id.as_str());
+}
+
+#[tokio::test]
+async fn folder_dates_follow_download_timezone_and_the_manifest_keeps_utc() {
+    let mut meetings = vec![SimMeeting::standard(
+        "b9b9b9b9b9b9b9b9b9b9b9b9b9b9b9b9",
+        "Late call",
+        1,
+        &["Hd"],
+        100,
+    )];
+    // 20:30 UTC yesterday: 04:30 today in Shanghai (UTC+8, no summer time).
+    let day = 86_400_000;
+    let midnight = Millis::now().as_unix_ms() / day * day;
+    meetings[0].start = Millis::from_unix_ms(midnight - day + (20 * 60 + 30) * 60_000);
+    let env = TestEnv::start(scenario(meetings)).await;
+    let mut config = env.config();
+    config.download.timezone = Zone::parse("Asia/Shanghai").expect("zone");
+    config.download.layout =
+        Some(Layout::parse("{year}/{date} {time} {subject}/{type}/{name}").expect("layout"));
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let meeting = &env.meetings[0];
+    let local = meeting.start.to_utc() + chrono::Duration::hours(8);
+    assert_ne!(
+        local.date_naive(),
+        meeting.start.to_utc().date_naive(),
+        "the zone moves this meeting to the next day"
+    );
+    let folder = env.meeting_dir(&meeting.conf_uuid);
+    assert_eq!(
+        folder,
+        env.archive_dir().join(format!(
+            "{}/{} 04-30 Late call",
+            local.format("%Y"),
+            local.format("%Y-%m-%d")
+        ))
+    );
+    sha256sum_check(&folder);
+    assert_eq!(
+        manifest(&folder)["start_time"],
+        meeting_archiver::pipeline::iso(meeting.start),
+        "the manifest's times stay UTC"
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@
 //! name a file inside it. Every rendered component is sanitised, so
 //! neither a subject nor a URL can climb out of the archive or hide a file.
 
-use chrono::{DateTime, Utc};
+use chrono::NaiveDateTime;
 
+use super::Zone;
 use super::paths::{
     MAX_COMPONENT, alternative_name, clean_component, portable_component, sanitize_component,
     unreserved,
@@ -132,6 +133,8 @@ pub struct Layout {
     portable: bool,
     meeting: Vec<Component>,
     file: Vec<Component>,
+    /// The zone of the dates and times it renders.
+    zone: Zone,
 }
 
 impl Layout {
@@ -169,7 +172,13 @@ impl Layout {
             portable: template != LEGACY_LAYOUT,
             meeting: components,
             file,
+            zone: Zone::Utc,
         })
+    }
+
+    /// The same layout, rendering dates and times in `zone`.
+    pub fn in_zone(self, zone: Zone) -> Layout {
+        Layout { zone, ..self }
     }
 
     /// The template as written.
@@ -193,7 +202,7 @@ impl Layout {
     /// folder lies around all of them). The ledger takes the first no
     /// other meeting holds.
     pub fn folder_candidates(&self, conf_uuid: &str, facts: &MeetingFacts) -> Vec<String> {
-        let values = Values::of_meeting(conf_uuid, facts);
+        let values = Values::of_meeting(conf_uuid, facts, self.zone);
         let mut parts: Vec<String> = self
             .meeting
             .iter()
@@ -227,7 +236,7 @@ impl Layout {
     /// file or folder directly in the meeting's folder takes the name of
     /// its manifest or checksum list.
     pub fn file_paths(&self, folder: &str, meeting: &MeetingFile<'_>) -> (String, String) {
-        let mut values = Values::of_meeting(meeting.conf_uuid, meeting.facts);
+        let mut values = Values::of_meeting(meeting.conf_uuid, meeting.facts, self.zone);
         let name = sanitize_component(meeting.raw_name);
         values.file_type = sanitize_component(meeting.file_type);
         values.ext = match name.rfind('.') {
@@ -318,7 +327,8 @@ fn parse_component(raw: &str) -> Result<Component, LayoutError> {
 /// The placeholders' values for one meeting (and file).
 #[derive(Default)]
 struct Values {
-    start: Option<DateTime<Utc>>,
+    /// When the recording started, on the wall clock of the layout's zone.
+    start: Option<NaiveDateTime>,
     subject: String,
     conf_id: String,
     conf_uuid: String,
@@ -329,10 +339,10 @@ struct Values {
 }
 
 impl Values {
-    fn of_meeting(conf_uuid: &str, facts: &MeetingFacts) -> Values {
+    fn of_meeting(conf_uuid: &str, facts: &MeetingFacts, zone: Zone) -> Values {
         let conf_uuid = sanitize_component(conf_uuid);
         Values {
-            start: facts.start_time.map(|t| t.to_utc()),
+            start: facts.start_time.map(|t| zone.local(t.to_utc())),
             subject: facts
                 .subject
                 .as_deref()

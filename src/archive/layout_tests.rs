@@ -38,6 +38,31 @@ fn the_default_layout_puts_date_and_title_in_the_folder() {
 }
 
 #[test]
+fn dates_and_times_render_in_the_layouts_zone() {
+    let facts = facts(Some("Weekly sync"), Some("912049654"));
+    let layout =
+        Layout::parse("{year}/{date} {time} {subject}/{type}/{date}_{name}").expect("layout");
+    let utc = layout.folder_candidates("c", &facts);
+    assert_eq!(utc[0], "2026/2026-11-20 09-05 Weekly sync");
+    let pacific = layout.in_zone(crate::archive::Zone::parse("America/Los_Angeles").expect("zone"));
+    let folder = &pacific.folder_candidates("c", &facts)[0];
+    assert_eq!(folder, "2026/2026-11-20 01-05 Weekly sync");
+    let (path, _) = pacific.file_paths(folder, &file(&facts, "Hd", "0_0.mp4"));
+    assert_eq!(
+        path,
+        "2026/2026-11-20 01-05 Weekly sync/Hd/2026-11-20_0_0.mp4"
+    );
+    let kiritimati = Layout::parse(DEFAULT_LAYOUT)
+        .expect("default")
+        .in_zone(crate::archive::Zone::parse("+14:00").expect("zone"));
+    assert_eq!(
+        kiritimati.folder_candidates("c", &facts)[0],
+        "2026/2026-11-20 Weekly sync (912049654)",
+        "23:05 the same day"
+    );
+}
+
+#[test]
 fn a_hostile_subject_gives_a_readable_single_component() {
     let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
     let facts = facts(Some("Q3 review / budget: \"final\"?"), Some("912"));

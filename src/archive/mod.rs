@@ -18,6 +18,7 @@ mod bucket;
 mod layout;
 mod paths;
 mod upload;
+mod zone;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -39,6 +40,7 @@ pub use upload::{
     Journaled, MAX_PARTS, NoJournal, PART_SIZE, PARTS_IN_FLIGHT, Placement, UploadJournal,
     part_size,
 };
+pub use zone::{Zone, ZoneError};
 
 /// The hidden folder for partial downloads, inside the archive folder.
 pub const PARTIAL_DIR: &str = ".partial";

@@ -231,6 +231,9 @@ pub struct DownloadConfig {
     /// files; `None` keeps the one the archive records (a new archive gets
     /// [`crate::archive::DEFAULT_LAYOUT`]).
     pub layout: Option<crate::archive::Layout>,
+    /// `download.timezone`: the zone of the dates and times the layout
+    /// puts in new meetings' folder (and file) names.
+    pub timezone: crate::archive::Zone,
 }
 
 /// `[ledger]`: the SQLite database that remembers every file.

@@ -110,6 +110,7 @@ impl Default for DownloadConfig {
             checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
             min_free_space: defaults::MIN_FREE_SPACE,
             layout: None,
+            timezone: crate::archive::Zone::Utc,
         }
     }
 }
@@ -250,6 +251,7 @@ pub(super) struct RawDownload {
     pub checkpoint_interval: Option<String>,
     pub min_free_space: Option<String>,
     pub layout: Option<String>,
+    pub timezone: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

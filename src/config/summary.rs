@@ -111,6 +111,7 @@ impl Config {
             |l| format!("{:?}", l.template()),
         );
         line(out, "layout", &layout);
+        line(out, "timezone", &d.timezone.to_string());
     }
 
     fn write_archive(&self, out: &mut String) {

@@ -331,6 +331,24 @@ fn sizes_and_checkpoints_parse_with_units_and_name_the_key_when_wrong() {
 }
 
 #[test]
+fn download_timezone_is_checked_and_shown() {
+    let e = err(&with("[download]\ntimezone = \"Asia/Shangai\"\n"));
+    assert!(e.contains("download.timezone"), "{e}");
+    assert!(e.contains("unknown time zone \"Asia/Shangai\""), "{e}");
+    let unset = parse(MINIMAL).unwrap();
+    assert_eq!(unset.download.timezone, crate::archive::Zone::Utc);
+    let shows = |summary: &str, zone: &str| {
+        summary
+            .lines()
+            .any(|l| l.split_whitespace().eq(["timezone", zone]))
+    };
+    assert!(shows(&unset.summary(), "UTC"), "{}", unset.summary());
+    let set = parse(&with("[download]\ntimezone = \"Asia/Shanghai\"\n")).unwrap();
+    assert_eq!(set.download.timezone.to_string(), "Asia/Shanghai");
+    assert!(shows(&set.summary(), "Asia/Shanghai"), "{}", set.summary());
+}
+
+#[test]
 fn download_layout_is_checked_and_shown() {
     let e = err(&with("[download]\nlayout = \"{conf_uuid}/{typ}/{name}\"\n"));
     assert!(e.contains("download.layout"), "{e}");

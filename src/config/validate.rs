@@ -302,6 +302,11 @@ fn download(raw: RawDownload) -> Result<DownloadConfig, ConfigError> {
                     .map_err(|e| ConfigError::invalid("download.layout", e.to_string()))?,
             ),
         },
+        timezone: match &raw.timezone {
+            None => crate::archive::Zone::Utc,
+            Some(text) => crate::archive::Zone::parse(text)
+                .map_err(|e| ConfigError::invalid("download.timezone", e.to_string()))?,
+        },
     })
 }
 

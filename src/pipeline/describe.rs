@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::manifest::{MANIFEST_NAME, SUMS_NAME, TOOL, VERSION};
 use super::{Engine, EngineError};
-use crate::archive::LEGACY_LAYOUT;
+use crate::archive::{LEGACY_LAYOUT, Zone};
 use crate::ledger::LayoutRecord;
 
 pub use crate::archive::{README_NAME, SCHEMA_NAME};
@@ -17,7 +17,7 @@ pub use crate::archive::{README_NAME, SCHEMA_NAME};
 const SCHEMA: &str = include_str!("../../docs/meeting.schema.json");
 
 /// The text of `README.txt` for an archive that used `layouts`.
-pub fn readme_text(layouts: &[LayoutRecord]) -> String {
+pub fn readme_text(layouts: &[LayoutRecord], zone: Zone) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -40,9 +40,15 @@ pub fn readme_text(layouts: &[LayoutRecord]) -> String {
         let _ = writeln!(out, "  {:<52} ({when})", layout.template);
     }
     let legacy = layouts.iter().any(|l| l.template == LEGACY_LAYOUT);
+    let zone = match zone {
+        Zone::Utc => "in UTC".to_owned(),
+        zone => format!(
+            "in {zone} (download.timezone;\n  a folder made before that was set keeps the zone it was made in;\n  meeting.json has the exact time in UTC)"
+        ),
+    };
     let _ = writeln!(
         out,
-        "  {{year}}, {{date}} ({{year}}-MM-DD), {{time}} (HH-MM): when the recording started, in UTC.\n  \
+        "  {{year}}, {{date}} ({{year}}-MM-DD), {{time}} (HH-MM): when the recording started, {zone}.\n  \
          {{subject}}: the meeting's title, with characters no file system takes replaced.\n  \
          {{conf_id}}: the conference ID people dial; {{conf_uuid}}: the cloud's unique ID.\n  \
          {{type}}: the kind of recording (below); {{name}}: the file's name in the cloud.\n  \
@@ -91,7 +97,7 @@ impl Engine {
         self.layout().await?;
         let layouts = self.ledger.call(|l| l.layouts()).await?;
         let wanted = [
-            (README_NAME, readme_text(&layouts)),
+            (README_NAME, readme_text(&layouts, self.settings.zone)),
             (SCHEMA_NAME, SCHEMA.to_owned()),
         ];
         for (name, text) in wanted {
@@ -124,7 +130,7 @@ mod tests {
                 since: Millis::from_unix_ms(1_576_721_220_000),
             },
         ];
-        let text = readme_text(&layouts);
+        let text = readme_text(&layouts, Zone::Utc);
         assert!(
             text.contains("meetings first archived 1970-01-01 to 2019-12-19"),
             "{text}"
@@ -135,8 +141,13 @@ mod tests {
         );
         assert!(text.contains("sha256sum -c SHA256SUMS"), "{text}");
         assert!(text.contains(VERSION), "{text}");
-        let single = readme_text(&layouts[1..]);
+        assert!(text.contains("started, in UTC."), "{text}");
+        let single = readme_text(&layouts[1..], Zone::parse("Asia/Shanghai").expect("zone"));
         assert!(single.contains("(every meeting)"), "{single}");
         assert!(!single.contains("bare conference UUID"), "{single}");
+        assert!(
+            single.contains("started, in Asia/Shanghai (download.timezone;"),
+            "{single}"
+        );
     }
 }

@@ -102,6 +102,8 @@ pub struct EngineSettings {
     /// `download.layout` when set: the template for new meetings (unset:
     /// the one the ledger records, or the default for a new archive).
     pub layout: Option<crate::archive::Layout>,
+    /// `download.timezone`: the zone of the dates in new names.
+    pub zone: crate::archive::Zone,
 }
 
 /// Live counters of this process's work, for the progress display

@@ -69,7 +69,9 @@ impl Engine {
                     tracing::info!(layout = %template, "download.layout changed: new meetings use it, archived files stay where they are");
                 }
                 // Only a hand-edited ledger holds a bad template.
-                Layout::parse(&template).map_err(|source| EngineError::Layout { template, source })
+                Layout::parse(&template)
+                    .map(|layout| layout.in_zone(self.settings.zone))
+                    .map_err(|source| EngineError::Layout { template, source })
             })
             .await
     }
@@ -89,7 +91,11 @@ impl Engine {
         if let (Some(folder), Some(template)) = (&place.folder, &place.layout)
             && let Ok(layout) = Layout::parse(template)
         {
-            return Ok((layout, folder.clone(), place.facts));
+            return Ok((
+                layout.in_zone(self.settings.zone),
+                folder.clone(),
+                place.facts,
+            ));
         }
         let layout = self.layout().await?.clone();
         let mut candidates = layout.folder_candidates(conf, &place.facts);
@@ -110,7 +116,9 @@ impl Engine {
         let Some((folder, template)) = fixed else {
             return Err(EngineError::NoFolder(conf.to_owned()));
         };
-        let layout = Layout::parse(&template).unwrap_or(layout);
+        let layout = Layout::parse(&template)
+            .map(|parsed| parsed.in_zone(self.settings.zone))
+            .unwrap_or(layout);
         tracing::info!(%folder, "the meeting's folder in the archive");
         Ok((layout, folder, place.facts))
     }

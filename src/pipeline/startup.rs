@@ -139,6 +139,7 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         ledger_patience: config.ledger.retry_for,
         min_free_space: config.download.min_free_space,
         layout: config.download.layout.clone(),
+        zone: config.download.timezone,
     };
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(LedgerTokens(ledger.clone()));

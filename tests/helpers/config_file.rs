@@ -67,6 +67,7 @@ pub fn config_toml(config: &Config) -> String {
                 ("retry_max", time(download.retry_max)),
                 ("checkpoint_interval", time(download.checkpoint_interval)),
                 ("min_free_space", text(&download.min_free_space.to_string())),
+                ("timezone", text(&download.timezone.to_string())),
             ]
             .into_iter()
             .chain(
