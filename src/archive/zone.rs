@@ -27,15 +27,18 @@ pub enum Zone {
 pub struct ZoneError(pub String);
 
 impl Zone {
-    /// Parses `UTC` (or `Z`), an offset `±HH:MM` (at most 18 hours) or an
-    /// IANA zone name.
+    /// Parses `UTC` (or `Z`), an offset `±HH:MM` or `±HH` (at most 18
+    /// hours; `+00:00` is UTC) or an IANA zone name.
     pub fn parse(text: &str) -> Result<Zone, ZoneError> {
         let text = text.trim();
-        if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        if text.eq_ignore_ascii_case("utc") || text.eq_ignore_ascii_case("z") {
             return Ok(Zone::Utc);
         }
         if let Some(offset) = parse_offset(text) {
-            return Ok(Zone::Offset(offset));
+            return Ok(match offset.local_minus_utc() {
+                0 => Zone::Utc,
+                _ => Zone::Offset(offset),
+            });
         }
         text.parse::<chrono_tz::Tz>()
             .map(Zone::Named)
@@ -62,21 +65,22 @@ impl fmt::Display for Zone {
     }
 }
 
-/// `+HH:MM`, `-HH:MM` or `+HH` (hours at most 18, minutes under 60).
+/// `+HH:MM`, `-HH:MM` or `+HH` (one or two hour digits, two minute
+/// digits under 60, at most 18 hours in all).
 fn parse_offset(text: &str) -> Option<FixedOffset> {
     let (sign, rest) = match text.as_bytes().first()? {
         b'+' => (1, &text[1..]),
         b'-' => (-1, &text[1..]),
         _ => return None,
     };
-    let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "00"));
     let digits = |s: &str, len: std::ops::RangeInclusive<usize>| {
         (len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
             .then(|| s.parse::<i32>().ok())
             .flatten()
     };
-    let (hours, minutes) = (digits(hours, 1..=2)?, digits(minutes, 1..=2)?);
-    if hours > 18 || minutes >= 60 {
+    let (hours, minutes) = (digits(hours, 1..=2)?, digits(minutes, 2..=2)?);
+    if minutes >= 60 || hours * 60 + minutes > 18 * 60 {
         return None;
     }
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
@@ -106,6 +110,12 @@ mod tests {
             Zone::parse("+8").map(|z| z.to_string()),
             Ok("+08:00".into())
         );
+        assert_eq!(Zone::parse("z"), Ok(Zone::Utc));
+        assert_eq!(Zone::parse("-00:00"), Ok(Zone::Utc), "a zero offset is UTC");
+        assert_eq!(
+            Zone::parse("+18:00").map(|z| z.to_string()),
+            Ok("+18:00".into())
+        );
         assert_eq!(
             Zone::parse("Asia/Shanghai").map(|z| z.to_string()),
             Ok("Asia/Shanghai".into())
@@ -113,7 +123,10 @@ mod tests {
         for bad in [
             "Mars/Olympus",
             "+25:00",
+            "+18:01",
             "+08:60",
+            "+05:3",
+            "GMT+8",
             "08:00",
             "+0800x",
             "",

@@ -114,13 +114,15 @@ pub async fn run(
                     webhook.reload(&new.webhook);
                 }
                 apply(new, &mut current, &mut schedule, &ticks_tx, &mut workers, &health).await;
-                plan = PollPlan::from(&current.poll);
+                let before = std::mem::replace(&mut plan, PollPlan::from(&current.poll));
                 event_plan = EventPlan::from_config(&current);
                 // The new meetings are polled now; a poll that runs
-                // finishes with the old plan, and one with the new follows.
+                // finishes with the old plan, and one with the new follows
+                // (if the plan changed: a reload of the log level costs no
+                // second poll).
                 if poll.is_none() {
                     poll = Some(start_poll(&engine, &plan, &current.retention, &polls));
-                } else {
+                } else if plan != before {
                     poll_again = true;
                 }
             }

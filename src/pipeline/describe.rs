@@ -43,7 +43,7 @@ pub fn readme_text(layouts: &[LayoutRecord], zone: Zone) -> String {
     let zone = match zone {
         Zone::Utc => "in UTC".to_owned(),
         zone => format!(
-            "in {zone} (download.timezone;\n  a folder made before that was set keeps the zone it was made in;\n  meeting.json has the exact time in UTC)"
+            "in {zone} (download.timezone;\n  folders made before it was set keep the zone they were made in;\n  meeting.json has the exact time in UTC)"
         ),
     };
     let _ = writeln!(

@@ -14,7 +14,7 @@ use crate::pipeline::{Engine, EngineError};
 use crate::telemetry::error_chain;
 
 /// What to poll: from `[poll]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollPlan {
     /// Configured conference UUIDs.
     pub meetings: Vec<String>,

@@ -192,7 +192,6 @@ enum TextKind {
     Json,
 }
 
-/// SplitMix64 finaliser: a fast, well-mixed 64-bit hash of `x`.
 /// Words in [`word_table`]: content repeats its table every 4 KiB, each
 /// block XORed with its own key.
 pub(crate) const WORD_TABLE: usize = 512;
@@ -211,6 +210,7 @@ pub(crate) fn block_key(seed: u64, block: usize) -> u64 {
     splitmix64(seed ^ (block as u64).wrapping_mul(0xA24B_AED4_963E_E407))
 }
 
+/// SplitMix64 finaliser: a fast, well-mixed 64-bit hash of `x`.
 pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
