@@ -379,6 +379,66 @@ async fn folder_dates_follow_download_timezone_and_the_manifest_keeps_utc() {
 }
 
 #[tokio::test]
+async fn a_changed_timezone_names_new_meetings_only_and_the_readme_says_which() {
+    // 20:30 UTC yesterday: today in Shanghai.
+    let day = 86_400_000;
+    let midnight = Millis::now().as_unix_ms() / day * day;
+    let start = Millis::from_unix_ms(midnight - day + (20 * 60 + 30) * 60_000);
+    let (old_uuid, new_uuid) = (
+        "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1",
+        "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2",
+    );
+    let mut old = SimMeeting::standard(old_uuid, "Old", 1, &["Hd"], 100);
+    old.start = start;
+    let env = TestEnv::start(scenario(vec![old.clone()])).await;
+    let mut config = env.config();
+    let template = "{conf_uuid}/{type}/{date}_{name}";
+    config.download.layout = Some(Layout::parse(template).expect("layout"));
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let (utc, local) = (
+        start.to_utc().format("%Y-%m-%d").to_string(),
+        (start.to_utc() + chrono::Duration::hours(8))
+            .format("%Y-%m-%d")
+            .to_string(),
+    );
+    assert_ne!(utc, local);
+
+    // The old meeting grows a second part, a new meeting comes; the zone
+    // is set meanwhile.
+    let mut grown = SimMeeting::standard(old_uuid, "Old", 2, &["Hd"], 100);
+    (grown.start, grown.conf_id) = (start, old.conf_id.clone());
+    let mut new = SimMeeting::standard(new_uuid, "New", 1, &["Hd"], 100);
+    new.start = start;
+    env.sim.add_meeting(grown);
+    env.sim.add_meeting(new);
+    config.poll.meetings = vec![old_uuid.to_owned(), new_uuid.to_owned()];
+    config.download.timezone = Zone::parse("Asia/Shanghai").expect("zone");
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let archive = env.archive_dir();
+    for (path, why) in [
+        (format!("{old_uuid}/Hd/{utc}_0_0.mp4"), "archived before"),
+        (
+            format!("{old_uuid}/Hd/{utc}_0_1.mp4"),
+            "a later file of a meeting keeps the meeting's zone",
+        ),
+        (
+            format!("{new_uuid}/Hd/{local}_0_0.mp4"),
+            "a new meeting takes the new zone",
+        ),
+    ] {
+        assert!(archive.join(&path).is_file(), "{why}: {path} missing");
+    }
+    let readme = std::fs::read_to_string(archive.join("README.txt")).expect("readme");
+    assert!(readme.contains("; times in Asia/Shanghai)"), "{readme}");
+    assert!(readme.contains("or in the zone named beside"), "{readme}");
+    assert_eq!(
+        readme.matches(template).count(),
+        2,
+        "one line per period: UTC, then Shanghai: {readme}"
+    );
+}
+
+#[tokio::test]
 async fn discovered_meetings_get_dated_titled_folders_without_a_second_lookup() {
     let meetings = vec![SimMeeting::standard(
         "b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8",

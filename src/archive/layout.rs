@@ -119,9 +119,29 @@ pub enum LayoutError {
          {{subject}}, {{conf_id}} or {{conf_uuid}}"
     )]
     NoMeetingFolder,
+    /// The ledger names a time zone this build does not know.
+    #[error("unknown time zone \"{0}\" recorded with the layout")]
+    Zone(String),
     /// The file's name would lose its extension.
     #[error("the last component must hold {{name}} or {{ext}}, so that files keep their extension")]
     NoFileName,
+}
+
+/// What the ledger records for `template` rendered in `zone`: see
+/// [`Layout::recorded`].
+pub fn recorded(template: &str, zone: Zone) -> String {
+    match zone {
+        Zone::Utc => template.to_owned(),
+        zone => format!("{template}\n{zone}"),
+    }
+}
+
+/// A recorded layout's template and zone name (`None`: UTC).
+pub fn split_recorded(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('\n') {
+        Some((template, zone)) => (template, Some(zone)),
+        None => (text, None),
+    }
 }
 
 /// A parsed, valid layout template.
@@ -179,6 +199,25 @@ impl Layout {
     /// The same layout, rendering dates and times in `zone`.
     pub fn in_zone(self, zone: Zone) -> Layout {
         Layout { zone, ..self }
+    }
+
+    /// What the ledger records for it (per meeting, and in the archive's
+    /// history of layouts): the template, then a line naming the zone
+    /// unless it is UTC. A template holds no control character, so the
+    /// line cannot be part of it; a ledger written before zones existed
+    /// holds bare templates, which are UTC.
+    pub fn recorded(&self) -> String {
+        recorded(&self.template, self.zone)
+    }
+
+    /// Reads what [`Layout::recorded`] wrote.
+    pub fn from_recorded(text: &str) -> Result<Layout, LayoutError> {
+        let (template, zone) = split_recorded(text);
+        let zone = match zone {
+            None => Zone::Utc,
+            Some(name) => Zone::parse(name).map_err(|e| LayoutError::Zone(e.0))?,
+        };
+        Ok(Layout::parse(template)?.in_zone(zone))
     }
 
     /// The template as written.

@@ -63,6 +63,23 @@ fn dates_and_times_render_in_the_layouts_zone() {
 }
 
 #[test]
+fn the_recorded_form_keeps_the_zone_and_bare_templates_are_utc() {
+    let shanghai = crate::archive::Zone::parse("Asia/Shanghai").expect("zone");
+    let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
+    assert_eq!(layout.recorded(), DEFAULT_LAYOUT, "UTC adds nothing");
+    let zoned = layout.clone().in_zone(shanghai);
+    assert_eq!(zoned.recorded(), format!("{DEFAULT_LAYOUT}\nAsia/Shanghai"));
+    assert_eq!(Layout::from_recorded(&zoned.recorded()), Ok(zoned));
+    assert_eq!(Layout::from_recorded(DEFAULT_LAYOUT), Ok(layout));
+    assert_eq!(
+        Layout::from_recorded(&format!("{DEFAULT_LAYOUT}\nMars/Olympus")),
+        Err(LayoutError::Zone("Mars/Olympus".into()))
+    );
+    // A template cannot hold the line break that starts the zone.
+    assert!(Layout::parse("{conf_uuid}/{name}\nx").is_err());
+}
+
+#[test]
 fn a_hostile_subject_gives_a_readable_single_component() {
     let layout = Layout::parse(DEFAULT_LAYOUT).expect("default");
     let facts = facts(Some("Q3 review / budget: \"final\"?"), Some("912"));

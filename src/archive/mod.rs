@@ -33,7 +33,7 @@ use crate::ledger::FileId;
 pub use bucket::{AccessError, Bucket, BucketError, MAX_KEY_BYTES, ObjectFacts, UploadFault};
 pub use layout::{
     DEFAULT_LAYOUT, FALLBACK_DIR, LEGACY_LAYOUT, Layout, LayoutError, MANIFEST_NAME, MeetingFile,
-    README_NAME, SCHEMA_NAME, SUMS_NAME, part_number, readable_subject,
+    README_NAME, SCHEMA_NAME, SUMS_NAME, part_number, readable_subject, recorded, split_recorded,
 };
 pub use paths::{rel_paths, sanitize_component};
 pub use upload::{

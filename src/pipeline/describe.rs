@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::manifest::{MANIFEST_NAME, SUMS_NAME, TOOL, VERSION};
 use super::{Engine, EngineError};
-use crate::archive::{LEGACY_LAYOUT, Zone};
+use crate::archive::{LEGACY_LAYOUT, split_recorded};
 use crate::ledger::LayoutRecord;
 
 pub use crate::archive::{README_NAME, SCHEMA_NAME};
@@ -17,7 +17,7 @@ pub use crate::archive::{README_NAME, SCHEMA_NAME};
 const SCHEMA: &str = include_str!("../../docs/meeting.schema.json");
 
 /// The text of `README.txt` for an archive that used `layouts`.
-pub fn readme_text(layouts: &[LayoutRecord], zone: Zone) -> String {
+pub fn readme_text(layouts: &[LayoutRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -37,14 +37,19 @@ pub fn readme_text(layouts: &[LayoutRecord], zone: Zone) -> String {
             None if i == 0 => "every meeting".to_owned(),
             None => format!("meetings first archived since {since}"),
         };
-        let _ = writeln!(out, "  {:<52} ({when})", layout.template);
+        let (template, zone) = split_recorded(&layout.template);
+        let when = match zone {
+            Some(zone) => format!("{when}; times in {zone}"),
+            None => when,
+        };
+        let _ = writeln!(out, "  {template:<52} ({when})");
     }
-    let legacy = layouts.iter().any(|l| l.template == LEGACY_LAYOUT);
-    let zone = match zone {
-        Zone::Utc => "in UTC".to_owned(),
-        zone => format!(
-            "in {zone} (download.timezone;\n  folders made before it was set keep the zone they were made in;\n  meeting.json has the exact time in UTC)"
-        ),
+    let templates = || layouts.iter().map(|l| split_recorded(&l.template));
+    let legacy = templates().any(|(template, _)| template == LEGACY_LAYOUT);
+    let zone = if templates().any(|(_, zone)| zone.is_some()) {
+        "in UTC, or in the zone named beside\n  the layout (download.timezone; meeting.json has the exact time in UTC)"
+    } else {
+        "in UTC"
     };
     let _ = writeln!(
         out,
@@ -97,7 +102,7 @@ impl Engine {
         self.layout().await?;
         let layouts = self.ledger.call(|l| l.layouts()).await?;
         let wanted = [
-            (README_NAME, readme_text(&layouts, self.settings.zone)),
+            (README_NAME, readme_text(&layouts)),
             (SCHEMA_NAME, SCHEMA.to_owned()),
         ];
         for (name, text) in wanted {
@@ -115,7 +120,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::DEFAULT_LAYOUT;
+    use crate::archive::{DEFAULT_LAYOUT, Zone, recorded};
     use crate::clock::Millis;
 
     #[test]
@@ -130,7 +135,7 @@ mod tests {
                 since: Millis::from_unix_ms(1_576_721_220_000),
             },
         ];
-        let text = readme_text(&layouts, Zone::Utc);
+        let text = readme_text(&layouts);
         assert!(
             text.contains("meetings first archived 1970-01-01 to 2019-12-19"),
             "{text}"
@@ -142,12 +147,28 @@ mod tests {
         assert!(text.contains("sha256sum -c SHA256SUMS"), "{text}");
         assert!(text.contains(VERSION), "{text}");
         assert!(text.contains("started, in UTC."), "{text}");
-        let single = readme_text(&layouts[1..], Zone::parse("Asia/Shanghai").expect("zone"));
+        let single = readme_text(&layouts[1..]);
         assert!(single.contains("(every meeting)"), "{single}");
         assert!(!single.contains("bare conference UUID"), "{single}");
+        let zoned = [
+            layouts[1].clone(),
+            LayoutRecord {
+                template: recorded(DEFAULT_LAYOUT, Zone::parse("Asia/Shanghai").expect("zone")),
+                since: Millis::from_unix_ms(1_795_165_500_000),
+            },
+        ];
+        let text = readme_text(&zoned);
         assert!(
-            single.contains("started, in Asia/Shanghai (download.timezone;"),
-            "{single}"
+            text.contains("(meetings first archived since 2026-11-20; times in Asia/Shanghai)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("started, in UTC, or in the zone named beside"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\nAsia/Shanghai"),
+            "the zone is not printed as a template line: {text}"
         );
     }
 }

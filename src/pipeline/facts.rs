@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDateTime};
 
 use super::{Engine, EngineError};
-use crate::archive::{DEFAULT_LAYOUT, FALLBACK_DIR, Layout};
+use crate::archive::{DEFAULT_LAYOUT, FALLBACK_DIR, Layout, recorded, split_recorded};
 use crate::clock::Millis;
 use crate::cloud::Recording;
 use crate::ledger::{MeetingFacts, MeetingPlace};
@@ -61,17 +61,24 @@ impl Engine {
         self.layout
             .get_or_try_init(|| async {
                 let wanted = self.settings.layout.as_ref().map(|l| l.template().to_owned());
+                let zone = self.settings.zone;
+                // The template wanted (else the one in force) with the
+                // zone of the config: a changed zone, like a changed
+                // template, is recorded and applies to new meetings.
                 let (template, changed) = self
                     .ledger
-                    .call(move |l| l.settle_layout(wanted.as_deref(), DEFAULT_LAYOUT, Millis::now()))
+                    .call(move |l| {
+                        let in_force = l.layouts()?.pop().map(|r| split_recorded(&r.template).0.to_owned());
+                        let template = wanted.or(in_force).unwrap_or_else(|| DEFAULT_LAYOUT.to_owned());
+                        l.settle_layout(Some(&recorded(&template, zone)), DEFAULT_LAYOUT, Millis::now())
+                    })
                     .await?;
                 if changed {
-                    tracing::info!(layout = %template, "download.layout changed: new meetings use it, archived files stay where they are");
+                    let (layout, zone) = split_recorded(&template);
+                    tracing::info!(%layout, zone = zone.unwrap_or("UTC"), "download.layout or download.timezone changed: new meetings use it, archived files stay where they are");
                 }
                 // Only a hand-edited ledger holds a bad template.
-                Layout::parse(&template)
-                    .map(|layout| layout.in_zone(self.settings.zone))
-                    .map_err(|source| EngineError::Layout { template, source })
+                Layout::from_recorded(&template).map_err(|source| EngineError::Layout { template, source })
             })
             .await
     }
@@ -89,13 +96,9 @@ impl Engine {
             place = self.place_of(conf).await?;
         }
         if let (Some(folder), Some(template)) = (&place.folder, &place.layout)
-            && let Ok(layout) = Layout::parse(template)
+            && let Ok(layout) = Layout::from_recorded(template)
         {
-            return Ok((
-                layout.in_zone(self.settings.zone),
-                folder.clone(),
-                place.facts,
-            ));
+            return Ok((layout, folder.clone(), place.facts));
         }
         let layout = self.layout().await?.clone();
         let mut candidates = layout.folder_candidates(conf, &place.facts);
@@ -108,7 +111,7 @@ impl Engine {
             "{FALLBACK_DIR}-{}/{name}",
             uuid::Uuid::new_v4().simple()
         ));
-        let (c, template) = (conf.to_owned(), layout.template().to_owned());
+        let (c, template) = (conf.to_owned(), layout.recorded());
         let fixed = self
             .ledger
             .call(move |l| l.fix_folder(&c, &template, &candidates))
@@ -116,9 +119,7 @@ impl Engine {
         let Some((folder, template)) = fixed else {
             return Err(EngineError::NoFolder(conf.to_owned()));
         };
-        let layout = Layout::parse(&template)
-            .map(|parsed| parsed.in_zone(self.settings.zone))
-            .unwrap_or(layout);
+        let layout = Layout::from_recorded(&template).unwrap_or(layout);
         tracing::info!(%folder, "the meeting's folder in the archive");
         Ok((layout, folder, place.facts))
     }
