@@ -439,6 +439,47 @@ async fn a_changed_timezone_names_new_meetings_only_and_the_readme_says_which() 
 }
 
 #[tokio::test]
+async fn a_meeting_whose_recorded_zone_is_unknown_still_archives_its_new_files() {
+    let uuid = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
+    let first = SimMeeting::standard(uuid, "Zoned", 1, &["Hd"], 100);
+    let env = TestEnv::start(scenario(vec![first.clone()])).await;
+    let mut config = env.config();
+    config.download.layout =
+        Some(Layout::parse("{conf_uuid}/{type}/{part}_{name}").expect("layout"));
+    config.download.timezone = Zone::parse("+08:00").expect("zone");
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    // A ledger from a build whose zone database knew a zone this one does not.
+    let conn = rusqlite::Connection::open(env.ledger_path()).expect("ledger");
+    let recorded: String = conn
+        .query_row(
+            "SELECT layout FROM meetings WHERE conf_uuid = ?1",
+            [uuid],
+            |r| r.get(0),
+        )
+        .expect("layout");
+    assert!(recorded.ends_with("\n+08:00"), "{recorded:?}");
+    let changed = conn
+        .execute(
+            "UPDATE meetings SET layout = replace(layout, '+08:00', 'Mars/Olympus') WHERE conf_uuid = ?1",
+            [uuid],
+        )
+        .expect("edit");
+    assert_eq!(changed, 1);
+    drop(conn);
+    let mut grown = SimMeeting::standard(uuid, "Zoned", 2, &["Hd"], 100);
+    (grown.start, grown.conf_id) = (first.start, first.conf_id.clone());
+    env.sim.add_meeting(grown);
+    assert_eq!(env.sync(&config).await.exit_code(), 0);
+    let archive = env.archive_dir();
+    for path in [
+        format!("{uuid}/Hd/1_0_0.mp4"),
+        format!("{uuid}/Hd/2_0_1.mp4"),
+    ] {
+        assert!(archive.join(&path).is_file(), "{path} missing");
+    }
+}
+
+#[tokio::test]
 async fn discovered_meetings_get_dated_titled_folders_without_a_second_lookup() {
     let meetings = vec![SimMeeting::standard(
         "b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8",

@@ -119,7 +119,15 @@ impl Engine {
         let Some((folder, template)) = fixed else {
             return Err(EngineError::NoFolder(conf.to_owned()));
         };
-        let layout = Layout::from_recorded(&template).unwrap_or(layout);
+        let layout = match Layout::from_recorded(&template) {
+            Ok(recorded) => recorded,
+            // Only a hand-edited ledger, or one from a build whose zone
+            // database knew a zone this one does not, gets here.
+            Err(e) => {
+                tracing::warn!(error = %e, "the meeting's recorded layout cannot be read; its new files follow the layout in force");
+                layout
+            }
+        };
         tracing::info!(%folder, "the meeting's folder in the archive");
         Ok((layout, folder, place.facts))
     }
