@@ -101,7 +101,11 @@ impl Engine {
             if agrees && !fetched.length_confirmed {
                 tracing::info!("a second transfer agrees with the first: length confirmed");
             }
-            return self.finish(file, &fetched, true, Some(cancel)).await;
+            let confirmed = Fetched {
+                length_confirmed: true,
+                ..fetched
+            };
+            return self.finish(file, &confirmed, Some(cancel)).await;
         }
         let counted = file.candidate.is_some();
         if counted && file.attempts + 1 >= self.settings.max_attempts {
@@ -109,7 +113,7 @@ impl Engine {
                 size = fetched.size,
                 "nothing confirms where this file ends; archiving it flagged length_unconfirmed"
             );
-            return self.finish(file, &fetched, false, Some(cancel)).await;
+            return self.finish(file, &fetched, Some(cancel)).await;
         }
         tracing::info!(
             size = fetched.size,
@@ -123,19 +127,16 @@ impl Engine {
         Ok(Outcome::Retry)
     }
 
-    /// Moves the verified file into place, then (only then) marks it done.
-    /// `cancel` stops an upload at a part boundary (the file stays staged).
+    /// Moves the verified file into place, then (only then) marks it done,
+    /// flagged by `fetched.length_confirmed`. `cancel` stops an upload at a
+    /// part boundary (the file stays staged).
     pub(super) async fn finish(
         &self,
         file: &ClaimedFile,
         fetched: &Fetched,
-        length_confirmed: bool,
         cancel: Option<&CancellationToken>,
     ) -> Result<Outcome, EngineError> {
-        match self
-            .place_done(file, fetched, length_confirmed, cancel)
-            .await?
-        {
+        match self.place_done(file, fetched, cancel).await? {
             Ok(()) => Ok(Outcome::Done),
             Err(Unplaced::OutOfSpace(error)) => {
                 // Not the file's fault: it waits, uncounted, with its whole
@@ -176,16 +177,13 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         fetched: &Fetched,
-        length_confirmed: bool,
         cancel: Option<&CancellationToken>,
     ) -> Result<Result<(), Unplaced>, EngineError> {
-        if let Err(why) = self
-            .put_in_place(file, fetched, length_confirmed, cancel)
-            .await?
-        {
+        if let Err(why) = self.put_in_place(file, fetched, cancel).await? {
             return Ok(Err(why));
         }
         let (id, size, sha) = (file.id, fetched.size, fetched.sha256.clone());
+        let length_confirmed = fetched.length_confirmed;
         self.ledger
             .call(move |l| {
                 let done = DoneMark {
@@ -321,7 +319,7 @@ impl Engine {
             status: 0,
             length_confirmed: false,
         };
-        let placed = self.place_done(file, &fetched, false, None).await?;
+        let placed = self.place_done(file, &fetched, None).await?;
         Ok(placed.ok().map(|()| Outcome::Done))
     }
 

@@ -70,8 +70,7 @@ impl Engine {
             status: 0,
             length_confirmed: staged.length_confirmed,
         };
-        self.finish(file, &fetched, staged.length_confirmed, Some(cancel))
-            .await
+        self.finish(file, &fetched, Some(cancel)).await
     }
 
     /// Places the verified partial file of `file` (renamed, or uploaded
@@ -80,7 +79,6 @@ impl Engine {
         &self,
         file: &ClaimedFile,
         fetched: &Fetched,
-        length_confirmed: bool,
         cancel: Option<&CancellationToken>,
     ) -> Result<Result<(), Unplaced>, EngineError> {
         let partial = self.archive.partial_path(file.id);
@@ -102,7 +100,7 @@ impl Engine {
             let staged = Staged {
                 size: fetched.size,
                 sha256: fetched.sha256.clone(),
-                length_confirmed,
+                length_confirmed: fetched.length_confirmed,
             };
             let id = file.id;
             self.ledger.call(move |l| l.stage(id, &staged)).await?;
