@@ -13,14 +13,9 @@ use std::time::Instant;
 
 use meeting_archiver::commands;
 use meeting_archiver::config::Config;
-use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
-use support::{config_text, env_or, peak_rss_mib};
+use meeting_archiver::simulator::Simulator;
+use support::{config, env_or, one_file_simulator, peak_rss_mib};
 use tokio_util::sync::CancellationToken;
-
-fn config(api_base: &str, dir: &std::path::Path, conf: &str) -> Config {
-    let text = config_text(api_base, dir, &[conf], 1, "");
-    Config::from_toml(&text, &|_| None).expect("bench config")
-}
 
 /// Streams the file with a plain client into nothing; returns bytes.
 async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
@@ -49,13 +44,9 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let conf = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
-        let scenario = Scenario {
-            meetings: vec![SimMeeting::standard(conf, "Bench", 1, &["Hd"], size)],
-            ..Scenario::default()
-        };
-        let sim = Simulator::start(scenario).await.expect("simulator");
+        let sim = one_file_simulator(conf, size).await;
         let dir = tempfile::tempdir_in(".").expect("tempdir");
-        let cfg = config(&sim.api_base(), dir.path(), conf);
+        let cfg = config(&sim.api_base(), dir.path(), &[conf], 1, "");
         println!(
             "file: {size_mb} MiB; peak RSS before: {:.1} MiB",
             peak_rss_mib()

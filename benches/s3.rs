@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use meeting_archiver::archive::{PARTS_IN_FLIGHT, part_size};
 use meeting_archiver::commands;
 use meeting_archiver::config::Config;
-use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
-use support::{config_text, env_or, peak_rss_mib};
+use support::{env_or, one_file_simulator, peak_rss_mib};
 use tokio_util::sync::CancellationToken;
 
 /// The issue's bound on peak RSS while archiving a 2 GiB file to S3.
@@ -32,8 +31,7 @@ fn config(api_base: &str, dir: &std::path::Path, conf: &str, s3: &str) -> Config
          access_key_id = \"AKIDBENCH\"\nsecret_access_key = \"bench-secret\"\npath_style = true\n",
         q(s3),
     );
-    let text = config_text(api_base, dir, &[conf], 1, &archive);
-    Config::from_toml(&text, &|_| None).expect("bench config")
+    support::config(api_base, dir, &[conf], 1, &archive)
 }
 
 /// Starts moto_server on a free port and creates the bucket `bench`.
@@ -75,11 +73,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let conf = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
-        let scenario = Scenario {
-            meetings: vec![SimMeeting::standard(conf, "Bench", 1, &["Hd"], size)],
-            ..Scenario::default()
-        };
-        let sim = Simulator::start(scenario).await.expect("simulator");
+        let sim = one_file_simulator(conf, size).await;
         let (mut moto, endpoint) = moto().await;
         let dir = tempfile::tempdir_in(".").expect("tempdir");
         let cfg = config(&sim.api_base(), dir.path(), conf, &endpoint);

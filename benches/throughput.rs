@@ -152,8 +152,7 @@ fn main() {
         };
         let sim = Simulator::start(scenario).await.expect("simulator");
         let api = sim.api_base();
-        let text = config_text(&api, root.path(), &[BIG], 1, "");
-        let cfg = Config::from_toml(&text, &|_| None).expect("config");
+        let cfg = support::config(&api, root.path(), &[BIG], 1, "");
         let r = root.path();
         println!("one {big_mb} MiB file, {rounds} alternating rounds (wall s, peak RSS MiB):");
         let (mut a_big, mut c_big, mut v_big) = (Vec::new(), Vec::new(), Vec::new());

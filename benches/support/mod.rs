@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+use meeting_archiver::config::Config;
+use meeting_archiver::simulator::{Scenario, SimMeeting, Simulator};
+
 /// The number in environment variable `name`, else `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -45,6 +48,28 @@ pub fn config_text(
         q(&dir.join("archive").to_string_lossy()),
         q(&dir.join("ledger.sqlite3").to_string_lossy()),
     )
+}
+
+/// [`config_text`], parsed.
+pub fn config(
+    api_base: &str,
+    dir: &Path,
+    meetings: &[impl AsRef<str>],
+    workers: usize,
+    extra: &str,
+) -> Config {
+    let text = config_text(api_base, dir, meetings, workers, extra);
+    Config::from_toml(&text, &|_| None).expect("bench config")
+}
+
+/// A simulator whose cloud holds one meeting, `conf`, with one `Hd` file
+/// of `size` bytes.
+pub async fn one_file_simulator(conf: &str, size: usize) -> Simulator {
+    let scenario = Scenario {
+        meetings: vec![SimMeeting::standard(conf, "Bench", 1, &["Hd"], size)],
+        ..Scenario::default()
+    };
+    Simulator::start(scenario).await.expect("simulator")
 }
 
 /// CPU seconds (user + system, all threads) this process has used so far,
