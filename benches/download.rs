@@ -11,11 +11,9 @@ mod support;
 
 use std::time::Instant;
 
-use meeting_archiver::commands;
 use meeting_archiver::config::Config;
 use meeting_archiver::simulator::Simulator;
 use support::{config, env_or, one_file_simulator, peak_rss_mib};
-use tokio_util::sync::CancellationToken;
 
 /// Streams the file with a plain client into nothing; returns bytes.
 async fn baseline(sim: &Simulator, cfg: &Config, conf: &str) -> u64 {
@@ -61,12 +59,7 @@ fn main() {
             peak_rss_mib()
         );
 
-        let start = Instant::now();
-        let outcome = commands::sync(&cfg, CancellationToken::new())
-            .await
-            .expect("sync");
-        let secs = start.elapsed().as_secs_f64();
-        assert_eq!(outcome.status.files.done, 1, "{outcome:?}");
+        let secs = support::sync_one_file(&cfg).await;
         println!(
             "archiver sync (hash, fsync, rename, ledger): {:.0} MB/s, peak RSS {:.1} MiB",
             size as f64 / 1e6 / secs,

@@ -16,10 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use meeting_archiver::archive::{PARTS_IN_FLIGHT, part_size};
-use meeting_archiver::commands;
 use meeting_archiver::config::Config;
 use support::{env_or, one_file_simulator, peak_rss_mib};
-use tokio_util::sync::CancellationToken;
 
 /// The bound on peak RSS while archiving a 2 GiB file to S3.
 const LIMIT_MIB: f64 = 64.0;
@@ -82,12 +80,7 @@ fn main() {
             part_size(size as u64) >> 20,
             peak_rss_mib()
         );
-        let start = Instant::now();
-        let outcome = commands::sync(&cfg, CancellationToken::new())
-            .await
-            .expect("sync");
-        let secs = start.elapsed().as_secs_f64();
-        assert_eq!(outcome.status.files.done, 1, "{outcome:?}");
+        let secs = support::sync_one_file(&cfg).await;
         let peak = peak_rss_mib();
         println!(
             "archiver sync to S3 (download, hash, multipart upload, HEAD check): {:.0} MB/s end to end, {secs:.1} s",

@@ -72,6 +72,18 @@ pub async fn one_file_simulator(conf: &str, size: usize) -> Simulator {
     Simulator::start(scenario).await.expect("simulator")
 }
 
+/// Runs `sync` with `cfg`, checks that it archived its one file, and
+/// returns the seconds it took.
+pub async fn sync_one_file(cfg: &Config) -> f64 {
+    let start = std::time::Instant::now();
+    let outcome = meeting_archiver::commands::sync(cfg, tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("sync");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(outcome.status.files.done, 1, "{outcome:?}");
+    secs
+}
+
 /// CPU seconds (user + system, all threads) this process has used so far,
 /// from `/proc/self/stat` in clock ticks (USER_HZ, 100 on Linux); NaN off
 /// Linux.
